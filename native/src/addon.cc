@@ -1,0 +1,31 @@
+// Module entry: one AddonData per environment (main thread or worker).
+#include "common.h"
+#include <rdma/fabric.h>
+
+namespace {
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) { mxlf::ThrowArg(env, "expected the FabricsError constructor"); return env.Undefined(); }
+  mxlf::Data(env)->errorCtor = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+Napi::Value FabricVersion(const Napi::CallbackInfo& info) {
+  uint32_t v = fi_version();
+  return Napi::String::New(info.Env(), std::to_string(FI_MAJOR(v)) + "." + std::to_string(FI_MINOR(v)));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<mxlf::AddonData>(new mxlf::AddonData());
+  exports.Set("_setErrorClass", Napi::Function::New(env, SetErrorClass, "_setErrorClass"));
+  exports.Set("fabricVersion", Napi::Function::New(env, FabricVersion, "fabricVersion"));
+  exports.Set("headerVersion", Napi::String::New(env, std::to_string(FI_MAJOR_VERSION) + "." + std::to_string(FI_MINOR_VERSION)));
+  mxlf::InitFabric(env, exports);
+  mxlf::InitShm(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mxl_fabrics, Init)

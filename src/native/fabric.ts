@@ -1,0 +1,2 @@
+/** Declared surface of native/src/fabric.cc (libfabric wrappers). */
+export interface NativeFabric {}
