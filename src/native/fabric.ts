@@ -1,2 +1,143 @@
-/** Declared surface of native/src/fabric.cc (libfabric wrappers). */
-export interface NativeFabric {}
+/**
+ * Declared surface of the libfabric wrappers (native/src/fabric_*.cc). One JS class per
+ * libfabric object; resources are released by close() or by the garbage collector, in a
+ * valid order either way. Data-path calls (write, recv, connect, accept, drain, sread)
+ * return libfabric's status (0 or a negative FI_E* value) instead of throwing.
+ */
+
+/** What fi_getinfo reported for one provider/interface, plus an owned handle. */
+export interface NativeInfo {
+  provider: string;
+  fabricName?: string;
+  domainName?: string;
+  caps: bigint;
+  mode: bigint;
+  addrFormat: number;
+  addrFormatName: string;
+  srcAddr: Buffer | null;
+  destAddr: Buffer | null;
+  epType?: number;
+  epTypeName?: string;
+  protocol?: number;
+  protocolName?: string;
+  maxMsgSize?: bigint;
+  mrMode?: number;
+  cqDataSize?: number;
+  mrKeySize?: number;
+  cqCount?: number;
+  epCount?: number;
+  mrCount?: number;
+  dataProgress?: number;
+  txIovLimit?: number;
+  txRmaIovLimit?: number;
+  txSize?: number;
+  rxMode?: bigint;
+  rxSize?: number;
+  nic?: {
+    deviceName?: string; deviceId?: string; deviceVersion?: string; vendorId?: string; driver?: string; firmware?: string;
+    linkAddress?: string; linkType?: string; linkSpeed?: number; linkMtu?: number; linkState?: 'up' | 'down' | 'unknown';
+    pciDomainId?: number; pciBusId?: number; pciDeviceId?: number; pciFunctionId?: number;
+  };
+  /** Owned fi_info; opaque. */
+  handle?: unknown;
+}
+
+export interface InfoHints {
+  provider?: string;
+  fabricName?: string;
+  domainName?: string;
+  epType?: number | bigint;
+  caps?: bigint;
+  mode?: bigint;
+  mrMode?: number;
+  addrFormat?: number;
+  node?: string;
+  service?: string;
+  /** FI_SOURCE: node/service name the local address. */
+  source?: boolean;
+}
+
+export interface Closable { close(): void; readonly closed: boolean }
+
+export interface NativeFabricObj extends Closable {}
+export interface NativeDomain extends Closable {}
+
+export type EqEvent =
+  | { event: 'connreq'; fidContext: bigint; data: Buffer; info: NativeInfo }
+  | { event: 'connected' | 'shutdown'; fidContext: bigint; data: Buffer }
+  | { event: 'error'; fidContext: bigint; err: number; provErrno: number; text: string }
+  | { event: 'interrupted' }
+  | { event: 'mr_complete' | 'av_complete' | 'join_complete' | 'unknown'; fidContext: bigint };
+
+export interface NativeEventQueue extends Closable {
+  read(): EqEvent | null;
+  sread(timeoutMs: number): EqEvent | null;
+}
+
+/**
+ * Completion records are 4 x u64 per entry in a BigUint64Array:
+ * [op_context, flags (bit 63 = error entry), data (or fi errno), len (or provider errno)].
+ */
+export interface NativeCompletionQueue extends Closable {
+  drain(out: BigUint64Array, max?: number): number;
+  sread(out: BigUint64Array, max: number | undefined, timeoutMs: number): number;
+  signal(): void;
+}
+
+export interface NativeAddressVector extends Closable {
+  insert(address: Uint8Array): bigint;
+  remove(fiAddr: bigint): number;
+}
+
+export interface NativeMemoryRegion extends Closable {
+  readonly key: bigint;
+  readonly address: bigint;
+  readonly length: number;
+}
+
+export interface NativePassiveEndpoint extends Closable {
+  bind(eq: NativeEventQueue): void;
+  listen(): void;
+  getName(): Buffer;
+  reject(info: NativeInfo): number;
+}
+
+/** [region, byte offset in the region, length] */
+export type WriteSegment = [NativeMemoryRegion, number, number];
+
+export interface NativeEndpoint extends Closable {
+  bind(obj: NativeCompletionQueue | NativeEventQueue | NativeAddressVector, flags?: bigint): void;
+  enable(): void;
+  connect(address: Uint8Array, param?: Uint8Array): number;
+  accept(param?: Uint8Array): number;
+  shutdown(): number;
+  getName(): Buffer;
+  /** One fi_writemsg; data < 0 means no immediate. Returns 0 or a negative FI_E* status. */
+  write(segments: WriteSegment[], destAddr: bigint, remoteAddr: bigint, rkey: bigint, data: number, flags: bigint, context: bigint): number;
+  recv(mr: NativeMemoryRegion, offset: number, length: number, context: bigint): number;
+}
+
+export interface FabricConstants {
+  FI_MSG: bigint; FI_RMA: bigint; FI_TAGGED: bigint; FI_HMEM: bigint; FI_READ: bigint; FI_WRITE: bigint;
+  FI_RECV: bigint; FI_SEND: bigint; FI_TRANSMIT: bigint; FI_REMOTE_READ: bigint; FI_REMOTE_WRITE: bigint;
+  FI_REMOTE_CQ_DATA: bigint; FI_DELIVERY_COMPLETE: bigint; FI_COMPLETION: bigint; FI_RX_CQ_DATA: bigint; FI_SOURCE: bigint;
+  FI_MR_LOCAL: bigint; FI_MR_VIRT_ADDR: bigint; FI_MR_ALLOCATED: bigint; FI_MR_PROV_KEY: bigint; FI_MR_ENDPOINT: bigint;
+  FI_EP_MSG: bigint; FI_EP_RDM: bigint;
+  FI_SOCKADDR: bigint; FI_SOCKADDR_IN: bigint; FI_SOCKADDR_IN6: bigint; FI_SOCKADDR_IB: bigint; FI_ADDR_STR: bigint;
+  FI_ADDR_EFA: bigint; FI_SOCKADDR_IP: bigint;
+  FI_PROTO_SOCK_TCP: bigint; FI_PROTO_RDMA_CM_IB_RC: bigint; FI_PROTO_SHM: bigint; FI_PROTO_EFA: bigint;
+  FI_ADDR_UNSPEC: bigint; CQ_ERROR_BIT: bigint;
+}
+
+export interface NativeFabric {
+  getInfo(hints?: InfoHints): NativeInfo[];
+  constants: FabricConstants;
+  Fabric: new (info: NativeInfo) => NativeFabricObj;
+  Domain: new (fabric: NativeFabricObj, info: NativeInfo) => NativeDomain;
+  EventQueue: new (fabric: NativeFabricObj, size?: number) => NativeEventQueue;
+  CompletionQueue: new (domain: NativeDomain, size?: number, waitObject?: boolean) => NativeCompletionQueue;
+  AddressVector: new (domain: NativeDomain, count?: number) => NativeAddressVector;
+  MemoryRegion: new (domain: NativeDomain, buffer: ArrayBuffer | ArrayBufferView, offset: number | undefined, length: number | undefined, access: bigint, requestedKey?: bigint) => NativeMemoryRegion;
+  PassiveEndpoint: new (fabric: NativeFabricObj, info: NativeInfo, context?: bigint) => NativePassiveEndpoint;
+  Endpoint: new (domain: NativeDomain, info: NativeInfo, context?: bigint) => NativeEndpoint;
+}
