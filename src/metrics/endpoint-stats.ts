@@ -1,0 +1,348 @@
+/**
+ * Per-endpoint statistics in a SharedArrayBuffer.
+ *
+ * A busy-polling endpoint worker never runs its event loop, so it cannot own prom-client
+ * metrics. Instead it bumps 64-bit words in a "stats SAB" and the main thread's exporter
+ * reads them when Prometheus scrapes (docs/metrics.md, "pattern B").
+ *
+ * Writer rules (one writer per buffer: the endpoint's worker, or its C++ poller):
+ * - Every word is 64 bits, little-endian. Counters are unsigned, gauges are signed
+ *   two's-complement, at the word offsets in {@link Word} and {@link STATS_LAYOUT}.
+ * - The JS writer updates a word as two Int32 halves with `Atomics.store`. V8 allocates a
+ *   BigInt for every `Atomics.add` on a BigUint64Array and a heap number for Uint32 values
+ *   ≥ 2^31 (measured on Node 20), so Int32 halves are the only zero-allocation route.
+ *   When a write changes the high half (a carry), the writer makes the sequence word odd
+ *   for the duration, so a reader that saw the sequence change or odd retries.
+ * - A native writer may instead update whole words with 64-bit atomics (they never tear)
+ *   and ignore the sequence word.
+ * The reader (main thread) loads whole words with `Atomics.load` on a BigInt64Array.
+ */
+import { FabricsError } from '../errors.js';
+
+/** 'MXLS' in the first Int32: tells a stats SAB from any other SharedArrayBuffer. */
+export const STATS_MAGIC = 0x534c584d;
+/** Bumped whenever a word moves; a reader refuses a buffer of another version. */
+export const STATS_LAYOUT_VERSION = 1;
+
+/** Fixed latency buckets (upper bounds, seconds): 25 µs (loopback RDMA write) to 1 s. */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
+  1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1,
+]);
+/** Bucket bounds in integer nanoseconds, for an exact, allocation-free search. */
+const BUCKET_BOUNDS_NS = new Float64Array(LATENCY_BUCKETS_SECONDS.map((s) => Math.round(s * 1e9)));
+/** Finite buckets plus the +Inf overflow slot. */
+const BUCKET_SLOTS = LATENCY_BUCKETS_SECONDS.length + 1;
+
+/**
+ * Latency stages (histogram `stage` label). Numeric so the hot path passes a small integer.
+ * - transfer: initiator, transfer posted → its completion reaped.
+ * - commit: target, write arrival (immediate reaped) → grain committed into the local flow.
+ * - source: target, the grain's source timestamp (TAI) → arrival; crosses hosts, so it
+ *   includes clock offset (negative values are counted as 0).
+ */
+export const LatencyStage = { transfer: 0, commit: 1, source: 2 } as const;
+export type LatencyStageName = keyof typeof LatencyStage;
+export type LatencyStageIndex = (typeof LatencyStage)[LatencyStageName];
+export const LATENCY_STAGES: readonly LatencyStageName[] = Object.freeze(['transfer', 'commit', 'source']);
+
+/**
+ * Fixed completion-error classes (label `code`). libfabric CQ error numbers map onto these
+ * with {@link completionErrorSlot}; anything unknown is 'other', so the label stays bounded.
+ */
+export const COMPLETION_ERROR_CODES = Object.freeze([
+  'canceled', 'truncated', 'remote_access', 'connection', 'timeout', 'overrun', 'io', 'other',
+] as const);
+export type CompletionErrorCode = (typeof COMPLETION_ERROR_CODES)[number];
+
+/** Word offsets (64-bit words) of the scalar fields. */
+export const Word = {
+  /** Int32[0] = STATS_MAGIC, Int32[1] = STATS_LAYOUT_VERSION. */
+  HEADER: 0,
+  /** Int32[2] = sequence (odd while a multi-half write is in progress), Int32[3] = bucket slots. */
+  SEQ: 1,
+  // --- counters (u64) ---
+  GRAINS: 2,
+  SLICES: 3,
+  SAMPLES: 4,
+  SAMPLE_BATCHES: 5,
+  BYTES: 6,
+  COMMITS: 7,
+  IMMEDIATES_DROPPED: 8,
+  TRANSFERS_REJECTED: 9,
+  RING_OVERFLOWS: 10,
+  PEER_CONNECTS: 11,
+  PEER_DISCONNECTS: 12,
+  POLL_ITERATIONS: 13,
+  POLL_BUSY_ITERATIONS: 14,
+  // --- gauges (i64) ---
+  PEERS_CONNECTED: 15,
+  /** -1 until the first grain. */
+  LAST_GRAIN_INDEX: 16,
+  FLOW_LAG_GRAINS: 17,
+  /** First of COMPLETION_ERROR_CODES.length counters, in that order. */
+  COMPLETION_ERRORS: 18,
+} as const;
+
+const HIST_BASE = Word.COMPLETION_ERRORS + COMPLETION_ERROR_CODES.length;
+/** Per stage: BUCKET_SLOTS non-cumulative bucket counters, then the sum in nanoseconds. */
+const HIST_STRIDE = BUCKET_SLOTS + 1;
+const TOTAL_WORDS = HIST_BASE + LATENCY_STAGES.length * HIST_STRIDE;
+
+/** The layout in one object, for docs, tests and a native writer's static asserts. */
+export const STATS_LAYOUT = Object.freeze({
+  version: STATS_LAYOUT_VERSION,
+  words: TOTAL_WORDS,
+  bytes: TOTAL_WORDS * 8,
+  histogramBase: HIST_BASE,
+  histogramStride: HIST_STRIDE,
+  bucketSlots: BUCKET_SLOTS,
+});
+
+/** Word of bucket `slot` (0..BUCKET_SLOTS-1, last = +Inf) of a stage's histogram. */
+export const histogramBucketWord = (stage: LatencyStageIndex, slot: number): number => HIST_BASE + stage * HIST_STRIDE + slot;
+/** Word holding a stage's latency sum in nanoseconds. */
+export const histogramSumWord = (stage: LatencyStageIndex): number => HIST_BASE + stage * HIST_STRIDE + BUCKET_SLOTS;
+
+const TWO32 = 4294967296;
+
+/** Maps a libfabric / errno value (either sign) to its slot in COMPLETION_ERROR_CODES. */
+export function completionErrorSlot(fiErrno: number): number {
+  switch (fiErrno < 0 ? -fiErrno : fiErrno) {
+    case 125: return 0; // ECANCELED
+    case 265: case 90: return 1; // FI_ETRUNC, EMSGSIZE
+    case 121: case 13: case 1: case 266: case 129: return 2; // EREMOTEIO, EACCES, EPERM, FI_ENOKEY, EKEYREJECTED
+    case 104: case 103: case 107: case 111: case 113: return 3; // ECONNRESET, ECONNABORTED, ENOTCONN, ECONNREFUSED, EHOSTUNREACH
+    case 110: return 4; // ETIMEDOUT
+    case 268: return 5; // FI_EOVERRUN
+    case 5: case 264: return 6; // EIO, FI_ECRC
+    default: return 7;
+  }
+}
+
+/** A point-in-time copy of every field, as plain numbers (exact below 2^53). */
+export interface EndpointStatsSnapshot {
+  grains: number;
+  slices: number;
+  samples: number;
+  sampleBatches: number;
+  bytes: number;
+  commits: number;
+  immediatesDropped: number;
+  transfersRejected: number;
+  ringOverflows: number;
+  peerConnects: number;
+  peerDisconnects: number;
+  pollIterations: number;
+  pollBusyIterations: number;
+  peersConnected: number;
+  /** -1 until the first grain. */
+  lastGrainIndex: number;
+  flowLagGrains: number;
+  completionErrors: Record<CompletionErrorCode, number>;
+  latency: Record<LatencyStageName, { buckets: number[]; sumSeconds: number; count: number }>;
+}
+
+export class EndpointStats {
+  /** The shared buffer: hand it to the worker (workerData / postMessage) and attach there. */
+  readonly buffer: SharedArrayBuffer;
+  private readonly i32: Int32Array;
+  private readonly i64: BigInt64Array;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.i32 = new Int32Array(buffer, 0, TOTAL_WORDS * 2);
+    this.i64 = new BigInt64Array(buffer, 0, TOTAL_WORDS);
+  }
+
+  /** Allocates and initialises a zeroed stats buffer (main thread, once per endpoint). */
+  static create(): EndpointStats {
+    const s = new EndpointStats(new SharedArrayBuffer(STATS_LAYOUT.bytes));
+    Atomics.store(s.i32, 0, STATS_MAGIC);
+    Atomics.store(s.i32, 1, STATS_LAYOUT_VERSION);
+    Atomics.store(s.i32, 3, BUCKET_SLOTS);
+    s.setGauge(Word.LAST_GRAIN_INDEX, -1);
+    return s;
+  }
+
+  /** Wraps a buffer made by {@link create} (in the worker, or again on the main thread). */
+  static attach(buffer: SharedArrayBuffer): EndpointStats {
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', 'EndpointStats.attach needs a SharedArrayBuffer', { field: 'buffer' });
+    }
+    if (buffer.byteLength < STATS_LAYOUT.bytes) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `stats buffer is ${buffer.byteLength} bytes, layout v${STATS_LAYOUT_VERSION} needs ${STATS_LAYOUT.bytes}`, { field: 'buffer' });
+    }
+    const head = new Int32Array(buffer, 0, 4);
+    if (Atomics.load(head, 0) !== STATS_MAGIC || Atomics.load(head, 1) !== STATS_LAYOUT_VERSION || Atomics.load(head, 3) !== BUCKET_SLOTS) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `not an mxl-fabrics stats buffer of layout v${STATS_LAYOUT_VERSION}`, { field: 'buffer' });
+    }
+    return new EndpointStats(buffer);
+  }
+
+  // ------------------------------------------------------------------ writer (hot path)
+
+  /**
+   * Adds a non-negative integer to a counter word. Zero allocation for n < 2^31; larger n
+   * still works (the carry path handles any n below 2^53).
+   */
+  add(word: number, n: number): void {
+    const j = word << 1;
+    const i32 = this.i32;
+    const lo = (i32[j] >>> 0) + n;
+    if (lo < TWO32) {
+      Atomics.store(i32, j, lo | 0);
+      return;
+    }
+    const carry = Math.floor(lo / TWO32);
+    Atomics.add(i32, 2, 1); // sequence odd: readers retry
+    Atomics.store(i32, j, (lo - carry * TWO32) | 0);
+    Atomics.store(i32, j + 1, ((i32[j + 1] >>> 0) + carry) | 0);
+    Atomics.add(i32, 2, 1);
+  }
+
+  /** Sets a gauge word to an integer in ±2^53. */
+  setGauge(word: number, v: number): void {
+    const j = word << 1;
+    const i32 = this.i32;
+    const hi = Math.floor(v / TWO32);
+    const lo = (v - hi * TWO32) | 0;
+    if ((hi | 0) === i32[j + 1]) {
+      Atomics.store(i32, j, lo); // high half unchanged: one 32-bit store cannot tear
+      return;
+    }
+    Atomics.add(i32, 2, 1);
+    Atomics.store(i32, j, lo);
+    Atomics.store(i32, j + 1, hi | 0);
+    Atomics.add(i32, 2, 1);
+  }
+
+  /** A whole discrete grain moved (initiator: write completed; target: grain arrived). */
+  grain(bytes: number): void {
+    this.add(Word.GRAINS, 1);
+    this.add(Word.BYTES, bytes);
+  }
+
+  /** A partial grain (slice range) moved; count the grain itself with grain(0) when it completes. */
+  slice(bytes: number): void {
+    this.add(Word.SLICES, 1);
+    this.add(Word.BYTES, bytes);
+  }
+
+  /** A batch of `samples` audio samples (per channel) moved, carrying `bytes`. */
+  samples(samples: number, bytes: number): void {
+    this.add(Word.SAMPLE_BATCHES, 1);
+    this.add(Word.SAMPLES, samples);
+    this.add(Word.BYTES, bytes);
+  }
+
+  /** Target: one grain or sample batch committed into the local flow. */
+  commit(): void { this.add(Word.COMMITS, 1); }
+  /** Target: an immediate whose grain index was out of the flow's range. */
+  immediateDropped(): void { this.add(Word.IMMEDIATES_DROPPED, 1); }
+  /** Initiator: a transfer refused (FI_EAGAIN, or our own queue full). */
+  transferRejected(): void { this.add(Word.TRANSFERS_REJECTED, 1); }
+  /** Notification records the main thread did not drain in time (ring full). */
+  ringOverflow(n = 1): void { this.add(Word.RING_OVERFLOWS, n); }
+
+  /** A completion error; pass the libfabric error number (either sign). */
+  completionError(fiErrno: number): void { this.add(Word.COMPLETION_ERRORS + completionErrorSlot(fiErrno), 1); }
+
+  /** A peer connected; `connected` is the new number of connected peers. */
+  peerConnected(connected: number): void {
+    this.add(Word.PEER_CONNECTS, 1);
+    this.setGauge(Word.PEERS_CONNECTED, connected);
+  }
+
+  /** A peer went away; `connected` is the new number of connected peers. */
+  peerDisconnected(connected: number): void {
+    this.add(Word.PEER_DISCONNECTS, 1);
+    this.setGauge(Word.PEERS_CONNECTED, connected);
+  }
+
+  /** The latest grain index handled, and how many grains it trails the TAI clock's index (negative = ahead). */
+  grainIndex(index: number, lagGrains: number): void {
+    this.setGauge(Word.LAST_GRAIN_INDEX, index);
+    this.setGauge(Word.FLOW_LAG_GRAINS, lagGrains);
+  }
+
+  /** One pass of the poll loop; `busy` when it reaped at least one completion. */
+  pollIteration(busy: boolean): void {
+    this.add(Word.POLL_ITERATIONS, 1);
+    if (busy) this.add(Word.POLL_BUSY_ITERATIONS, 1);
+  }
+
+  /** Records a latency sample in seconds. NaN is ignored; negative counts as 0. */
+  observeLatency(stage: LatencyStageIndex, seconds: number): void {
+    this.observeLatencyNs(stage, seconds * 1e9);
+  }
+
+  /** Records a latency sample in nanoseconds (same rules as observeLatency). */
+  observeLatencyNs(stage: LatencyStageIndex, ns: number): void {
+    if (!(ns > 0)) {
+      if (ns !== ns) return; // NaN
+      ns = 0;
+    }
+    ns = Math.round(ns);
+    // Linear scan: 15 bounds, most samples land in the first few, no allocation.
+    const bounds = BUCKET_BOUNDS_NS;
+    let slot = 0;
+    while (slot < bounds.length && ns > bounds[slot]) slot++;
+    const base = HIST_BASE + stage * HIST_STRIDE;
+    this.add(base + slot, 1);
+    this.add(base + BUCKET_SLOTS, ns);
+  }
+
+  // ------------------------------------------------------------------ reader
+
+  /** Reads one word as a Number (signed for gauges; counters stay below 2^63). */
+  read(word: number): number {
+    for (let tries = 0; ; tries++) {
+      const s1 = Atomics.load(this.i32, 2);
+      const v = Atomics.load(this.i64, word);
+      const s2 = Atomics.load(this.i32, 2);
+      // The writer holds the odd state for a few stores; give up waiting after many tries
+      // rather than hang a scrape on a stuck writer.
+      if (((s1 & 1) === 0 && s1 === s2) || tries >= 1000) return Number(v);
+    }
+  }
+
+  /** Cumulative bucket counts (length = buckets + 1, last = +Inf = count) and sum for a stage. */
+  histogram(stage: LatencyStageIndex): { buckets: number[]; sumSeconds: number; count: number } {
+    const base = HIST_BASE + stage * HIST_STRIDE;
+    const buckets: number[] = new Array(BUCKET_SLOTS);
+    let acc = 0;
+    for (let i = 0; i < BUCKET_SLOTS; i++) {
+      acc += this.read(base + i);
+      buckets[i] = acc;
+    }
+    return { buckets, sumSeconds: this.read(base + BUCKET_SLOTS) / 1e9, count: acc };
+  }
+
+  snapshot(): EndpointStatsSnapshot {
+    const completionErrors = {} as Record<CompletionErrorCode, number>;
+    COMPLETION_ERROR_CODES.forEach((c, i) => { completionErrors[c] = this.read(Word.COMPLETION_ERRORS + i); });
+    const latency = {} as EndpointStatsSnapshot['latency'];
+    for (const st of LATENCY_STAGES) latency[st] = this.histogram(LatencyStage[st]);
+    return {
+      grains: this.read(Word.GRAINS),
+      slices: this.read(Word.SLICES),
+      samples: this.read(Word.SAMPLES),
+      sampleBatches: this.read(Word.SAMPLE_BATCHES),
+      bytes: this.read(Word.BYTES),
+      commits: this.read(Word.COMMITS),
+      immediatesDropped: this.read(Word.IMMEDIATES_DROPPED),
+      transfersRejected: this.read(Word.TRANSFERS_REJECTED),
+      ringOverflows: this.read(Word.RING_OVERFLOWS),
+      peerConnects: this.read(Word.PEER_CONNECTS),
+      peerDisconnects: this.read(Word.PEER_DISCONNECTS),
+      pollIterations: this.read(Word.POLL_ITERATIONS),
+      pollBusyIterations: this.read(Word.POLL_BUSY_ITERATIONS),
+      peersConnected: this.read(Word.PEERS_CONNECTED),
+      lastGrainIndex: this.read(Word.LAST_GRAIN_INDEX),
+      flowLagGrains: this.read(Word.FLOW_LAG_GRAINS),
+      completionErrors,
+      latency,
+    };
+  }
+}

@@ -1,0 +1,3 @@
+/** Metrics layer: stats SABs written by endpoint workers, a prom-client exporter reading them. */
+export * from './endpoint-stats.js';
+export * from './exporter.js';
