@@ -62,6 +62,7 @@ struct opts {
 	double timeout;
 	bool quiet;
 	bool manual_progress;
+	bool verify;
 };
 
 struct slot_mem {
@@ -220,6 +221,9 @@ static void usage(FILE *f)
 		"  -t seconds    abort after this long (default 30)\n"
 		"  -m            request FI_PROGRESS_MANUAL (data and control); default: leave\n"
 		"                progress unset, as upstream MXL does\n"
+		"  -V            verify data (diagnostic, both roles): the initiator stamps the\n"
+		"                sequence number at header offset 8, the target checks it and\n"
+		"                the region's last byte on every completion (slows the target)\n"
 		"  -q            quiet: only the JSON result line (and errors)\n");
 }
 
@@ -233,7 +237,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->count = 200;
 	o->window = 4;
 	o->timeout = 30;
-	while ((ch = getopt(argc, argv, "r:p:n:s:g:k:c:w:x:t:mqh")) != -1) {
+	while ((ch = getopt(argc, argv, "r:p:n:s:g:k:c:w:x:t:mVqh")) != -1) {
 		switch (ch) {
 		case 'r':
 			if (!strcmp(optarg, "target"))
@@ -276,6 +280,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'q': o->quiet = true; break;
 		case 'm': o->manual_progress = true; break;
+		case 'V': o->verify = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -693,6 +698,20 @@ static int target_run(struct ctx *c, double *t_first, double *t_last, unsigned l
 					err_msg("completion %lu: immediate 0x%" PRIx64 ", expected 0x%" PRIx64,
 						seq, (uint64_t)e.data, expect);
 				(*errors)++;
+			} else if (c->o.verify) {
+				unsigned sl = (unsigned)(seq % c->o.slots);
+				const uint8_t *b = c->slot[sl].buf;
+				uint64_t idx;
+				memcpy(&idx, b + 8, sizeof idx);
+				/* The slot holds this grain or a later one for the same slot. */
+				if (idx < seq || idx % c->o.slots != sl ||
+				    b[c->region_bytes - 1] != (uint8_t)(0xA0 + sl % 16)) {
+					if (*errors < 10)
+						err_msg("completion %lu: slot %u holds index %" PRIu64
+							", last byte 0x%02x", seq, sl, idx,
+							b[c->region_bytes - 1]);
+					(*errors)++;
+				}
 			}
 			seq++;
 			continue;
@@ -852,6 +871,10 @@ static int initiator_run(struct ctx *c, double *t_start, double *t_first, double
 			msg.rma_iov_count = 1;
 			msg.context = c; /* token: never dereferenced */
 			msg.data = (uint64_t)s | ((uint64_t)SLICE_END << 16);
+			if (c->o.verify) {
+				uint64_t idx = posted;
+				memcpy(c->slot[s].buf + 8, &idx, sizeof idx);
+			}
 			rc = fi_writemsg(c->ep, &msg, FI_DELIVERY_COMPLETE | FI_REMOTE_CQ_DATA);
 			if (rc == 0) {
 				posted++;
