@@ -188,33 +188,37 @@ export class EndpointStats {
    */
   add(word: number, n: number): void {
     const j = word << 1;
+    const lo = (this.i32[j] >>> 0) + n;
+    if (lo < TWO32) Atomics.store(this.i32, j, lo | 0);
+    else this.carry(j, lo);
+  }
+
+  // Rare paths live in their own methods so add()/setGauge() stay small enough for V8 to
+  // inline into the worker's loop: a double argument to a call that is not inlined is boxed.
+  private carry(j: number, lo: number): void {
     const i32 = this.i32;
-    const lo = (i32[j] >>> 0) + n;
-    if (lo < TWO32) {
-      Atomics.store(i32, j, lo | 0);
-      return;
-    }
-    const carry = Math.floor(lo / TWO32);
+    const c = Math.floor(lo / TWO32);
     Atomics.add(i32, 2, 1); // sequence odd: readers retry
-    Atomics.store(i32, j, (lo - carry * TWO32) | 0);
-    Atomics.store(i32, j + 1, ((i32[j + 1] >>> 0) + carry) | 0);
+    Atomics.store(i32, j, (lo - c * TWO32) | 0);
+    Atomics.store(i32, j + 1, ((i32[j + 1] >>> 0) + c) | 0);
     Atomics.add(i32, 2, 1);
+  }
+
+  private setBoth(j: number, lo: number, hi: number): void {
+    Atomics.add(this.i32, 2, 1);
+    Atomics.store(this.i32, j, lo);
+    Atomics.store(this.i32, j + 1, hi);
+    Atomics.add(this.i32, 2, 1);
   }
 
   /** Sets a gauge word to an integer in ±2^53. */
   setGauge(word: number, v: number): void {
     const j = word << 1;
-    const i32 = this.i32;
-    const hi = Math.floor(v / TWO32);
+    const hi = Math.floor(v / TWO32) | 0;
     const lo = (v - hi * TWO32) | 0;
-    if ((hi | 0) === i32[j + 1]) {
-      Atomics.store(i32, j, lo); // high half unchanged: one 32-bit store cannot tear
-      return;
-    }
-    Atomics.add(i32, 2, 1);
-    Atomics.store(i32, j, lo);
-    Atomics.store(i32, j + 1, hi | 0);
-    Atomics.add(i32, 2, 1);
+    // High half unchanged (the common case): one 32-bit store cannot tear.
+    if (hi === this.i32[j + 1]) Atomics.store(this.i32, j, lo);
+    else this.setBoth(j, lo, hi);
   }
 
   /** A whole discrete grain moved (initiator: write completed; target: grain arrived). */
