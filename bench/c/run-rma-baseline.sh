@@ -55,7 +55,7 @@ trap cleanup EXIT
 
 WRAP=()
 if [[ -n "${RMA_BW_VALGRIND:-}" ]]; then
-	WRAP=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite)
+	WRAP=(valgrind -q --error-exitcode=1 --leak-check=full)
 fi
 
 # Loopback only: tcp binds 127.0.0.1 (port 0 = ephemeral, published through the
