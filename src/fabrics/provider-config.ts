@@ -1,0 +1,149 @@
+/**
+ * Per-provider libfabric configuration (protocol §2.2): the hints upstream builds for a
+ * target or an initiator, and the filter that decides whether an fi_info is usable.
+ * Pure data + functions so verbs/efa hints can be checked without their hardware.
+ */
+import { FabricsError } from '../errors.js';
+import { AddrFormat } from './address.js';
+import { Provider, providerToString } from './provider.js';
+
+/** libfabric bit values (fabric.h); fixed by the libfabric ABI. */
+export const FI = {
+  MSG: 1n << 1n,
+  RMA: 1n << 2n,
+  TAGGED: 1n << 3n,
+  READ: 1n << 8n,
+  WRITE: 1n << 9n,
+  RECV: 1n << 10n,
+  SEND: 1n << 11n,
+  TRANSMIT: 1n << 11n,
+  REMOTE_READ: 1n << 12n,
+  REMOTE_WRITE: 1n << 13n,
+  REMOTE_CQ_DATA: 1n << 24n,
+  DELIVERY_COMPLETE: 1n << 28n,
+  HMEM: 1n << 47n,
+  RX_CQ_DATA: 1n << 56n,
+  MR_LOCAL: 1 << 2,
+  MR_VIRT_ADDR: 1 << 4,
+  MR_ALLOCATED: 1 << 5,
+  MR_PROV_KEY: 1 << 6,
+  EP_MSG: 1,
+  EP_RDM: 3,
+} as const;
+
+/** Capability flags of mxlFabricsInterfaceCapFlags. */
+export const InterfaceCaps = { BLOCKING_OPERATIONS: 1, REMOTE_WRITE: 2, SEND_RECEIVE: 4 } as const;
+
+export interface ProviderConfig {
+  provider: Provider;
+  provName: string;
+  epType: number;
+  addrFormats: readonly number[];
+  /** fi_tostr name of ep_attr->protocol (enum values are not stable across libfabric releases). */
+  protocol: string;
+  requiredCaps: bigint;
+  rejectedCaps: bigint;
+}
+
+export const PROVIDER_CONFIGS: Readonly<Record<number, ProviderConfig>> = {
+  [Provider.Tcp]: { provider: Provider.Tcp, provName: 'tcp', epType: FI.EP_MSG, addrFormats: [AddrFormat.FI_SOCKADDR_IN, AddrFormat.FI_SOCKADDR_IN6], protocol: 'FI_PROTO_SOCK_TCP', requiredCaps: FI.MSG, rejectedCaps: FI.TAGGED },
+  [Provider.Verbs]: { provider: Provider.Verbs, provName: 'verbs', epType: FI.EP_MSG, addrFormats: [AddrFormat.FI_SOCKADDR_IN, AddrFormat.FI_SOCKADDR_IN6], protocol: 'FI_PROTO_RDMA_CM_IB_RC', requiredCaps: FI.MSG, rejectedCaps: FI.HMEM },
+  [Provider.Shm]: { provider: Provider.Shm, provName: 'shm', epType: FI.EP_RDM, addrFormats: [AddrFormat.FI_ADDR_STR], protocol: 'FI_PROTO_SHM', requiredCaps: 0n, rejectedCaps: FI.HMEM },
+  [Provider.Efa]: { provider: Provider.Efa, provName: 'efa', epType: FI.EP_RDM, addrFormats: [AddrFormat.FI_ADDR_EFA], protocol: 'FI_PROTO_EFA', requiredCaps: 0n, rejectedCaps: FI.HMEM | FI.TAGGED },
+};
+
+export function providerConfig(p: Provider): ProviderConfig {
+  const c = PROVIDER_CONFIGS[p];
+  if (!c) {
+    if (p === Provider.Any) throw new FabricsError('MXL_ERR_INVALID_STATE', 'provider "any" cannot be set up: choose tcp, verbs, efa or shm (see `mxl-fabrics info`)', { field: 'provider' });
+    throw new FabricsError('MXL_ERR_INVALID_ARG', `unknown provider value ${p}`, { field: 'provider' });
+  }
+  return c;
+}
+
+export type Role = 'target' | 'initiator';
+
+export interface Hints {
+  provider: string;
+  epType: number;
+  caps: bigint;
+  mode: bigint;
+  mrMode: number;
+  addrFormat?: number;
+  node?: string;
+  service?: string;
+  source: boolean;
+}
+
+/** The hints upstream passes to fi_getinfo for one side (protocol §2.2, §2.3). */
+export function buildHints(p: Provider, role: Role, caps: number, endpoint: { node?: string; service?: string } = {}): Hints {
+  const cfg = providerConfig(p);
+  let c = role === 'target' ? FI.REMOTE_WRITE | FI.RMA : FI.WRITE | FI.RMA;
+  if (caps & InterfaceCaps.SEND_RECEIVE) c |= FI.SEND | FI.RECV;
+  const addr = parseEndpointAddress(p, endpoint.node, endpoint.service);
+  const h: Hints = {
+    provider: cfg.provName,
+    epType: cfg.epType,
+    caps: c,
+    mode: 0n,
+    mrMode: FI.MR_VIRT_ADDR | FI.MR_LOCAL | FI.MR_ALLOCATED | FI.MR_PROV_KEY,
+    source: true,
+  };
+  if (addr.node !== undefined) h.node = addr.node;
+  if (addr.service !== undefined) h.service = addr.service;
+  if (addr.addrFormat !== undefined) h.addrFormat = addr.addrFormat;
+  return h;
+}
+
+/** Validates the requested capabilities like upstream's setup path (§2.3 steps 1-2). */
+export function checkSetupCaps(caps: number): void {
+  if (!(caps & (InterfaceCaps.REMOTE_WRITE | InterfaceCaps.SEND_RECEIVE))) {
+    throw new FabricsError('MXL_ERR_INVALID_ARG', 'capabilities must include REMOTE_WRITE (send/receive alone is not implemented)', { field: 'caps' });
+  }
+  if (!(caps & InterfaceCaps.REMOTE_WRITE)) {
+    throw new FabricsError('MXL_ERR_NO_FABRIC', 'only remote-write interfaces are implemented; SEND_RECEIVE-only was requested', { field: 'caps' });
+  }
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const IPV6 = /^[0-9a-fA-F:.]+$/;
+
+/** Parses node/service per provider (§2.3 step 3); throws MXL_ERR_INVALID_ARG with the field. */
+export function parseEndpointAddress(p: Provider, node?: string, service?: string): { node?: string; service?: string; addrFormat?: number } {
+  const name = providerToString(p);
+  if (node === undefined || node === '') {
+    if (service !== undefined && service !== '') throw new FabricsError('MXL_ERR_INVALID_ARG', `a service (${service}) needs a node`, { field: 'service' });
+    return {};
+  }
+  switch (p) {
+    case Provider.Shm:
+      return service ? { node, service } : { node };
+    case Provider.Tcp:
+    case Provider.Verbs: {
+      const v6 = node.includes(':');
+      if (v6 ? !IPV6.test(node) : !IPV4.test(node)) {
+        throw new FabricsError('MXL_ERR_INVALID_ARG', `${name} needs a numeric IP address as node, got ${JSON.stringify(node)}`, { field: 'node' });
+      }
+      if (service !== undefined && service !== '' && !/^\d{1,5}$/.test(service)) {
+        throw new FabricsError('MXL_ERR_INVALID_ARG', `service must be a port number, got ${JSON.stringify(service)}`, { field: 'service' });
+      }
+      if (service !== undefined && Number(service) > 65535) throw new FabricsError('MXL_ERR_INVALID_ARG', `port ${service} is out of range`, { field: 'service' });
+      return { node, service: service || undefined, addrFormat: v6 ? AddrFormat.FI_SOCKADDR_IN6 : AddrFormat.FI_SOCKADDR_IN };
+    }
+    case Provider.Efa:
+      if (!node.includes(':') || !IPV6.test(node)) throw new FabricsError('MXL_ERR_INVALID_ARG', `efa needs the device GID (an IPv6 literal) as node, got ${JSON.stringify(node)}`, { field: 'node' });
+      return { node };
+    default:
+      return { node, service };
+  }
+}
+
+/** Whether an fi_info is usable for this provider (the §2.2 filter). */
+export function acceptsInfo(cfg: ProviderConfig, info: { epType?: number; protocolName?: string; addrFormat: number; caps: bigint }, discovery: boolean): boolean {
+  if (info.epType !== cfg.epType) return false;
+  if (info.protocolName !== cfg.protocol) return false;
+  if (!cfg.addrFormats.includes(info.addrFormat)) return false;
+  if (info.caps & cfg.rejectedCaps) return false;
+  if (discovery && (info.caps & cfg.requiredCaps) !== cfg.requiredCaps) return false;
+  return true;
+}
