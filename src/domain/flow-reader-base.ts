@@ -1,0 +1,41 @@
+/** What discrete and continuous readers share. Readers take no locks (§1.4). */
+import { FabricsError } from '../errors.js';
+import type { FlowHeader } from './flow-header.js';
+import type { FlowGeometry } from './geometry.js';
+import { closeFlowFiles, type FlowFiles } from './flow-files.js';
+
+export interface FlowReaderOptions {
+  /**
+   * Map the grain files (or channels) read-write. Needed to register them with providers
+   * that cannot register read-only memory (EFA). The reader itself never writes them.
+   */
+  writableMapping?: boolean;
+}
+
+export abstract class FlowReaderBase {
+  protected closed = false;
+  onClose?: () => void;
+
+  constructor(protected readonly files: FlowFiles) {}
+
+  get id(): string { return this.files.id; }
+  get geometry(): FlowGeometry { return this.files.geometry; }
+  get flowHeader(): FlowHeader { return this.files.header; }
+  get flowDir(): string { return this.files.dir; }
+  get isClosed(): boolean { return this.closed; }
+
+  protected ensureOpen(): void {
+    if (this.closed) throw new FabricsError('MXL_ERR_INVALID_FLOW_READER', `reader for flow ${this.id} is closed`);
+  }
+
+  /**
+   * Unmaps everything. Views handed out earlier become detached (length 0). A pending async
+   * wait keeps its page mapped until it returns, then resolves normally.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeFlowFiles(this.files);
+    this.onClose?.();
+  }
+}
