@@ -37,10 +37,15 @@ export function disarmDoorbell(words: Int32Array, index: number): void {
   Atomics.store(words, index, DOORBELL_IDLE);
 }
 
-/** Producer: wake the consumer if, and only if, it is armed. Returns true when it notified. */
-export function ringDoorbell(words: Int32Array, index: number): boolean {
+/**
+ * Producer: wake the consumer if, and only if, it is armed. Returns true when it notified.
+ * `counterIndex` (optional) is incremented *before* the notify, so a woken consumer that
+ * reads it sees its own wake-up counted.
+ */
+export function ringDoorbell(words: Int32Array, index: number, counterIndex = -1): boolean {
   if (Atomics.load(words, index) !== DOORBELL_ARMED) return false;
   if (Atomics.compareExchange(words, index, DOORBELL_ARMED, DOORBELL_IDLE) !== DOORBELL_ARMED) return false;
+  if (counterIndex >= 0) Atomics.add(words, counterIndex, 1);
   Atomics.notify(words, index, 1);
   return true;
 }
@@ -52,7 +57,8 @@ export function assertMayBlock(what: string): void {
   }
 }
 
-function checkTimeout(timeoutMs: number, op: string): void {
+/** Throws MXL_ERR_INVALID_ARG unless timeoutMs >= 0 (Infinity allowed). */
+export function checkTimeout(timeoutMs: number, op: string): void {
   if (!(timeoutMs >= 0)) throw new FabricsError('MXL_ERR_INVALID_ARG', `${op}: timeoutMs must be >= 0 (got ${timeoutMs})`, { field: 'timeoutMs' });
 }
 

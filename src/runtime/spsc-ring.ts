@@ -30,7 +30,7 @@
  */
 
 import { FabricsError } from '../errors.js';
-import { armDoorbell, disarmDoorbell, ringDoorbell, assertMayBlock, waitAsyncRef, DOORBELL_ARMED } from './doorbell.js';
+import { armDoorbell, disarmDoorbell, ringDoorbell, assertMayBlock, checkTimeout, waitAsyncRef, DOORBELL_ARMED } from './doorbell.js';
 
 export const RING_MAGIC = 0x524c584d; // "MXLR" read as little-endian bytes M X L R
 export const RING_VERSION = 1;
@@ -221,7 +221,7 @@ export class SpscRing {
   /** Makes every committed record visible and wakes the consumer if it sleeps. */
   publish(): void {
     Atomics.store(this.words, RingWord.TAIL, this.localTail);
-    if (ringDoorbell(this.words, RingWord.DOORBELL)) Atomics.add(this.words, RingWord.NOTIFIES, 1);
+    ringDoorbell(this.words, RingWord.DOORBELL, RingWord.NOTIFIES);
   }
 
   /**
@@ -230,9 +230,7 @@ export class SpscRing {
    * native code cannot wake a JS waiter. Call this from JS after the native call returns.
    */
   notifyIfSleeping(): boolean {
-    const woke = ringDoorbell(this.words, RingWord.DOORBELL);
-    if (woke) Atomics.add(this.words, RingWord.NOTIFIES, 1);
-    return woke;
+    return ringDoorbell(this.words, RingWord.DOORBELL, RingWord.NOTIFIES);
   }
 
   /** Pushes one record given as arguments (convenient; allocates the rest array). */
@@ -350,6 +348,7 @@ export class SpscRing {
    */
   waitSync(timeoutMs: number): boolean {
     assertMayBlock('SpscRing.waitSync');
+    checkTimeout(timeoutMs, 'SpscRing.waitSync');
     if (this.available() > 0) return true;
     armDoorbell(this.words, RingWord.DOORBELL);
     if (this.available() === 0) {
@@ -366,6 +365,7 @@ export class SpscRing {
    * loop alive) and releases it on resolution.
    */
   async waitAsync(timeoutMs: number): Promise<boolean> {
+    checkTimeout(timeoutMs, 'SpscRing.waitAsync');
     if (this.available() > 0) return true;
     armDoorbell(this.words, RingWord.DOORBELL);
     if (this.available() === 0) {
