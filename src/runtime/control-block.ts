@@ -17,7 +17,7 @@
  */
 
 import { FabricsError, MxlStatus, statusName, type MxlStatusCode } from '../errors.js';
-import { SeqDoorbell, waitAsyncRef, type WaitResult } from './doorbell.js';
+import { SeqDoorbell, assertMayBlock, waitAsyncRef, type WaitResult } from './doorbell.js';
 
 export const CONTROL_MAGIC = 0x434c584d; // "MXLC" as little-endian bytes
 export const CONTROL_VERSION = 1;
@@ -172,6 +172,7 @@ export class ControlBlock {
    * before the poll that found nothing), or `timeoutMs`. Counts sleeps and wakeups.
    */
   sleep(seen: number, timeoutMs: number): WaitResult {
+    assertMayBlock('ControlBlock.sleep');
     Atomics.add(this.words, ControlWord.SLEEPS, 1);
     const r = this.doorbell.sleep(seen, timeoutMs);
     if (r !== 'timed-out') Atomics.add(this.words, ControlWord.WAKEUPS, 1);
