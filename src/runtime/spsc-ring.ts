@@ -277,6 +277,15 @@ export class SpscRing {
     return k;
   }
 
+  /**
+   * Free slots as the producer sees them (re-reads head). A producer that must not drop,
+   * e.g. a request ring or a bench, can wait for this to be > 0 instead of overflowing.
+   */
+  freeSlots(): number {
+    this.headCache = Atomics.load(this.words, RingWord.HEAD);
+    return this.capacity - ((this.localTail - this.headCache) >>> 0);
+  }
+
   /** Committed records not yet published (producer side). */
   get unpublished(): number {
     return (this.localTail - Atomics.load(this.words, RingWord.TAIL)) >>> 0;
