@@ -19,7 +19,7 @@ export const FI = {
   TRANSMIT: 1n << 11n,
   REMOTE_READ: 1n << 12n,
   REMOTE_WRITE: 1n << 13n,
-  REMOTE_CQ_DATA: 1n << 24n,
+  REMOTE_CQ_DATA: 1n << 17n,
   DELIVERY_COMPLETE: 1n << 28n,
   HMEM: 1n << 47n,
   RX_CQ_DATA: 1n << 56n,
@@ -87,7 +87,8 @@ export function buildHints(p: Provider, role: Role, caps: number, endpoint: { no
     caps: c,
     mode: 0n,
     mrMode: FI.MR_VIRT_ADDR | FI.MR_LOCAL | FI.MR_ALLOCATED | FI.MR_PROV_KEY,
-    source: true,
+    // FI_SOURCE only with a local address: libfabric 1.17's tcp returns nothing for FI_SOURCE without a node.
+    source: addr.node !== undefined,
   };
   if (addr.node !== undefined) h.node = addr.node;
   if (addr.service !== undefined) h.service = addr.service;

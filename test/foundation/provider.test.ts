@@ -49,3 +49,9 @@ test('setup addresses and capabilities are validated like upstream', (t) => {
   t.is(code(() => checkSetupCaps(InterfaceCaps.SEND_RECEIVE)), 'MXL_ERR_NO_FABRIC');
   t.notThrows(() => checkSetupCaps(InterfaceCaps.REMOTE_WRITE | InterfaceCaps.BLOCKING_OPERATIONS));
 });
+
+test('the libfabric bit values used in TS match the installed headers', async (t) => {
+  const { addon } = await import('../../src/native/index.js');
+  const C = addon().constants as unknown as Record<string, bigint>;
+  for (const [k, v] of Object.entries(FI)) t.is(String(v), String(C[`FI_${k}`]), `FI_${k}`);
+});

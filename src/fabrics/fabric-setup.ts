@@ -1,0 +1,87 @@
+/**
+ * Opens the libfabric fabric and domain for one side (protocol §2.3): builds the
+ * provider's hints, asks fi_getinfo with FI_SOURCE, keeps the first entry that the
+ * provider's table accepts (upstream takes the first entry unfiltered, §8 item 16),
+ * and checks the capability the side needs.
+ */
+import { randomBytes } from 'node:crypto';
+import { FabricsError } from '../errors.js';
+import { addon } from '../native/index.js';
+import type { NativeDomain, NativeFabricObj, NativeInfo } from '../native/fabric.js';
+import { Provider, type ProviderName, providerToString, toProvider } from './provider.js';
+import { FI, InterfaceCaps, type ProviderConfig, type Role, acceptsInfo, buildHints, checkSetupCaps, providerConfig } from './provider-config.js';
+
+export interface EndpointOptions {
+  provider: Provider | ProviderName;
+  /** Local address: an IP for tcp/verbs, the GID for efa, a name for shm. */
+  node?: string;
+  /** Local port (tcp/verbs) or name suffix (shm). */
+  service?: string;
+  /** mxlFabricsInterfaceCapFlags; REMOTE_WRITE is implied. */
+  caps?: number;
+}
+
+export interface OpenedFabric {
+  provider: Provider;
+  providerName: ProviderName;
+  config: ProviderConfig;
+  info: NativeInfo;
+  fabric: NativeFabricObj;
+  domain: NativeDomain;
+  /** Remote addresses are virtual addresses (FI_MR_VIRT_ADDR), not offsets. */
+  virtAddr: boolean;
+  /** Local buffers must be registered and their descriptors passed (FI_MR_LOCAL). */
+  mrLocal: boolean;
+  /** The provider needs posted receives for write-with-immediate (FI_RX_CQ_DATA, verbs). */
+  rxCqData: boolean;
+}
+
+let shmNameCounter = 0;
+
+export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
+  const provider = toProvider(opts.provider);
+  const caps = opts.caps ?? InterfaceCaps.REMOTE_WRITE | InterfaceCaps.BLOCKING_OPERATIONS;
+  checkSetupCaps(caps);
+  const config = providerConfig(provider);
+  let { node, service } = opts;
+  // shm endpoints are named; give each unnamed one a unique name in this host.
+  if (provider === Provider.Shm && !node) {
+    node = `mxlf-${process.pid}-${++shmNameCounter}-${randomBytes(3).toString('hex')}`;
+    service = undefined;
+  }
+  const hints = buildHints(provider, role, caps, { node, service });
+  const a = addon();
+  const infos = a.getInfo(hints).filter((i) => i.provider === config.provName && acceptsInfo(config, i, false));
+  const where = `${config.provName}${node ? ` on ${node}${service ? `:${service}` : ''}` : ''}`;
+  if (infos.length === 0) {
+    throw new FabricsError('MXL_ERR_NO_FABRIC', `no ${role} interface for ${where}: check the provider and address with \`mxl-fabrics info\``, { op: 'fi_getinfo' });
+  }
+  const info = infos[0];
+  const need = role === 'target' ? FI.REMOTE_WRITE : FI.WRITE;
+  if (!(info.caps & need)) {
+    throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `${where} does not support ${role === 'target' ? 'remote writes' : 'RMA writes'}`);
+  }
+  const fabric = new a.Fabric(info);
+  let domain: NativeDomain;
+  try {
+    domain = new a.Domain(fabric, info);
+  } catch (e) {
+    fabric.close();
+    throw e;
+  }
+  const mrMode = info.mrMode ?? 0;
+  return {
+    provider,
+    providerName: providerToString(provider),
+    config,
+    info,
+    fabric,
+    domain,
+    virtAddr: (mrMode & FI.MR_VIRT_ADDR) !== 0,
+    mrLocal: (mrMode & FI.MR_LOCAL) !== 0,
+    rxCqData: ((info.rxMode ?? 0n) & FI.RX_CQ_DATA) !== 0n,
+  };
+}
+
+/** Random requested key for providers that do not pick their own (no FI_MR_PROV_KEY). */
+export const randomKey = (): bigint => randomBytes(8).readBigUInt64LE(0) >> 1n;

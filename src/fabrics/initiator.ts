@@ -1,0 +1,397 @@
+/**
+ * An initiator: writes grains from a local ring straight into the memory of every added
+ * target (protocol §4.3, §5.2, §5.3).
+ *
+ * Fan-out isolates failures (upstream does not, peers.md §3 item 12): each target has its
+ * own state, a refused, stalled or vanished target is reported on that target only, and
+ * transfers to the others go on. Error completions release their in-flight slot (upstream
+ * never does, §8 item 3), and a disconnected MSG target is retried with a back-off.
+ */
+import { FabricsError } from '../errors.js';
+import { addon } from '../native/index.js';
+import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion } from '../native/fabric.js';
+import { type EndpointOptions, type OpenedFabric, openFabric, randomKey } from './fabric-setup.js';
+import { type GrainLayout, planGrainTransfer, regionLength } from './grain-protocol.js';
+import { type GrainRing, SlotHeader } from './grain-ring.js';
+import { FI } from './provider-config.js';
+import type { TargetInfo } from './target-info.js';
+
+export interface InitiatorOptions extends EndpointOptions {
+  ring: GrainRing;
+  /** Completion queue depth (default 256). */
+  cqDepth?: number;
+  /** Delay before reconnecting a dropped MSG target (default 1000 ms; upstream 5 s). */
+  reconnectDelayMs?: number;
+  /** Writes in flight per target before transfers to it are skipped (default 64). */
+  maxInFlight?: number;
+}
+
+export type PeerState = 'connecting' | 'connected' | 'backoff' | 'closed';
+
+export interface PeerStatus {
+  id: bigint;
+  state: PeerState;
+  inFlight: number;
+  grains: number;
+  bytes: number;
+  skipped: number;
+  errors: number;
+  lastError?: string;
+}
+
+export type InitiatorEvent =
+  | { type: 'connected'; target: bigint }
+  | { type: 'disconnected'; target: bigint; reason: string }
+  | { type: 'error'; target: bigint; error: FabricsError }
+  /** A grain's last write completed at this target (delivery complete). */
+  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint };
+
+export interface TransferResult {
+  /** Targets the grain was posted to. */
+  posted: number;
+  /** Targets skipped: not connected yet, backing off, or too many writes in flight. */
+  skipped: number;
+}
+
+interface InFlight { index: bigint; postNs: bigint; last: boolean; bytes: number }
+/** A write waiting for room in the provider's transmit queue. */
+interface QueuedWrite extends InFlight { seq: number; mr: NativeMemoryRegion; offset: number; length: number; remoteAddr: bigint; rkey: bigint; immediate: number }
+
+class Peer {
+  state: PeerState = 'connecting';
+  ep?: NativeEndpoint;
+  fiAddr = 0n;
+  readonly inflight = new Map<number, InFlight>();
+  /** Writes the provider refused with EAGAIN, posted in order by later progress calls. */
+  queue: QueuedWrite[] = [];
+  seq = 0;
+  retryAt = 0;
+  grains = 0;
+  bytes = 0;
+  skipped = 0;
+  errors = 0;
+  lastError?: string;
+  constructor(readonly info: TargetInfo, readonly ctx: bigint) {}
+  status(): PeerStatus {
+    return { id: this.info.id, state: this.state, inFlight: this.inflight.size + this.queue.length, grains: this.grains, bytes: this.bytes, skipped: this.skipped, errors: this.errors, lastError: this.lastError };
+  }
+}
+
+const REC_WORDS = 4;
+const BATCH = 64;
+const EAGAIN = -11;
+
+export class Initiator {
+  readonly fabric: OpenedFabric;
+  private readonly ring: GrainRing;
+  private readonly layout: GrainLayout;
+  private readonly headers: SlotHeader[];
+  private readonly mrs: NativeMemoryRegion[] = [];
+  private readonly cq: NativeCompletionQueue;
+  private readonly eq?: NativeEventQueue;
+  private readonly rdmEp?: NativeEndpoint;
+  private readonly av?: NativeAddressVector;
+  private readonly peers = new Map<bigint, Peer>();
+  private readonly byCtx = new Map<bigint, Peer>();
+  private readonly recs = new BigUint64Array(REC_WORDS * BATCH);
+  private readonly events: InitiatorEvent[] = [];
+  private readonly reconnectDelayMs: number;
+  private readonly maxInFlight: number;
+  private nextCtx = 1n;
+  private closed = false;
+  /** Called for each event as it happens (events are also queued for takeEvents()). */
+  onEvent?: (e: InitiatorEvent) => void;
+
+  constructor(opts: InitiatorOptions) {
+    if (!opts.ring || opts.ring.slots.length === 0) throw new FabricsError('MXL_ERR_INVALID_ARG', 'an initiator needs a grain ring (a flow reader or user buffers)', { field: 'ring' });
+    this.ring = opts.ring;
+    this.layout = opts.ring.layout;
+    this.reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
+    this.maxInFlight = opts.maxInFlight ?? 64;
+    this.headers = this.ring.slots.map((b) => new SlotHeader(b));
+    const a = addon();
+    const f = openFabric(opts, 'initiator');
+    this.fabric = f;
+    try {
+      const len = regionLength(this.layout);
+      for (const buf of this.ring.slots) this.mrs.push(new a.MemoryRegion(f.domain, buf, 0, len, FI.WRITE, randomKey()));
+      this.cq = new a.CompletionQueue(f.domain, opts.cqDepth ?? 256, true);
+      if (f.config.epType === FI.EP_MSG) {
+        this.eq = new a.EventQueue(f.fabric, 64);
+      } else {
+        const ep = new a.Endpoint(f.domain, f.info, 0n);
+        this.av = new a.AddressVector(f.domain, 64);
+        ep.bind(this.av);
+        ep.bind(this.cq, FI.TRANSMIT | FI.RECV);
+        ep.enable();
+        this.rdmEp = ep;
+      }
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+  }
+
+  get targets(): PeerStatus[] { return [...this.peers.values()].map((p) => p.status()); }
+  get grainCount(): number { return this.ring.slots.length; }
+
+  /** Adds a target; MSG connects in the background (see makeProgress), RDM is ready at once. */
+  addTarget(info: TargetInfo): void {
+    this.checkOpen();
+    if (info.provider !== this.fabric.providerName) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo is for provider ${info.provider}, this initiator uses ${this.fabric.providerName}`, { field: 'provider' });
+    }
+    if (info.bounceBufferInfo) throw new FabricsError('MXL_ERR_INVALID_ARG', 'TargetInfo describes an audio (continuous) target; this initiator sends grains', { field: 'bounceBufferInfo' });
+    const need = BigInt(regionLength(this.layout));
+    const bad = info.regions.findIndex((r) => r.len !== need);
+    if (bad >= 0) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG',
+        `TargetInfo region ${bad} is ${info.regions[bad].len} bytes but local grains are ${need} (8192 + ${this.layout.grainSize}): the target flow has another format or size`, { field: `regions[${bad}].len` });
+    }
+    if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
+    const peer = new Peer(info, this.nextCtx++);
+    if (this.rdmEp) {
+      try {
+        peer.fiAddr = this.av!.insert(info.fabricAddress);
+      } catch (e) {
+        throw new FabricsError('MXL_ERR_INVALID_ARG', `the target address ${info.printableAddress} was refused: ${(e as Error).message}`, { field: 'fabricAddress', cause: e });
+      }
+      peer.state = 'connected';
+    }
+    this.peers.set(info.id, peer);
+    this.byCtx.set(peer.ctx, peer);
+    if (peer.state === 'connected') this.emit({ type: 'connected', target: info.id });
+    else this.connect(peer);
+  }
+
+  /** Removes a target (matched by id); its writes still in flight are forgotten. */
+  removeTarget(info: TargetInfo | bigint): void {
+    const id = typeof info === 'bigint' ? info : info.id;
+    const peer = this.peers.get(id);
+    if (!peer) throw new FabricsError('MXL_ERR_NOT_FOUND', `target ${id} was not added`, { field: 'id' });
+    this.dropPeer(peer);
+  }
+
+  /**
+   * Posts slices [startSlice, endSlice) of grain `index` to every connected target. The
+   * local slot must still hold that grain (else MXL_ERR_OUT_OF_RANGE_TOO_LATE).
+   */
+  transferGrain(index: bigint, startSlice = 0, endSlice = this.layout.totalSlices): TransferResult {
+    this.checkOpen();
+    const localSlot = Number(index % BigInt(this.headers.length));
+    const held = this.headers[localSlot].index;
+    if (held !== index) {
+      throw new FabricsError(held > index ? 'MXL_ERR_OUT_OF_RANGE_TOO_LATE' : 'MXL_ERR_OUT_OF_RANGE_TOO_EARLY',
+        `grain ${index} is not in the local ring (slot ${localSlot} holds ${held})`, { field: 'index' });
+    }
+    const mr = this.mrs[localSlot];
+    let posted = 0;
+    let skipped = 0;
+    for (const peer of this.peers.values()) {
+      if (peer.state !== 'connected' || peer.inflight.size + peer.queue.length >= this.maxInFlight) {
+        if (peer.state === 'connected' || peer.state === 'backoff' || peer.state === 'connecting') peer.skipped++;
+        skipped++;
+        continue;
+      }
+      if (this.postTo(peer, mr, index, startSlice, endSlice)) posted++;
+      else skipped++;
+    }
+    return { posted, skipped };
+  }
+
+  /**
+   * Drives connections and completions. Returns true when every connected target has no
+   * write in flight (upstream's OK), false otherwise (NOT_READY). With timeoutMs > 0 it
+   * waits for completions up to that long, returning early once idle.
+   */
+  makeProgress(timeoutMs = 0): boolean {
+    this.checkOpen();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.pollEvents();
+      this.retryConnections();
+      this.drain(0);
+      for (const p of this.peers.values()) if (p.queue.length > 0) this.flush(p);
+      const idle = this.idle();
+      const left = deadline - Date.now();
+      if (idle || left <= 0) return idle;
+      this.drain(Math.min(left, this.eq ? 10 : left));
+    }
+  }
+
+  /** True when nothing is in flight and no target is still connecting. */
+  idle(): boolean {
+    for (const p of this.peers.values()) if (p.inflight.size > 0 || p.queue.length > 0 || p.state === 'connecting') return false;
+    return true;
+  }
+
+  takeEvents(): InitiatorEvent[] { return this.events.splice(0); }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.peers.values()]) this.dropPeer(p, false);
+    this.release();
+  }
+
+  // -------------------------------------------------------------------- internals
+
+  private checkOpen(): void {
+    if (this.closed) throw new FabricsError('MXL_ERR_INVALID_STATE', 'initiator is closed');
+  }
+
+  private release(): void {
+    this.rdmEp?.close();
+    this.cq?.close();
+    this.eq?.close();
+    this.av?.close();
+    for (const mr of this.mrs) mr.close();
+    this.fabric?.domain.close();
+    this.fabric?.fabric.close();
+  }
+
+  private emit(e: InitiatorEvent): void {
+    if (e.type !== 'completed') this.events.push(e);
+    this.onEvent?.(e);
+  }
+
+  private connect(peer: Peer): void {
+    const a = addon();
+    peer.ep?.close();
+    const ep = new a.Endpoint(this.fabric.domain, this.fabric.info, peer.ctx);
+    ep.bind(this.eq!);
+    // libfabric 1.17 tcp needs a CQ for both directions even on a write-only endpoint.
+    ep.bind(this.cq, FI.TRANSMIT | FI.RECV);
+    peer.ep = ep;
+    peer.state = 'connecting';
+    const rc = ep.connect(peer.info.fabricAddress);
+    if (rc !== 0) this.peerFailed(peer, `fi_connect failed (${rc})`);
+  }
+
+  private peerFailed(peer: Peer, reason: string): void {
+    const wasConnected = peer.state === 'connected';
+    peer.ep?.close();
+    peer.ep = undefined;
+    peer.inflight.clear();
+    peer.queue = [];
+    peer.errors++;
+    peer.lastError = reason;
+    peer.state = 'backoff';
+    peer.retryAt = Date.now() + this.reconnectDelayMs;
+    if (wasConnected) this.emit({ type: 'disconnected', target: peer.info.id, reason });
+    else this.emit({ type: 'error', target: peer.info.id, error: new FabricsError('MXL_ERR_NOT_READY', `target ${peer.info.printableAddress}: ${reason}`) });
+  }
+
+  private dropPeer(peer: Peer, notify = true): void {
+    if (peer.ep) {
+      if (peer.state === 'connected') peer.ep.shutdown();
+      peer.ep.close();
+    }
+    if (this.av && peer.state !== 'closed') this.av.remove(peer.fiAddr);
+    peer.state = 'closed';
+    peer.inflight.clear();
+    peer.queue = [];
+    this.peers.delete(peer.info.id);
+    this.byCtx.delete(peer.ctx);
+    if (notify) this.emit({ type: 'disconnected', target: peer.info.id, reason: 'removed' });
+  }
+
+  private retryConnections(): void {
+    const now = Date.now();
+    for (const p of this.peers.values()) {
+      if (p.state !== 'backoff' || now < p.retryAt) continue;
+      if (this.eq) this.connect(p);
+      else {
+        // RDM has no connection: the address is still in the AV, so simply try again.
+        p.state = 'connected';
+        this.emit({ type: 'connected', target: p.info.id });
+      }
+    }
+  }
+
+  private pollEvents(): void {
+    const eq = this.eq;
+    if (!eq) return;
+    for (let ev = eq.read(); ev; ev = eq.read()) {
+      if (ev.event === 'interrupted' || ev.event === 'connreq') continue;
+      const peer = 'fidContext' in ev ? this.byCtx.get(ev.fidContext) : undefined;
+      if (!peer) continue;
+      if (ev.event === 'connected') {
+        peer.state = 'connected';
+        this.emit({ type: 'connected', target: peer.info.id });
+      } else if (ev.event === 'shutdown') {
+        this.peerFailed(peer, 'the target closed the connection');
+      } else if (ev.event === 'error') {
+        this.peerFailed(peer, `connection error: ${ev.text}`);
+      }
+    }
+  }
+
+  /** Queues the writes of one grain for a peer and posts as many as the provider takes now. */
+  private postTo(peer: Peer, mr: NativeMemoryRegion, index: bigint, start: number, end: number): boolean {
+    const remoteSlot = Number(index % BigInt(peer.info.regions.length));
+    const region = peer.info.regions[remoteSlot];
+    const writes = planGrainTransfer(this.layout, remoteSlot, start, end);
+    const now = process.hrtime.bigint();
+    for (let w = 0; w < writes.length; w++) {
+      const wr = writes[w];
+      peer.seq = (peer.seq + 1) >>> 0;
+      peer.queue.push({
+        seq: peer.seq, index, postNs: now, last: w === writes.length - 1, bytes: wr.length,
+        mr, offset: wr.offset, length: wr.length, remoteAddr: region.addr + BigInt(wr.offset), rkey: region.rkey, immediate: wr.immediate ?? -1,
+      });
+    }
+    this.flush(peer);
+    return peer.state === 'connected';
+  }
+
+  /** Posts queued writes in order until the provider says EAGAIN (kept for the next call). */
+  private flush(peer: Peer): void {
+    const ep = peer.ep ?? this.rdmEp!;
+    const dest = peer.ep ? addon().constants.FI_ADDR_UNSPEC : peer.fiAddr;
+    let i = 0;
+    for (; i < peer.queue.length; i++) {
+      const q = peer.queue[i];
+      const rc = ep.write([[q.mr, q.offset, q.length]], dest, q.remoteAddr, q.rkey, q.immediate, FI.DELIVERY_COMPLETE, (peer.ctx << 32n) | BigInt(q.seq));
+      if (rc === EAGAIN) break;
+      if (rc !== 0) {
+        this.peerFailed(peer, `fi_writemsg failed (${rc})`);
+        return;
+      }
+      peer.inflight.set(q.seq, q);
+    }
+    if (i > 0) peer.queue.splice(0, i);
+  }
+
+  private drain(timeoutMs: number): void {
+    const recs = this.recs;
+    const errBit = addon().constants.CQ_ERROR_BIT;
+    for (;;) {
+      const n = timeoutMs > 0 ? this.cq.sread(recs, BATCH, timeoutMs) : this.cq.drain(recs, BATCH);
+      timeoutMs = 0;
+      if (n <= 0) return;
+      const doneNs = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) {
+        const o = i * REC_WORDS;
+        const ctx = recs[o];
+        const peer = this.byCtx.get(ctx >> 32n);
+        if (!peer) continue; // a removed target's late completion
+        const seq = Number(ctx & 0xffffffffn);
+        const f = peer.inflight.get(seq);
+        peer.inflight.delete(seq);
+        if (recs[o + 1] & errBit) {
+          this.peerFailed(peer, `write failed: fi errno ${recs[o + 2]}`);
+          continue;
+        }
+        if (f) {
+          peer.bytes += f.bytes;
+          if (f.last) {
+            peer.grains++;
+            this.emit({ type: 'completed', target: peer.info.id, index: f.index, latencyNs: doneNs - f.postNs });
+          }
+        }
+      }
+      if (n < BATCH) return;
+    }
+  }
+}
