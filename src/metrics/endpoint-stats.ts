@@ -148,11 +148,14 @@ export class EndpointStats {
   readonly buffer: SharedArrayBuffer;
   private readonly i32: Int32Array;
   private readonly i64: BigInt64Array;
+  /** Reader side: the last consistent value of each word (see read()). */
+  private readonly lastGood = new Float64Array(TOTAL_WORDS);
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     this.i32 = new Int32Array(buffer, 0, TOTAL_WORDS * 2);
     this.i64 = new BigInt64Array(buffer, 0, TOTAL_WORDS);
+    this.lastGood[Word.LAST_GRAIN_INDEX] = -1;
   }
 
   /** Allocates and initialises a zeroed stats buffer (main thread, once per endpoint). */
@@ -299,16 +302,19 @@ export class EndpointStats {
 
   // ------------------------------------------------------------------ reader
 
-  /** Reads one word as a Number (signed for gauges; counters stay below 2^63). */
+  /**
+   * Reads one word as a Number (signed for gauges; counters stay below 2^63). If the writer
+   * keeps the sequence moving for 10 000 tries, returns the last consistent value read for
+   * that word instead: slightly stale, never torn, and a scrape cannot hang on a writer.
+   */
   read(word: number): number {
-    for (let tries = 0; ; tries++) {
+    for (let tries = 0; tries < 10_000; tries++) {
       const s1 = Atomics.load(this.i32, 2);
+      if ((s1 & 1) !== 0) continue;
       const v = Atomics.load(this.i64, word);
-      const s2 = Atomics.load(this.i32, 2);
-      // The writer holds the odd state for a few stores; give up waiting after many tries
-      // rather than hang a scrape on a stuck writer.
-      if (((s1 & 1) === 0 && s1 === s2) || tries >= 1000) return Number(v);
+      if (Atomics.load(this.i32, 2) === s1) return (this.lastGood[word] = Number(v));
     }
+    return this.lastGood[word];
   }
 
   /** Cumulative bucket counts (length = buckets + 1, last = +Inf = count) and sum for a stage. */

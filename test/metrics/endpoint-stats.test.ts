@@ -86,6 +86,24 @@ test('completion error numbers map to the fixed code set', (t) => {
   t.is(code(0), 'other');
 });
 
+/** GCs during `run()`, best of three tries: V8 optimises on a background thread, so on a busy
+ * machine the first timed pass may still run unoptimised (allocating) code. */
+async function gcsDuring(run: () => void): Promise<number> {
+  let best = Infinity;
+  for (let attempt = 0; attempt < 3 && best > 0; attempt++) {
+    let gcs = 0;
+    const obs = new PerformanceObserver((l) => { gcs += l.getEntries().length; });
+    obs.observe({ entryTypes: ['gc'] });
+    await new Promise((r) => setTimeout(r, 20));
+    gcs = 0;
+    run();
+    await new Promise((r) => setTimeout(r, 50));
+    obs.disconnect();
+    best = Math.min(best, gcs);
+  }
+  return best;
+}
+
 // Serial: ava runs serial tests before the concurrent ones, so no other test allocates meanwhile.
 test.serial('the hot-path writers do not allocate (no GC during two million updates)', async (t) => {
   const s = EndpointStats.create();
@@ -98,28 +116,17 @@ test.serial('the hot-path writers do not allocate (no GC during two million upda
     }
   };
   work(50_000); // warm up so the optimised code runs
-  let gcs = 0;
-  const obs = new PerformanceObserver((l) => { gcs += l.getEntries().length; });
-  obs.observe({ entryTypes: ['gc'] });
-  await new Promise((r) => setTimeout(r, 20));
-  gcs = 0;
-  work(2_000_000);
-  await new Promise((r) => setTimeout(r, 50));
-  obs.disconnect();
-  // An allocating version (BigInt Atomics.add) triggers dozens of scavenges per million updates.
-  t.true(gcs <= 2, `${gcs} GCs during the loop`);
-  t.is(s.read(Word.GRAINS), 2_050_000);
+  // Idle, this loop runs with 0 GCs. An allocating version (BigInt Atomics.add) triggers ~120
+  // scavenges per 2 M updates, boxing one double per update ~30; under CPU contention ava's
+  // process has shown up to 4 unrelated ones, hence the margin.
+  const gcs = await gcsDuring(() => work(2_000_000));
+  t.true(gcs <= 10, `${gcs} GCs during the loop`);
+  t.true(s.read(Word.GRAINS) >= 2_050_000);
   // Seconds as doubles: allocation-free too as long as the call is inlined (it is, alone).
   const lat = (n: number) => { for (let i = 0; i < n; i++) s.observeLatency(LatencyStage.commit, (i & 1023) * 1e-6); };
   lat(50_000);
-  const obs2 = new PerformanceObserver((l) => { gcs += l.getEntries().length; });
-  obs2.observe({ entryTypes: ['gc'] });
-  await new Promise((r) => setTimeout(r, 20));
-  gcs = 0;
-  lat(2_000_000);
-  await new Promise((r) => setTimeout(r, 50));
-  obs2.disconnect();
-  t.true(gcs <= 2, `${gcs} GCs during the observeLatency loop`);
+  const gcs2 = await gcsDuring(() => lat(2_000_000));
+  t.true(gcs2 <= 10, `${gcs2} GCs during the observeLatency loop`);
 });
 
 test('a worker writing carries and gauge flips is never read torn by the main thread', async (t) => {
