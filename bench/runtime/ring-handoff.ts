@@ -11,6 +11,7 @@
 
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { SpscRing, type RingData } from '../../src/runtime/spsc-ring.js';
 import { ControlBlock } from '../../src/runtime/control-block.js';
 import { HybridWaiter } from '../../src/runtime/control-waiter.js';
@@ -90,7 +91,29 @@ function tpConsumer(job: TpConsumerJob): void {
 
 // ------------------------------------------------------------------- main side
 
-interface Row { name: string; gapMs: number; p50: number; p99: number; n: number }
+/**
+ * CPU used by *other* processes while a row ran, in % of the machine (Linux /proc). The
+ * machine is shared and has 2 vCPUs: rows with spinning threads are meaningless when this
+ * is high, so it is printed next to every row.
+ */
+function cpuSnap(): { total: number; busy: number; self: number } | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + f[4];
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    const st = readFileSync('/proc/self/stat', 'utf8');
+    const g = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return { total, busy: total - idle, self: Number(g[11]) + Number(g[12]) };
+  } catch {
+    return undefined;
+  }
+}
+function foreignPct(a: ReturnType<typeof cpuSnap>, b: ReturnType<typeof cpuSnap>): number {
+  if (!a || !b || b.total === a.total) return NaN;
+  return Math.max(0, (100 * (b.busy - a.busy - (b.self - a.self))) / (b.total - a.total));
+}
+
+interface Row { name: string; gapMs: number; p50: number; p99: number; n: number; foreign?: number }
 
 function pct(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -102,7 +125,7 @@ function summarize(name: string, gapMs: number, lat: Float64Array): Row {
   return { name, gapMs, p50: pct(s, 0.5) / 1000, p99: pct(s, 0.99) / 1000, n: s.length };
 }
 
-async function latency(name: string, consumer: 'raw-spin' | 'ring-busy' | 'ring-hybrid' | 'ring-waitAsync', n: number, gapMs: number): Promise<Row> {
+async function latencyRun(name: string, consumer: 'raw-spin' | 'ring-busy' | 'ring-hybrid' | 'ring-waitAsync', n: number, gapMs: number): Promise<Row> {
   const s0 = process.hrtime()[0];
   const now = clockFrom(s0);
   const shared = new SharedArrayBuffer(128);
@@ -148,7 +171,7 @@ async function latency(name: string, consumer: 'raw-spin' | 'ring-busy' | 'ring-
   return summarize(name, gapMs, lat);
 }
 
-async function throughput(name: string, n: number, policy: 'per-record' | 'every-64' | 'pushMany-64', recordLength: number): Promise<{ name: string; mrps: number }> {
+async function throughputRun(name: string, n: number, policy: 'per-record' | 'every-64' | 'pushMany-64', recordLength: number): Promise<{ name: string; mrps: number }> {
   const ring = SpscRing.create(4096, recordLength);
   const c = new Worker(SELF, { workerData: { role: 'tp-consumer', ring: ring.sab, n } satisfies TpConsumerJob });
   await once(c, 'online');
@@ -186,6 +209,27 @@ async function throughput(name: string, n: number, policy: 'per-record' | 'every
   return { name, mrps: n / s / 1e6 };
 }
 
+/** Runs a row up to 3 times while other processes used > 10 % CPU; keeps the quietest. */
+async function quietest<T>(run: () => Promise<T>): Promise<T & { foreign: number }> {
+  let best: (T & { foreign: number }) | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const a = cpuSnap();
+    const r = await run();
+    const f = foreignPct(a, cpuSnap());
+    if (best === undefined || !(f >= best.foreign)) best = { ...r, foreign: f };
+    if (!(f > 10)) break;
+  }
+  return best!;
+}
+
+function latency(name: string, consumer: Parameters<typeof latencyRun>[1], n: number, gapMs: number): Promise<Row> {
+  return quietest(() => latencyRun(name, consumer, n, gapMs));
+}
+
+function throughput(name: string, n: number, policy: Parameters<typeof throughputRun>[2], recordLength: number): Promise<{ name: string; mrps: number; foreign: number }> {
+  return quietest(() => throughputRun(name, n, policy, recordLength));
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const HOT = quick ? 5000 : 20_000;
@@ -203,23 +247,23 @@ async function main(): Promise<void> {
   rows.push(await latency('ring + waitAsync, 1 ms gaps', 'ring-waitAsync', IDLE, 1));
   const base = rows[0];
   console.log(`\nnotification latency, producer worker → consumer (µs; ratio = p50 / baseline p50 ${base.p50.toFixed(3)} µs)`);
-  console.log('| path | gap | samples | p50 µs | p99 µs | p50 ratio | p99 ratio |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log("| path | gap | samples | p50 µs | p99 µs | p50 ratio | p99 ratio | other procs' CPU |");
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.gapMs ? `${r.gapMs} ms` : 'none'} | ${r.n} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${(r.p50 / base.p50).toFixed(1)} | ${(r.p99 / base.p99).toFixed(1)} |`);
+    console.log(`| ${r.name} | ${r.gapMs ? `${r.gapMs} ms` : 'none'} | ${r.n} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${(r.p50 / base.p50).toFixed(1)} | ${(r.p99 / base.p99).toFixed(1)} | ${r.foreign?.toFixed(0)} % |`);
   }
 
   const N = quick ? 1_000_000 : 5_000_000;
-  const tp = [] as Array<{ name: string; mrps: number }>;
+  const tp = [] as Array<{ name: string; mrps: number; foreign: number }>;
   for (const len of [4, 8]) {
     tp.push(await throughput(`${len * 4} B records, publish per record`, N, 'per-record', len));
     tp.push(await throughput(`${len * 4} B records, commit(false) + publish every 64`, N, 'every-64', len));
     tp.push(await throughput(`${len * 4} B records, pushMany(64)`, N, 'pushMany-64', len));
   }
   console.log(`\nthroughput, main produces → busy worker drains, capacity 4096, ${N} records each`);
-  console.log('| policy | M records/s |');
-  console.log('|---|---|');
-  for (const r of tp) console.log(`| ${r.name} | ${r.mrps.toFixed(1)} |`);
+  console.log("| policy | M records/s | other procs' CPU |");
+  console.log('|---|---|---|');
+  for (const r of tp) console.log(`| ${r.name} | ${r.mrps.toFixed(1)} | ${r.foreign.toFixed(0)} % |`);
 }
 
 if (isMainThread) {
