@@ -16,6 +16,7 @@ command -v ninja >/dev/null || need+=(ninja-build)
 command -v g++ >/dev/null || need+=(g++)
 command -v ip >/dev/null || need+=(iproute2)
 command -v cc >/dev/null || need+=(gcc)
+command -v promtool >/dev/null || need+=(prometheus)  # promtool, to check the metrics exposition
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]} with apt-get"

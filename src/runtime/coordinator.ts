@@ -1,0 +1,117 @@
+/**
+ * The runtime's entry point on the main thread. Each target and initiator runs in its own
+ * worker thread that polls libfabric; the main thread gets typed async handles, and grain
+ * data never passes through JavaScript. Optionally every endpoint is exported as
+ * Prometheus metrics.
+ */
+import { addon } from '../native/index.js';
+import { FabricsError } from '../errors.js';
+import { MetricsExporter, type MetricsServer } from '../metrics/exporter.js';
+import type { ProviderName } from '../fabrics/provider.js';
+import type { PollMode } from './control-block.js';
+import type { EndpointHandle } from './endpoint-handle.js';
+import { InitiatorHandle } from './initiator-handle.js';
+import { TargetHandle } from './target-handle.js';
+
+export interface EndpointCommonOptions {
+  /** Bounded name for metrics and logs (default target-N / initiator-N). */
+  name?: string;
+  provider: ProviderName;
+  node?: string;
+  service?: string;
+  /** Default 'hybrid': spin briefly after activity, then sleep in the completion queue. */
+  pollMode?: PollMode;
+  /** MXL domain directory. */
+  domain: string;
+}
+
+export interface TargetOptions extends EndpointCommonOptions {
+  /** NMOS flow definition (JSON text) of the flow to create or join in `domain`. */
+  flowDef: string;
+  cqDepth?: number;
+  /** Commit landed grains into the flow (default true). */
+  autoCommit?: boolean;
+}
+
+export interface InitiatorOptions extends EndpointCommonOptions {
+  /** Source flow id in `domain`. */
+  flowId: string;
+  /** Forward every grain committed to the source flow, as it is committed (default false). */
+  follow?: boolean;
+  maxInFlight?: number;
+  reconnectDelayMs?: number;
+  writableMapping?: boolean;
+}
+
+export interface FabricsOptions {
+  /** Export every endpoint's counters through this exporter (or create one with true). */
+  metrics?: MetricsExporter | boolean;
+}
+
+const workerUrl = (f: string) => new URL(`../workers/${f}`, import.meta.url);
+
+export class Fabrics {
+  readonly metrics?: MetricsExporter;
+  private readonly endpoints = new Set<EndpointHandle>();
+  private counter = 0;
+  private server?: MetricsServer;
+
+  constructor(opts: FabricsOptions = {}) {
+    addon(); // fail here, with the setup hint, rather than inside a worker
+    if (opts.metrics === true) this.metrics = new MetricsExporter({ libfabricVersion: addon().fabricVersion() });
+    else if (opts.metrics) this.metrics = opts.metrics;
+  }
+
+  /** Starts a target in its own worker; resolves once it listens (its TargetInfo is ready). */
+  async createTarget(opts: TargetOptions): Promise<TargetHandle> {
+    const name = opts.name ?? `target-${++this.counter}`;
+    const h = new TargetHandle(
+      { role: 'target', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowDef: opts.flowDef, cqDepth: opts.cqDepth, autoCommit: opts.autoCommit ?? true },
+      workerUrl('target-worker.js'),
+    );
+    return this.adopt(h, opts.provider);
+  }
+
+  /** Starts an initiator in its own worker. */
+  async createInitiator(opts: InitiatorOptions): Promise<InitiatorHandle> {
+    const name = opts.name ?? `initiator-${++this.counter}`;
+    const h = new InitiatorHandle(
+      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping },
+      workerUrl('initiator-worker.js'),
+    );
+    return this.adopt(h, opts.provider);
+  }
+
+  /** Serves /metrics (needs the metrics option). */
+  async serveMetrics(host = '127.0.0.1', port = 0): Promise<MetricsServer> {
+    if (!this.metrics) throw new FabricsError('MXL_ERR_INVALID_STATE', 'create Fabrics with { metrics: true } to serve metrics');
+    this.server ??= await this.metrics.startMetricsServer({ host, port });
+    return this.server;
+  }
+
+  /** Stops every endpoint (and the metrics server). */
+  async close(): Promise<void> {
+    await Promise.all([...this.endpoints].map((e) => e.close()));
+    this.endpoints.clear();
+    await this.server?.close();
+    this.server = undefined;
+  }
+
+  private async adopt<H extends EndpointHandle>(h: H, provider: string): Promise<H> {
+    if (this.metrics) this.metrics.register(h.name, h.config.role, h.stats, { provider, kind: 'video' });
+    try {
+      await h.start();
+    } catch (e) {
+      this.metrics?.unregister(h.name, h.config.role);
+      throw e;
+    }
+    this.endpoints.add(h);
+    h.once('exit', () => {
+      if (h.state === 'closed') {
+        this.endpoints.delete(h);
+        this.metrics?.unregister(h.name, h.config.role);
+      }
+    });
+    return h;
+  }
+}

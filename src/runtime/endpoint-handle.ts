@@ -1,0 +1,198 @@
+/**
+ * Main-thread side of one endpoint worker: starts it, waits for its ready record, turns
+ * its failures into FabricsErrors (with the caller's stack), sends control requests,
+ * reads its event ring, and stops, or restarts it with the same configuration.
+ */
+import { EventEmitter } from 'node:events';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { FabricsError } from '../errors.js';
+import { EndpointStats } from '../metrics/endpoint-stats.js';
+import type { ControlMessage, WorkerConfig, WorkerData, WorkerMessage } from '../workers/messages.js';
+import { ControlBlock, type PollMode } from './control-block.js';
+import { EVENT_RING_CAPACITY, EventRecord, REQUEST_RING_CAPACITY, RequestRecord } from './event-records.js';
+import { SpscRing } from './spsc-ring.js';
+
+export type EndpointState = 'starting' | 'ready' | 'closing' | 'closed' | 'failed';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type ControlRequest = DistributiveOmit<ControlMessage, 'id'>;
+
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export abstract class EndpointHandle extends EventEmitter {
+  state: EndpointState = 'starting';
+  readonly stats = EndpointStats.create();
+  /** Times the worker was (re)started. */
+  starts = 0;
+  protected worker?: Worker;
+  protected control!: ControlBlock;
+  protected events!: SpscRing;
+  protected requests?: SpscRing;
+  private port?: MessagePort;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; site: Error }>();
+  private exited?: Promise<number>;
+  protected ready?: Extract<WorkerMessage, { type: 'ready' }>;
+
+  constructor(readonly config: WorkerConfig, private readonly workerFile: URL) {
+    super();
+  }
+
+  get name(): string { return this.config.name; }
+  get pollMode(): PollMode { return this.control.pollMode; }
+  set pollMode(m: PollMode) { this.control.pollMode = m; }
+  /** Records the worker could not hand over because the consumer fell behind. */
+  get overflow(): number { return this.events.overflow; }
+  /** Worker utilisation as reported by Node (close to 1 means it polls busily). */
+  utilization(): number | undefined { return this.worker?.performance.eventLoopUtilization().utilization; }
+
+  /** Starts the worker and resolves when the endpoint is set up. */
+  async start(): Promise<this> {
+    const site = new Error('start');
+    this.control = ControlBlock.create({ pollMode: this.config.pollMode });
+    this.events = SpscRing.create(EVENT_RING_CAPACITY, EventRecord.LENGTH, { type: 'f64' });
+    this.requests = this.config.role === 'initiator' ? SpscRing.create(REQUEST_RING_CAPACITY, RequestRecord.LENGTH, { type: 'f64' }) : undefined;
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const data: WorkerData = { config: this.config, control: this.control.sab, events: this.events.sab, requests: this.requests?.sab, stats: this.stats.buffer, port: port2 };
+    this.state = 'starting';
+    this.starts++;
+    const worker = new Worker(this.workerFile, { workerData: data, transferList: [port2] });
+    this.worker = worker;
+    this.exited = new Promise((resolve) => worker.once('exit', resolve));
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `${this.name}: worker did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const done = (e?: Error) => { clearTimeout(timer); if (e) reject(e); else resolve(); };
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'ready') {
+          this.ready = m;
+          this.state = 'ready';
+          done();
+        } else if (m.type === 'fatal') {
+          const e = FabricsError.fromRecord(m.error, site);
+          if (this.state === 'starting') done(e);
+          else this.fail(e);
+        } else this.onMessage(m);
+      });
+      worker.on('error', (err) => {
+        const e = err instanceof FabricsError ? err : new FabricsError('MXL_ERR_INTERNAL', `${this.name}: worker crashed: ${err.message}`, { cause: err });
+        if (this.state === 'starting') done(e);
+        else this.fail(e);
+      });
+      worker.once('exit', (code) => {
+        this.rejectPending(new FabricsError('MXL_ERR_INVALID_STATE', `${this.name}: worker exited (code ${code})`));
+        if (this.state === 'starting') done(new FabricsError('MXL_ERR_INTERNAL', `${this.name}: worker exited during start (code ${code})`));
+        else if (this.state === 'ready') this.fail(new FabricsError('MXL_ERR_INTERNAL', `${this.name}: worker exited unexpectedly (code ${code})`));
+        if (this.state !== 'failed') this.state = 'closed';
+        this.emit('exit', code);
+      });
+    });
+    try {
+      await ready;
+    } catch (e) {
+      this.state = 'failed';
+      await this.stopWorker();
+      throw e;
+    }
+    return this;
+  }
+
+  /** Stops the worker and starts a new one with the same configuration. */
+  async restart(): Promise<this> {
+    await this.stopWorker();
+    await this.start();
+    this.emit('restarted');
+    return this;
+  }
+
+  /** Stops the worker; resolves once it has exited and freed its native resources. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    await this.stopWorker();
+    this.state = 'closed';
+  }
+
+  /** Kills the worker thread abruptly (for failure tests and emergencies). */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  protected async request<T = unknown>(msg: ControlRequest, timeoutMs = 10_000): Promise<T> {
+    if (this.state !== 'ready' || !this.port) throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} is ${this.state}`);
+    const id = this.nextId++;
+    const site = new Error(msg.type);
+    const p = new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new FabricsError('MXL_ERR_TIMEOUT', `${this.name}: no answer to ${msg.type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v as T); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+        site,
+      });
+    });
+    this.port.postMessage({ ...msg, id });
+    this.control.ring();
+    return p;
+  }
+
+  /** Messages other than ready/fatal; replies are routed here. */
+  protected onMessage(m: WorkerMessage): void {
+    if (m.type === 'reply') {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(FabricsError.fromRecord(m.error, p.site));
+      return;
+    }
+    this.onWorkerEvent(m);
+  }
+
+  protected abstract onWorkerEvent(m: WorkerMessage): void;
+
+  private fail(e: FabricsError): void {
+    this.state = 'failed';
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+
+  private rejectPending(e: FabricsError): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private async stopWorker(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    this.control.requestStop();
+    this.events.wake();
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS).unref());
+    if ((await Promise.race([this.exited!, timeout])) === 'timeout') await w.terminate();
+    this.port?.close();
+    this.worker = undefined;
+  }
+
+  /**
+   * Async iteration over the event ring; `map` turns a record into the yielded value (or
+   * undefined to skip it). Ends when the endpoint closes.
+   */
+  protected async *records<T>(map: (d: Float64Array, off: number) => T | undefined): AsyncGenerator<T> {
+    const buf: T[] = [];
+    for (;;) {
+      const ring = this.events;
+      ring.drain((d, off) => {
+        const v = map(d as Float64Array, off);
+        if (v !== undefined) buf.push(v);
+      });
+      while (buf.length > 0) yield buf.shift()!;
+      if (this.state === 'closed' || this.state === 'failed' || this.state === 'closing') {
+        if (ring.available() === 0) return;
+        continue;
+      }
+      await ring.waitAsync(100);
+    }
+  }
+}

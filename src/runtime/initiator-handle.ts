@@ -1,0 +1,87 @@
+/** Main-thread handle of an initiator running in its own worker. */
+import { FabricsError } from '../errors.js';
+import type { InitiatorWorkerConfig, WorkerMessage } from '../workers/messages.js';
+import { EndpointHandle } from './endpoint-handle.js';
+import { EventKind, EventRecord, RequestOp, RequestRecord } from './event-records.js';
+
+/** A grain whose last write completed (delivery complete) at one target. */
+export interface CompletedGrain {
+  index: bigint;
+  /** Small peer number, as returned by addTarget. */
+  peer: number;
+  /** From posting the write to its completion, ns. */
+  latencyNs: number;
+  timeNs: bigint;
+}
+
+export interface PeerEvent {
+  peer: number;
+  targetId?: string;
+  reason?: string;
+  error?: FabricsError;
+}
+
+export class InitiatorHandle extends EndpointHandle {
+  declare readonly config: InitiatorWorkerConfig;
+  private readonly req = new Float64Array(RequestRecord.LENGTH);
+  /** Transfer requests refused because the request ring was full. */
+  rejected = 0;
+
+  get flowId(): string { return this.ready!.flowId; }
+
+  /** Adds a target by its TargetInfo (JSON or base64); resolves with its peer number. */
+  async addTarget(info: string): Promise<{ peer: number; targetId: string }> {
+    return this.request({ type: 'addTarget', info });
+  }
+
+  /** Removes a target by its TargetInfo string or its id. */
+  async removeTarget(infoOrId: string | bigint): Promise<void> {
+    let targetId: string;
+    if (typeof infoOrId === 'bigint') targetId = infoOrId.toString();
+    else {
+      const { TargetInfo } = await import('../fabrics/target-info.js');
+      targetId = TargetInfo.parse(infoOrId).id.toString();
+    }
+    await this.request({ type: 'removeTarget', targetId });
+  }
+
+  /**
+   * Enqueues a transfer of slices [startSlice, endSlice) of grain `index` to every
+   * connected target and returns at once. False when the request ring is full.
+   */
+  transferGrain(index: bigint, startSlice = 0, endSlice = 0xffff): boolean {
+    if (this.state !== 'ready') throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} is ${this.state}`);
+    const r = this.req;
+    r[RequestRecord.OP] = RequestOp.TRANSFER;
+    r[RequestRecord.INDEX] = Number(index);
+    r[RequestRecord.START] = startSlice;
+    r[RequestRecord.END] = endSlice === 0xffff ? -1 : endSlice;
+    const ok = this.requests!.tryPushFrom(r);
+    if (!ok) this.rejected++;
+    else this.control.ring();
+    return ok;
+  }
+
+  /** Resolves when every request enqueued so far has completed at every target. */
+  flush(timeoutMs = 30_000): Promise<void> {
+    return this.request({ type: 'flush' }, timeoutMs);
+  }
+
+  status(): Promise<unknown> {
+    return this.request({ type: 'status' });
+  }
+
+  /** Grains as their writes complete at each target. */
+  completions(): AsyncGenerator<CompletedGrain> {
+    return this.records((d, o) => {
+      if (d[o + EventRecord.KIND] !== EventKind.COMPLETED) return undefined;
+      return { index: BigInt(d[o + EventRecord.INDEX]), peer: d[o + EventRecord.PEER], latencyNs: d[o + EventRecord.EXTRA], timeNs: BigInt(d[o + EventRecord.TIME_NS]) };
+    });
+  }
+
+  protected onWorkerEvent(m: WorkerMessage): void {
+    if (m.type !== 'peer') return;
+    const e: PeerEvent = { peer: m.peer, targetId: m.targetId, reason: m.reason, error: m.error ? FabricsError.fromRecord(m.error) : undefined };
+    this.emit(m.event === 'error' ? 'peerError' : m.event, e);
+  }
+}

@@ -1,0 +1,67 @@
+/** Main-thread handle of a target running in its own worker. */
+import { indexToTimestamp } from '../domain/time.js';
+import { FabricsError } from '../errors.js';
+import type { TargetWorkerConfig, WorkerMessage } from '../workers/messages.js';
+import { EndpointHandle } from './endpoint-handle.js';
+import { EventKind, EventRecord } from './event-records.js';
+
+/** One grain (or slice range) that landed in the target flow. */
+export interface ArrivedGrain {
+  index: bigint;
+  slot: number;
+  validSlices: number;
+  totalSlices: number;
+  /** Committed into the local flow (readers were woken). */
+  committed: boolean;
+  /** process.hrtime.bigint() in the worker when the completion was read. */
+  arrivalNs: bigint;
+  /** The grain's timestamp on the MXL (TAI) timeline, from its index and the flow rate. */
+  sourceTimestampNs: bigint;
+}
+
+export class TargetHandle extends EndpointHandle {
+  declare readonly config: TargetWorkerConfig;
+  /** Immediates the worker dropped as out of range (since start). */
+  dropped = 0;
+
+  /** The TargetInfo string (upstream JSON) to hand to initiators. */
+  get info(): string {
+    if (!this.ready?.info) throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} is not ready`);
+    return this.ready.info;
+  }
+  get flowId(): string { return this.ready!.flowId; }
+  get grainCount(): number { return this.ready!.grainCount; }
+
+  /** Grains as they land (one entry per transfer, so partial grains appear several times). */
+  grains(): AsyncGenerator<ArrivedGrain> {
+    const rate = this.ready!.grainRate;
+    const r = { numerator: rate.numerator, denominator: rate.denominator };
+    return this.records((d, o) => {
+      if (d[o + EventRecord.KIND] !== EventKind.GRAIN) return undefined;
+      const index = BigInt(d[o + EventRecord.INDEX]);
+      return {
+        index,
+        slot: d[o + EventRecord.SLOT],
+        validSlices: d[o + EventRecord.VALID_SLICES],
+        totalSlices: d[o + EventRecord.TOTAL_SLICES],
+        committed: d[o + EventRecord.EXTRA] === 1,
+        arrivalNs: BigInt(d[o + EventRecord.TIME_NS]),
+        sourceTimestampNs: indexToTimestamp(index, r),
+      };
+    });
+  }
+
+  status(): Promise<unknown> {
+    return this.request({ type: 'status' });
+  }
+
+  protected onWorkerEvent(m: WorkerMessage): void {
+    if (m.type === 'peer') {
+      if (m.event === 'error') this.emit('peerError', m.error ? FabricsError.fromRecord(m.error) : undefined);
+      else this.emit(m.event, { connection: m.peer });
+    } else if (m.type === 'dropped') {
+      this.dropped++;
+      this.emit('dropped', m);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * When an endpoint worker that found no work should block, per poll mode:
+ * busy never, blocking always, hybrid after an adaptive spin window since the last
+ * activity (doubles when work arrived during the spin, halves when it had to block).
+ * Blocking happens in the worker's own wait (CQ wait object, flow futex or control
+ * doorbell), chosen by the worker.
+ */
+import type { PollMode } from '../runtime/control-block.js';
+
+export class IdlePolicy {
+  private windowNs: number;
+  private lastActivity = 0;
+  private blockedSince = -1;
+
+  constructor(private readonly mode: () => PollMode, private readonly minNs = 20_000, private readonly maxNs = 2_000_000, initialNs = 200_000) {
+    this.windowNs = initialNs;
+  }
+
+  activity(now = performance.now() * 1e6): void {
+    if (this.blockedSince < 0 && this.lastActivity > 0 && now - this.lastActivity < this.windowNs) {
+      this.windowNs = Math.min(this.maxNs, this.windowNs * 2);
+    }
+    this.blockedSince = -1;
+    this.lastActivity = now;
+  }
+
+  /** True when the caller should block now instead of polling again. */
+  shouldBlock(now = performance.now() * 1e6): boolean {
+    const m = this.mode();
+    if (m === 'busy') return false;
+    if (m === 'blocking') return true;
+    if (now - this.lastActivity < this.windowNs) return false;
+    if (this.blockedSince < 0) {
+      this.windowNs = Math.max(this.minNs, this.windowNs / 2);
+      this.blockedSince = now;
+    }
+    return true;
+  }
+
+  get spinWindowNs(): number { return this.windowNs; }
+}

@@ -1,0 +1,167 @@
+/**
+ * Initiator endpoint worker: owns the flow reader and the libfabric initiator. Takes
+ * transfer requests from the request ring, or (follow mode) watches the source flow's
+ * futex and forwards every grain as it is committed, slices included. Completions go to
+ * the event ring; connection changes go to the main thread as messages.
+ */
+import { addon } from '../native/index.js';
+import { MxlInstance, type DiscreteFlowReader } from '../domain/index.js';
+import { FabricsError, asFabricsError } from '../errors.js';
+import { LatencyStage } from '../metrics/endpoint-stats.js';
+import { ringFromReader } from '../fabrics/flow-rings.js';
+import { Initiator } from '../fabrics/initiator.js';
+import { TargetInfo } from '../fabrics/target-info.js';
+import { EventKind, EventRecord, RequestOp, RequestRecord } from '../runtime/event-records.js';
+import { plain, runWorker } from './worker-kit.js';
+import type { InitiatorWorkerConfig } from './messages.js';
+
+const BLOCK_MS = 20;
+const CONTROL_EVERY = 64;
+const SYNC_COUNTER_U32 = 514; // mxl-domain-format.md §3.1: byte 2056 of `data`
+
+runWorker<InitiatorWorkerConfig>((kit) => {
+  const { config, ctl, events, stats, idle } = kit;
+  const requests = kit.requests!;
+  const native = addon();
+  const instance = new MxlInstance(config.domain);
+  let initiator: Initiator | undefined;
+  try {
+    const reader = instance.openDiscreteFlowReader(config.flowId, { writableMapping: config.writableMapping });
+    const ini = (initiator = new Initiator({
+      provider: config.provider, node: config.node, service: config.service, ring: ringFromReader(reader),
+      maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs,
+    }));
+    const g = reader.geometry;
+    const grainBytes = g.grainSize + 8192;
+    const peerNo = new Map<bigint, number>();
+    let nextPeer = 1;
+    const ev = events.data;
+    let completedSincePublish = 0;
+    ini.onEvent = (e) => {
+      if (e.type === 'completed') {
+        const off = events.reserve();
+        if (off < 0) stats.ringOverflow(1);
+        else {
+          ev[off + EventRecord.KIND] = EventKind.COMPLETED;
+          ev[off + EventRecord.INDEX] = Number(e.index);
+          ev[off + EventRecord.SLOT] = Number(e.index % BigInt(g.grainCount));
+          ev[off + EventRecord.VALID_SLICES] = 0;
+          ev[off + EventRecord.TOTAL_SLICES] = g.totalSlices;
+          ev[off + EventRecord.TIME_NS] = Number(process.hrtime.bigint());
+          ev[off + EventRecord.EXTRA] = Number(e.latencyNs);
+          ev[off + EventRecord.PEER] = peerNo.get(e.target) ?? 0;
+          events.commit(false);
+          completedSincePublish++;
+        }
+        stats.grain(grainBytes);
+        stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
+        return;
+      }
+      const connected = ini.targets.filter((t) => t.state === 'connected').length;
+      if (e.type === 'connected') stats.peerConnected(connected);
+      if (e.type === 'disconnected') stats.peerDisconnected(connected);
+      kit.post({
+        type: 'peer', event: e.type, peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(),
+        reason: e.type === 'disconnected' ? e.reason : undefined, error: e.type === 'error' ? e.error.toRecord() : undefined,
+      });
+    };
+
+    kit.post({ type: 'ready', grainCount: g.grainCount, grainRate: { numerator: Number(g.grainRate.numerator), denominator: Number(g.grainRate.denominator) }, flowId: reader.id });
+    ctl.setState('ready');
+
+    // Follow mode: forward each grain (or slice range) as it is committed to the source flow.
+    const header = reader.flowHeader;
+    const sync = header.syncView;
+    let lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
+    let next = header.headIndex + 1n; // grains committed from now on
+    let sentSlices = 0;
+    const forward = (): number => {
+      lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
+      const head = header.headIndex;
+      if (head === 0n) return 0;
+      if (head + 1n - next > BigInt(g.grainCount)) {
+        // Fell behind by more than the ring: skip to the oldest grain still held.
+        stats.transferRejected();
+        next = head - BigInt(g.grainCount) + 1n;
+        sentSlices = 0;
+      }
+      let n = 0;
+      while (next <= head) {
+        const r = reader.getGrainSync(next, { minValidSlices: 0 });
+        if (r.status === 'TOO_LATE') { next++; sentSlices = 0; continue; }
+        if (r.status !== 'OK') break;
+        const valid = r.invalid ? r.totalSlices : r.validSlices;
+        if (r.invalid) ini.transferGrain(next, 0, 0);
+        else if (valid > sentSlices) ini.transferGrain(next, sentSlices, valid);
+        n++;
+        if (valid < r.totalSlices) { sentSlices = valid; break; }
+        next++;
+        sentSlices = 0;
+      }
+      return n;
+    };
+
+    const req = new Float64Array(RequestRecord.LENGTH);
+    const flushes: number[] = [];
+    let iter = 0;
+    let seen = ctl.doorbellSeen();
+    while (!ctl.shouldStop()) {
+      let work = 0;
+      // Control messages: when the doorbell rang, and every CONTROL_EVERY passes.
+      if (++iter % CONTROL_EVERY === 0 || ctl.doorbellSeen() !== seen) {
+        seen = ctl.doorbellSeen();
+        for (const m of kit.takeControl()) {
+          try {
+            if (m.type === 'addTarget') {
+              const info = TargetInfo.parse(m.info);
+              ini.addTarget(info);
+              peerNo.set(info.id, nextPeer);
+              kit.reply(m.id, { peer: nextPeer++, targetId: info.id.toString() });
+            } else if (m.type === 'removeTarget') {
+              ini.removeTarget(BigInt(m.targetId));
+              kit.reply(m.id);
+            } else if (m.type === 'flush') flushes.push(m.id);
+            else if (m.type === 'status') kit.reply(m.id, plain({ targets: ini.targets, spinWindowNs: idle.spinWindowNs }));
+          } catch (e) {
+            kit.replyError(m.id, e);
+          }
+          work++;
+        }
+      }
+      // Transfer requests from the main thread.
+      while (requests.tryPop(req)) {
+        work++;
+        if (req[RequestRecord.OP] !== RequestOp.TRANSFER) continue;
+        try {
+          const end = req[RequestRecord.END];
+          ini.transferGrain(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START], end < 0 ? undefined : end);
+        } catch (e) {
+          stats.transferRejected();
+          kit.post({ type: 'peer', event: 'error', peer: 0, error: asFabricsError(e).toRecord() });
+        }
+      }
+      if (config.follow && Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync) work += forward();
+      const wasIdle = ini.idle();
+      ini.makeProgress(0);
+      if (!wasIdle) work++;
+      if (completedSincePublish > 0) {
+        events.publish();
+        completedSincePublish = 0;
+      }
+      if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
+      stats.pollIteration(work > 0);
+      if (work > 0) { idle.activity(); continue; }
+      if (!idle.shouldBlock()) continue;
+      // Block where the next piece of work will show up.
+      if (!ini.idle()) ini.makeProgress(1);
+      else if (config.follow) native.futexWait(sync, SYNC_COUNTER_U32, lastSync, BLOCK_MS);
+      else ctl.sleep(seen, BLOCK_MS);
+    }
+    ctl.setState('stopping');
+  } finally {
+    initiator?.close();
+    instance.close();
+  }
+});
+
+export type { FabricsError };

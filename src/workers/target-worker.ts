@@ -1,0 +1,96 @@
+/**
+ * Target endpoint worker: owns the flow writer and the libfabric target, polls the
+ * completion queue (busy, hybrid or blocking), commits every landed grain into the flow
+ * (waking local readers) and pushes one small record per grain into the event ring.
+ */
+import { MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowWriter } from '../domain/index.js';
+import { FabricsError } from '../errors.js';
+import { LatencyStage } from '../metrics/endpoint-stats.js';
+import { ringFromWriter } from '../fabrics/flow-rings.js';
+import { Target } from '../fabrics/target.js';
+import { EventKind, EventRecord } from '../runtime/event-records.js';
+import { plain, runWorker } from './worker-kit.js';
+import type { TargetWorkerConfig } from './messages.js';
+
+const BLOCK_MS = 20;
+const CONTROL_EVERY = 64;
+
+runWorker<TargetWorkerConfig>((kit) => {
+  const { config, ctl, events, stats, idle } = kit;
+  const instance = new MxlInstance(config.domain);
+  let target: Target | undefined;
+  try {
+    const writer = instance.createFlowWriter(config.flowDef);
+    if (writer.kind !== 'discrete') {
+      throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `flow ${writer.id} is audio: continuous targets are not supported yet`, { field: 'flowDef' });
+    }
+    const w = writer as DiscreteFlowWriter;
+    const rate = w.geometry.grainRate;
+    const grainBytes = w.geometry.grainSize + 8192;
+    target = new Target({ provider: config.provider, node: config.node, service: config.service, ring: ringFromWriter(w), cqDepth: config.cqDepth, autoCommit: config.autoCommit });
+    const ev = events.data;
+    target.onLanded = (g) => {
+      const off = events.reserve();
+      if (off < 0) stats.ringOverflow(1);
+      else {
+        ev[off + EventRecord.KIND] = EventKind.GRAIN;
+        ev[off + EventRecord.INDEX] = Number(g.index);
+        ev[off + EventRecord.SLOT] = g.slot;
+        ev[off + EventRecord.VALID_SLICES] = g.validSlices;
+        ev[off + EventRecord.TOTAL_SLICES] = g.totalSlices;
+        ev[off + EventRecord.TIME_NS] = Number(g.arrivalNs);
+        ev[off + EventRecord.EXTRA] = g.committed ? 1 : 0;
+        ev[off + EventRecord.PEER] = 0;
+        events.commit(false);
+      }
+      if (g.validSlices === g.totalSlices) stats.grain(grainBytes);
+      else stats.slice(0);
+      if (g.committed) stats.commit();
+      const now = taiNow();
+      const ts = indexToTimestamp(g.index, rate);
+      const lagNs = Number(now - ts);
+      stats.grainIndex(Number(g.index), Math.round((lagNs * (rate.numerator / rate.denominator)) / 1e9));
+      if (lagNs >= 0) stats.observeLatencyNs(LatencyStage.source, lagNs);
+      return false;
+    };
+    kit.post({ type: 'ready', info: target.info.toString(), grainCount: w.geometry.grainCount, grainRate: { numerator: rate.numerator, denominator: rate.denominator }, flowId: w.id });
+    ctl.setState('ready');
+
+    let iter = 0;
+    let seen = ctl.doorbellSeen();
+    while (!ctl.shouldStop()) {
+      let n = target.poll(64);
+      if (n > 0) events.publish();
+      for (const e of target.takeEvents()) {
+        if (e.type === 'connected' || e.type === 'disconnected') {
+          if (e.type === 'connected') stats.peerConnected(target.connections);
+          else stats.peerDisconnected(target.connections);
+          kit.post({ type: 'peer', event: e.type, peer: Number(e.connection) });
+        } else if (e.type === 'dropped') {
+          stats.immediateDropped();
+          kit.post({ type: 'dropped', reason: e.reason, immediate: e.immediate });
+        } else kit.post({ type: 'peer', event: 'error', peer: 0, error: e.error.toRecord() });
+      }
+      if (++iter % CONTROL_EVERY === 0 || ctl.doorbellSeen() !== seen) {
+        seen = ctl.doorbellSeen();
+        for (const m of kit.takeControl()) {
+          if (m.type === 'status') kit.reply(m.id, plain({ counters: target.counters, connections: target.connections, spinWindowNs: idle.spinWindowNs }));
+          else kit.replyError(m.id, new FabricsError('MXL_ERR_INVALID_ARG', `a target does not take ${m.type}`));
+        }
+      }
+      stats.pollIteration(n > 0);
+      if (n > 0) idle.activity();
+      else if (idle.shouldBlock()) {
+        n = target.wait(BLOCK_MS);
+        if (n > 0) {
+          events.publish();
+          idle.activity();
+        }
+      }
+    }
+    ctl.setState('stopping');
+  } finally {
+    target?.close();
+    instance.close();
+  }
+});

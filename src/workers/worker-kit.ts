@@ -1,0 +1,72 @@
+/** What both endpoint workers share: attaching the shared blocks, control messages, errors. */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { MxlStatus, type MxlStatusCode, asFabricsError } from '../errors.js';
+import { ControlBlock } from '../runtime/control-block.js';
+import { SpscRing } from '../runtime/spsc-ring.js';
+import { EndpointStats } from '../metrics/endpoint-stats.js';
+import type { ControlMessage, WorkerData, WorkerMessage } from './messages.js';
+import { IdlePolicy } from './idle-policy.js';
+
+export interface WorkerKit<C> {
+  config: C;
+  ctl: ControlBlock;
+  events: SpscRing;
+  requests?: SpscRing;
+  stats: EndpointStats;
+  idle: IdlePolicy;
+  post(m: WorkerMessage): void;
+  /** Control messages waiting on the port (read synchronously; the loop never yields). */
+  takeControl(): ControlMessage[];
+  /** Replies to a control message. */
+  reply(id: number, value?: unknown): void;
+  replyError(id: number, e: unknown): void;
+}
+
+export function workerKit<C>(): WorkerKit<C> {
+  const d = workerData as WorkerData;
+  const ctl = ControlBlock.attach(d.control);
+  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  const port = d.port;
+  return {
+    config: d.config as C,
+    ctl,
+    events: SpscRing.attach(d.events),
+    requests: d.requests ? SpscRing.attach(d.requests) : undefined,
+    stats: EndpointStats.attach(d.stats),
+    idle: new IdlePolicy(() => ctl.pollMode),
+    post,
+    takeControl() {
+      const out: ControlMessage[] = [];
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) out.push(m.message as ControlMessage);
+      return out;
+    },
+    reply(id, value) {
+      post({ type: 'reply', id, ok: true, value });
+    },
+    replyError(id, e) {
+      post({ type: 'reply', id, ok: false, error: asFabricsError(e).toRecord() });
+    },
+  };
+}
+
+/** Runs the worker body; any failure is reported as a 'fatal' record and the state 'failed'. */
+export function runWorker<C>(body: (kit: WorkerKit<C>) => void): void {
+  let kit: WorkerKit<C> | undefined;
+  try {
+    kit = workerKit<C>();
+    body(kit);
+    kit.ctl.setState('stopped');
+  } catch (e) {
+    const err = asFabricsError(e);
+    parentPort?.postMessage({ type: 'fatal', error: err.toRecord() } satisfies WorkerMessage);
+    try {
+      kit?.ctl.setState('failed', err.code in MxlStatus ? (err.code as MxlStatusCode) : 'MXL_ERR_UNKNOWN');
+    } catch {
+      /* the control block itself may be what failed */
+    }
+    process.exitCode = 1;
+  }
+}
+
+/** JSON with bigints as strings (status replies cross postMessage fine, but keep them printable). */
+export const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
