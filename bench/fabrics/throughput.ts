@@ -6,13 +6,14 @@
  *
  *   node build/bench/fabrics/throughput.js [--provider tcp|shm|both] [--grains 200]
  *        [--reps 5] [--rounds 3] [--window 4] [--warmup 1] [--idle-pct 10]
- *        [--idle-timeout 60] [--no-baseline] [--json FILE]
+ *        [--idle-timeout 60] [--others-pct 15] [--retries 2] [--no-baseline] [--mix] [--quick] [--json FILE]
  *
  * Rate definition (same as rma_bw, limits.md §2b): at the target, (grains - 1) / (last
  * landed - first landed); at the initiator, grains / (first post -> last completion).
  * A round = [idle gate, ours: one target child + warmup + reps] then [idle gate, raw C:
  * `reps` fresh process pairs]; rounds alternate ours/baseline. Medians over every kept
- * rep; rounds whose gate timed out are marked noisy and left out of the medians.
+ * rep; runs whose gate timed out, or during which other processes used more than
+ * --others-pct % of one CPU, are marked noisy and left out of the medians.
  *
  * The same file is the target child (--role target).
  */
@@ -25,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 import { Initiator } from '../../src/fabrics/initiator.js';
 import { Target } from '../../src/fabrics/target.js';
-import { TargetInfo } from '../../src/fabrics/target-info.js';
+import { TargetInfo, newEndpointId } from '../../src/fabrics/target-info.js';
 import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -52,14 +53,20 @@ interface Opts {
   warmup: number;
   idlePct: number;
   idleTimeoutS: number;
+  /** A run is noisy when other processes used more than this % of one CPU during it. */
+  othersPct: number;
+  /** Reruns of a noisy run (the noisy one is kept, marked, and left out of the medians). */
+  retries: number;
   baseline: boolean;
+  /** Also run our initiator against the raw C target (diagnostic). */
+  mix: boolean;
   json?: string;
   /** Deadline for one rep's transfer (ms). */
   repTimeoutMs: number;
 }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { role: 'main', providers: ['tcp', 'shm'], grains: 200, reps: 5, rounds: 3, window: 4, warmup: 1, idlePct: 10, idleTimeoutS: 60, baseline: true, repTimeoutMs: 30_000 };
+  const o: Opts = { role: 'main', providers: ['tcp', 'shm'], grains: 200, reps: 5, rounds: 3, window: 4, warmup: 1, idlePct: 10, idleTimeoutS: 60, othersPct: 15, retries: 2, baseline: true, mix: false, repTimeoutMs: 30_000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): string => {
@@ -89,11 +96,14 @@ function parseArgs(argv: string[]): Opts {
       case '--warmup': o.warmup = int(0); break;
       case '--idle-pct': o.idlePct = int(1); break;
       case '--idle-timeout': o.idleTimeoutS = int(0); break;
+      case '--others-pct': o.othersPct = int(1); break;
+      case '--retries': o.retries = int(0); break;
+      case '--mix': o.mix = true; break;
       case '--no-baseline': o.baseline = false; break;
       case '--json': o.json = v(); break;
       case '--quick': o.reps = 3; o.rounds = 2; break;
       case '-h': case '--help':
-        console.log('usage: node build/bench/fabrics/throughput.js [--provider tcp|shm|both] [--grains 200] [--reps 5] [--rounds 3] [--window 4] [--warmup 1] [--idle-pct 10] [--idle-timeout 60] [--no-baseline] [--quick] [--json FILE]');
+        console.log('usage: node build/bench/fabrics/throughput.js [--provider tcp|shm|both] [--grains 200] [--reps 5] [--rounds 3] [--window 4] [--warmup 1] [--idle-pct 10] [--idle-timeout 60] [--others-pct 15] [--retries 2] [--no-baseline] [--mix] [--quick] [--json FILE]');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a} (try --help)`);
@@ -143,6 +153,26 @@ async function idleGate(pct: number, timeoutS: number): Promise<{ busy: number; 
     if (b < pct) return { busy: b, waitedS: waited, noisy: false };
     if (waited >= timeoutS) return { busy: b, waitedS: waited, noisy: true };
   }
+}
+
+/**
+ * CPU used by processes other than this one and its waited-for children, in ticks (1/100 s):
+ * the machine's user + nice + system delta minus our own utime + stime + cutime + cstime
+ * delta (children are counted once reaped; both rounds reap theirs before the sample).
+ * softirq is left out on both sides (loopback TCP spends it on our behalf).
+ */
+interface CpuMark { machine: number; self: number; wallMs: number }
+function cpuMark(): CpuMark {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  const st = fs.readFileSync('/proc/self/stat', 'utf8');
+  const g = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number); // g[0] = field 3 (state)
+  return { machine: f[0] + f[1] + f[2], self: g[11] + g[12] + g[13] + g[14], wallMs: Date.now() };
+}
+/** Other processes' CPU during [a, b] as % of one CPU. */
+function othersPct(a: CpuMark, b: CpuMark): number {
+  const ticks = b.machine - a.machine - (b.self - a.self);
+  const wall = (b.wallMs - a.wallMs) / 1000;
+  return wall > 0 ? Math.max(0, ticks) / wall : 0; // ticks/s at 100 Hz = % of one CPU
 }
 
 // --------------------------------------------------------------------------- target child
@@ -404,6 +434,112 @@ async function runOurs(o: Opts, provider: Prov, round: number): Promise<RepResul
   return results;
 }
 
+/**
+ * Diagnostic (--mix): our Initiator writing into the raw C rma_bw target, one fresh C
+ * target per rep (it times `grains` completions and exits). Isolates the initiator side:
+ * compare with raw C -> raw C. Indices start at a multiple of the slot count so our
+ * immediates (slot = index % slots, slice end 1080) are exactly what rma_bw checks.
+ */
+async function runMixed(o: Opts, provider: Prov, round: number, grainBytes: number): Promise<BaselineResult[]> {
+  const bin = path.join(REPO, 'build/bench/rma_bw');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} not built (the baseline run builds it)`);
+  const out: BaselineResult[] = [];
+  const srcDom = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-tput-mix-'));
+  tempDirs.add(srcDom);
+  const writer = new MxlInstance(srcDom).createFlowWriter(FLOW_DEF) as DiscreteFlowWriter;
+  const reader = new MxlInstance(srcDom).openDiscreteFlowReader(FLOW_ID);
+  const slots = writer.geometry.grainCount;
+  const S = BigInt(slots);
+  let next = (currentIndex({ numerator: 50, denominator: 1 }) / S) * S;
+  for (let k = 0; k < slots; k++) {
+    const g = writer.openGrain(next + BigInt(k));
+    const u32 = new Uint32Array(g.payload.buffer, g.payload.byteOffset, g.payload.byteLength >>> 2);
+    for (let i = 0; i < u32.length; i++) u32[i] = (i * 2654435761 + k) >>> 0;
+    writer.commitGrain();
+  }
+  next += S;
+  try {
+    for (let rep = 0; rep < o.warmup + o.reps; rep++) {
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-tput-mix-'));
+      tempDirs.add(work);
+      const xfile = path.join(work, 'exchange');
+      const addrArgs = provider === 'tcp' ? ['-n', '127.0.0.1', '-s', '0'] : ['-n', `rmabw-mix-${process.pid}-${rep}`];
+      const child = spawn(bin, ['-r', 'target', '-p', provider, ...addrArgs, '-c', String(o.grains), '-x', xfile, '-t', '30', '-q', '-g', String(grainBytes), '-k', String(slots), '-w', String(o.window)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.stderr!.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      let ini: Initiator | undefined;
+      let note: string | undefined;
+      try {
+        const t0 = Date.now();
+        while (!fs.existsSync(xfile)) {
+          if (Date.now() - t0 > 10_000 || child.exitCode !== null) throw new Error(`rma_bw target did not publish its exchange file: ${stderr.trim()}`);
+          await sleep(10);
+        }
+        const kv = fs.readFileSync(xfile, 'utf8').trim().split('\n');
+        const field = (k: string): string => kv.find((l) => l.startsWith(`${k} `))!.slice(k.length + 1);
+        const regions = kv.filter((l) => l.startsWith('slot ')).map((l) => {
+          const [, , key, addr] = l.split(' ');
+          return { addr: BigInt(addr), len: BigInt(field('region_bytes')), rkey: BigInt(key) };
+        });
+        const info = new TargetInfo(newEndpointId(), provider, Number(field('addr_format')), Buffer.from(field('addr'), 'hex'), regions);
+        ini = new Initiator({ provider, ring: ringFromReader(reader), maxInFlight: Math.max(o.window, 64) });
+        let completed = 0;
+        ini.onEvent = (e) => { if (e.type === 'completed') completed++; };
+        ini.addTarget(info);
+        const dl = Date.now() + 10_000;
+        while (!ini.idle()) {
+          if (Date.now() > dl) throw new Error('no connection to the rma_bw target within 10 s');
+          ini.makeProgress(1);
+        }
+        let posted = 0;
+        const deadline = Date.now() + o.repTimeoutMs;
+        let iter = 0;
+        while (completed < o.grains) {
+          while (posted < o.grains && posted - completed < o.window) {
+            const index = next++;
+            writer.openGrain(index);
+            writer.commitGrain();
+            if (ini.transferGrain(index).posted !== 1) throw new Error(`grain ${index} was not posted`);
+            posted++;
+          }
+          ini.makeProgress(0);
+          if ((++iter & 255) === 0 && Date.now() > deadline) { note = `timed out: ${completed}/${o.grains}`; break; }
+        }
+        // rma_bw's target keeps progressing until FI_SHUTDOWN or <exchange>.done.
+        const until = Date.now() + 100;
+        while (Date.now() < until) ini.makeProgress(0);
+      } catch (e) {
+        note = (e as Error).message;
+      } finally {
+        try { ini?.close(); } catch { /* closing anyway */ }
+        fs.writeFileSync(`${xfile}.done`, '');
+        const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
+        if (code === 'timeout') child.kill('SIGKILL');
+        children.delete(child);
+        fs.rmSync(work, { recursive: true, force: true });
+        tempDirs.delete(work);
+      }
+      try {
+        const j = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { grainsPerSec: number; errors: number; grains: number };
+        const ok = !note && j.errors === 0 && j.grains === o.grains;
+        if (rep >= o.warmup) out.push({ provider, round, rep, grainsPerSec: j.grainsPerSec, ok, note: ok ? undefined : (note ?? `errors ${j.errors}, grains ${j.grains}: ${stderr.trim()}`) });
+      } catch {
+        out.push({ provider, round, rep, grainsPerSec: 0, ok: false, note: note ?? `no JSON from rma_bw target: ${stderr.trim()}` });
+      }
+    }
+  } finally {
+    reader.close();
+    writer.close();
+    fs.rmSync(srcDom, { recursive: true, force: true });
+    tempDirs.delete(srcDom);
+  }
+  return out;
+}
+
 function runBaseline(o: Opts, provider: Prov, round: number, rep: number, grainBytes: number, slots: number): BaselineResult {
   const r = spawnSync('bash', [BASELINE, provider, String(o.grains)], {
     cwd: REPO,
@@ -444,14 +580,17 @@ async function main(o: Opts): Promise<void> {
 
   const ours: (RepResult & { noisy: boolean })[] = [];
   const base: (BaselineResult & { noisy: boolean })[] = [];
+  const mixed: (BaselineResult & { noisy: boolean })[] = [];
   for (let round = 0; round < o.rounds; round++) {
     for (const provider of o.providers) {
       // Alternate which goes first so neither always follows the other.
-      const order: ('ours' | 'c')[] = o.baseline ? (round % 2 === 0 ? ['ours', 'c'] : ['c', 'ours']) : ['ours'];
-      for (const which of order) {
+      const order: ('ours' | 'c' | 'mix')[] = o.baseline ? (round % 2 === 0 ? ['ours', 'c'] : ['c', 'ours']) : ['ours'];
+      if (o.mix) order.push('mix');
+      for (const which of order) for (let attempt = 0; attempt <= o.retries; attempt++) {
         const gate = await idleGate(o.idlePct, o.idleTimeoutS);
-        const tag = `round ${round + 1}/${o.rounds} ${provider} ${which === 'ours' ? 'ours ' : 'raw C'}`;
+        const tag = `round ${round + 1}/${o.rounds} ${provider} ${which === 'ours' ? 'ours ' : which === 'c' ? 'raw C' : 'ours initiator -> raw C target'}${attempt ? ` (retry ${attempt})` : ''}`;
         const gateTxt = `gate ${fmt(gate.busy, 1)}% busy after ${fmt(gate.waitedS, 1)} s${gate.noisy ? ' NOISY' : ''}`;
+        const m0 = cpuMark();
         if (which === 'ours') {
           let rs: RepResult[] = [];
           try {
@@ -459,14 +598,27 @@ async function main(o: Opts): Promise<void> {
           } catch (e) {
             console.log(`${tag}: FAILED ${(e as Error).message}`);
           }
-          for (const r of rs) ours.push({ ...r, noisy: gate.noisy });
+          const others = othersPct(m0, cpuMark());
+          const noisy = gate.noisy || others > o.othersPct;
+          for (const r of rs) ours.push({ ...r, noisy });
           const kept = rs.filter((r) => !r.warmup);
-          console.log(`${tag}: target ${kept.map((r) => fmt(r.targetGrainsPerSec)).join(' ')} grains/s (warm-up ${rs.filter((r) => r.warmup).map((r) => fmt(r.targetGrainsPerSec)).join(' ')}); ${gateTxt}${rs.some((r) => !r.ok) ? `; ERRORS: ${rs.filter((r) => !r.ok).map((r) => r.note).join('; ')}` : ''}`);
+          if (!noisy) attempt = o.retries;
+          console.log(`${tag}: target ${kept.map((r) => fmt(r.targetGrainsPerSec)).join(' ')} grains/s (warm-up ${rs.filter((r) => r.warmup).map((r) => fmt(r.targetGrainsPerSec)).join(' ')}); ${gateTxt}; others ${fmt(others)}% CPU${noisy ? ' NOISY' : ''}${rs.some((r) => !r.ok) ? `; ERRORS: ${rs.filter((r) => !r.ok).map((r) => r.note).join('; ')}` : ''}`);
         } else {
-          const bs: BaselineResult[] = [];
-          for (let rep = 0; rep < o.reps; rep++) bs.push(runBaseline(o, provider, round, rep, grainBytes, slots));
-          for (const b of bs) base.push({ ...b, noisy: gate.noisy });
-          console.log(`${tag}: target ${bs.map((b) => (b.ok ? fmt(b.grainsPerSec) : 'ERR')).join(' ')} grains/s; ${gateTxt}${bs.some((b) => !b.ok) ? `; ERRORS: ${bs.filter((b) => !b.ok).map((b) => b.note).join('; ')}` : ''}`);
+          let bs: BaselineResult[] = [];
+          if (which === 'c') for (let rep = 0; rep < o.reps; rep++) bs.push(runBaseline(o, provider, round, rep, grainBytes, slots));
+          else {
+            try {
+              bs = await runMixed(o, provider, round, grainBytes);
+            } catch (e) {
+              bs = [{ provider, round, rep: 0, grainsPerSec: 0, ok: false, note: (e as Error).message }];
+            }
+          }
+          const others = othersPct(m0, cpuMark());
+          const noisy = gate.noisy || others > o.othersPct;
+          for (const b of bs) (which === 'c' ? base : mixed).push({ ...b, noisy });
+          if (!noisy) attempt = o.retries;
+          console.log(`${tag}: target ${bs.map((b) => (b.ok ? fmt(b.grainsPerSec) : 'ERR')).join(' ')} grains/s; ${gateTxt}; others ${fmt(others)}% CPU${noisy ? ' NOISY' : ''}${bs.some((b) => !b.ok) ? `; ERRORS: ${bs.filter((b) => !b.ok).map((b) => b.note).join('; ')}` : ''}`);
         }
       }
     }
@@ -491,6 +643,17 @@ async function main(o: Opts): Promise<void> {
     console.log(`| ${provider} | **${fmt(mo)}** (${range(tg)}) | ${gb(mo)} | ${fmt(median(ig))} (${range(ig)}) | **${fmt(mb)}** (${range(bg)}) | ${gb(mb)} | **${fmt(mo / mb, 2)}** | ${tg.length}/${bg.length}${noisyO + noisyB ? ` (${noisyO}/${noisyB} noisy)` : ''} |`);
     rows.push({ provider, oursMedian: mo, oursRange: [Math.min(...tg), Math.max(...tg)], initiatorMedian: median(ig), baselineMedian: mb, baselineRange: [Math.min(...bg), Math.max(...bg)], ratio: mo / mb, samples: { ours: tg.length, baseline: bg.length } });
   }
+  if (o.mix) {
+    console.log('');
+    console.log('Diagnostic: our initiator -> raw C target (rma_bw), target-measured, against raw C -> raw C:');
+    console.log('| provider | ours -> C grains/s (median, range) | raw C grains/s (median) | ratio | samples |');
+    console.log('|---|---|---|---|---|');
+    for (const provider of o.providers) {
+      const mk = mixed.filter((b) => b.provider === provider && b.ok && !b.noisy).map((b) => b.grainsPerSec);
+      const bg = base.filter((b) => b.provider === provider && b.ok && !b.noisy).map((b) => b.grainsPerSec);
+      console.log(`| ${provider} | **${fmt(median(mk))}** (${range(mk)}) | ${fmt(median(bg))} | **${fmt(median(mk) / median(bg), 2)}** | ${mk.length} |`);
+    }
+  }
   console.log('');
   console.log('CPU time per grain (ours, median over kept reps; busy-polling, so roughly wall time per grain on each side):');
   console.log('| provider | target µs/grain (user + sys) | initiator µs/grain (user + sys) | wall µs/grain at the target |');
@@ -501,10 +664,10 @@ async function main(o: Opts): Promise<void> {
     console.log(`| ${provider} | ${m((r) => r.targetCpuUsPerGrain)} (${m((r) => r.targetUserUsPerGrain)} + ${m((r) => r.targetSysUsPerGrain)}) | ${m((r) => r.initiatorCpuUsPerGrain)} (${m((r) => r.initiatorUserUsPerGrain)} + ${m((r) => r.initiatorSysUsPerGrain)}) | ${fmt(1e6 / median(ok.map((r) => r.targetGrainsPerSec)))} |`);
   }
   if (o.json) {
-    fs.writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), opts: o, grainBytes, slots, summary: rows, ours, baseline: base }, null, 2));
+    fs.writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), opts: o, grainBytes, slots, summary: rows, ours, baseline: base, mixed }, null, 2));
     console.log(`\nraw results written to ${o.json}`);
   }
-  const failed = ours.some((r) => !r.ok) || base.some((b) => !b.ok) || ours.length === 0;
+  const failed = ours.some((r) => !r.ok) || base.some((b) => !b.ok) || mixed.some((b) => !b.ok) || ours.length === 0;
   if (failed) process.exitCode = 1;
 }
 
