@@ -17,10 +17,10 @@ import { ControlBlock } from '../../src/runtime/control-block.js';
 import { HybridWaiter } from '../../src/runtime/control-waiter.js';
 
 const SELF = new URL(import.meta.url);
-type Kind = 'raw' | 'ring';
+type Kind = 'raw' | 'raw-notify' | 'ring';
 
 interface LatProducerJob { role: 'lat-producer'; kind: Kind; shared: SharedArrayBuffer; ring?: SharedArrayBuffer; ctl?: SharedArrayBuffer; n: number; gapMs: number; s0: number }
-interface HybridConsumerJob { role: 'hybrid-consumer'; shared: SharedArrayBuffer; ring: SharedArrayBuffer; ctl: SharedArrayBuffer; n: number; s0: number; results: SharedArrayBuffer }
+interface HybridConsumerJob { role: 'hybrid-consumer' | 'wait-consumer'; shared: SharedArrayBuffer; ring: SharedArrayBuffer; ctl: SharedArrayBuffer; n: number; s0: number; results: SharedArrayBuffer }
 interface TpConsumerJob { role: 'tp-consumer'; ring: SharedArrayBuffer; n: number }
 type Job = LatProducerJob | HybridConsumerJob | TpConsumerJob;
 
@@ -42,9 +42,10 @@ function latProducer(job: LatProducerJob): void {
   const ring = job.ring ? SpscRing.attach(job.ring) : undefined;
   const ctl = job.ctl ? ControlBlock.attach(job.ctl) : undefined;
   for (let i = 1; i <= job.n; i++) {
-    if (job.kind === 'raw') {
+    if (job.kind === 'raw' || job.kind === 'raw-notify') {
       stamp[0] = now();
       Atomics.store(w, SEQ, i);
+      if (job.kind === 'raw-notify') Atomics.notify(w, SEQ);
     } else {
       const off = ring!.reserve();
       ring!.data[off] = i;
@@ -76,6 +77,20 @@ function hybridConsumer(job: HybridConsumerJob): void {
   }
   waiter.flush();
   ctl.setState('stopped');
+}
+
+/** Reference for sleeping hand-offs: bare Atomics.wait on the sequence word, notify per record. */
+function waitConsumer(job: HybridConsumerJob): void {
+  const now = clockFrom(job.s0);
+  const w = new Int32Array(job.shared, 0, 16);
+  const stamp = new Float64Array(job.shared, 64, 1);
+  const out = new Float64Array(job.results);
+  for (let i = 1; i <= job.n; i++) {
+    while (Atomics.load(w, SEQ) !== i) Atomics.wait(w, SEQ, i - 1, 1000);
+    out[i - 1] = now() - stamp[0];
+    Atomics.store(w, ACK, i);
+  }
+  parentPort!.postMessage('done');
 }
 
 function tpConsumer(job: TpConsumerJob): void {
@@ -113,7 +128,7 @@ function foreignPct(a: ReturnType<typeof cpuSnap>, b: ReturnType<typeof cpuSnap>
   return Math.max(0, (100 * (b.busy - a.busy - (b.self - a.self))) / (b.total - a.total));
 }
 
-interface Row { name: string; gapMs: number; p50: number; p99: number; n: number; foreign?: number }
+interface Row { name: string; gapMs: number; p50: number; p90: number; p99: number; max: number; n: number; foreign?: number }
 
 function pct(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -122,10 +137,10 @@ function pct(sorted: Float64Array, p: number): number {
 function summarize(name: string, gapMs: number, lat: Float64Array): Row {
   // Skip the first 1 % (JIT warm-up, worker start).
   const s = Float64Array.from(lat.subarray(Math.floor(lat.length / 100))).sort();
-  return { name, gapMs, p50: pct(s, 0.5) / 1000, p99: pct(s, 0.99) / 1000, n: s.length };
+  return { name, gapMs, p50: pct(s, 0.5) / 1000, p90: pct(s, 0.9) / 1000, p99: pct(s, 0.99) / 1000, max: s[s.length - 1] / 1000, n: s.length };
 }
 
-async function latencyRun(name: string, consumer: 'raw-spin' | 'ring-busy' | 'ring-hybrid' | 'ring-waitAsync', n: number, gapMs: number): Promise<Row> {
+async function latencyRun(name: string, consumer: 'raw-spin' | 'raw-wait' | 'ring-busy' | 'ring-hybrid' | 'ring-waitAsync', n: number, gapMs: number): Promise<Row> {
   const s0 = process.hrtime()[0];
   const now = clockFrom(s0);
   const shared = new SharedArrayBuffer(128);
@@ -134,6 +149,16 @@ async function latencyRun(name: string, consumer: 'raw-spin' | 'ring-busy' | 'ri
   const ring = SpscRing.create(1024, 2, { type: 'f64' });
   const lat = new Float64Array(n);
 
+  if (consumer === 'raw-wait') {
+    const results = new SharedArrayBuffer(n * 8);
+    const c = new Worker(SELF, { workerData: { role: 'wait-consumer', shared, ring: ring.sab, ctl: ring.sab, n, s0, results } satisfies HybridConsumerJob });
+    await once(c, 'online');
+    const done = once(c, 'message');
+    const p = new Worker(SELF, { workerData: { role: 'lat-producer', kind: 'raw-notify', shared, n, gapMs, s0 } satisfies LatProducerJob });
+    await done;
+    await Promise.all([c.terminate(), p.terminate()]);
+    return summarize(name, gapMs, new Float64Array(results));
+  }
   if (consumer === 'ring-hybrid') {
     const ctl = ControlBlock.create({ pollMode: 'hybrid' });
     const results = new SharedArrayBuffer(n * 8);
@@ -242,15 +267,16 @@ async function main(): Promise<void> {
   rows.push(await latency('ring + hybrid waiter (worker)', 'ring-hybrid', HOT, 0));
   rows.push(await latency('ring + waitAsync (main)', 'ring-waitAsync', HOT, 0));
   rows.push(await latency('raw spin handoff, 1 ms gaps', 'raw-spin', IDLE, 1));
+  rows.push(await latency('raw Atomics.wait/notify (worker), 1 ms gaps', 'raw-wait', IDLE, 1));
   rows.push(await latency('ring + busy consumer, 1 ms gaps', 'ring-busy', IDLE, 1));
   rows.push(await latency('ring + hybrid waiter, 1 ms gaps', 'ring-hybrid', IDLE, 1));
   rows.push(await latency('ring + waitAsync, 1 ms gaps', 'ring-waitAsync', IDLE, 1));
   const base = rows[0];
   console.log(`\nnotification latency, producer worker → consumer (µs; ratio = p50 / baseline p50 ${base.p50.toFixed(3)} µs)`);
-  console.log("| path | gap | samples | p50 µs | p99 µs | p50 ratio | p99 ratio | other procs' CPU |");
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log("| path | gap | samples | p50 µs | p90 µs | p99 µs | max µs | p50 ratio | p99 ratio | other procs' CPU |");
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.gapMs ? `${r.gapMs} ms` : 'none'} | ${r.n} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${(r.p50 / base.p50).toFixed(1)} | ${(r.p99 / base.p99).toFixed(1)} | ${r.foreign?.toFixed(0)} % |`);
+    console.log(`| ${r.name} | ${r.gapMs ? `${r.gapMs} ms` : 'none'} | ${r.n} | ${r.p50.toFixed(2)} | ${r.p90.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.max.toFixed(0)} | ${(r.p50 / base.p50).toFixed(1)} | ${(r.p99 / base.p99).toFixed(1)} | ${r.foreign?.toFixed(0)} % |`);
   }
 
   const N = quick ? 1_000_000 : 5_000_000;
@@ -272,5 +298,6 @@ if (isMainThread) {
   const job = workerData as Job;
   if (job.role === 'lat-producer') latProducer(job);
   else if (job.role === 'hybrid-consumer') hybridConsumer(job);
+  else if (job.role === 'wait-consumer') waitConsumer(job);
   else if (job.role === 'tp-consumer') tpConsumer(job);
 }

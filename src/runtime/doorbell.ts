@@ -46,7 +46,10 @@ export function ringDoorbell(words: Int32Array, index: number, counterIndex = -1
   if (Atomics.load(words, index) !== DOORBELL_ARMED) return false;
   if (Atomics.compareExchange(words, index, DOORBELL_ARMED, DOORBELL_IDLE) !== DOORBELL_ARMED) return false;
   if (counterIndex >= 0) Atomics.add(words, counterIndex, 1);
-  Atomics.notify(words, index, 1);
+  // Wake *all* waiters, not 1: a consumer's earlier waitAsync that our timer already
+  // settled can still sit in V8's FIFO wait list until V8's own timeout task runs, and
+  // notify(1) would wake that stale waiter instead of the live one.
+  Atomics.notify(words, index);
   return true;
 }
 

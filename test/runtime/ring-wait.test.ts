@@ -102,3 +102,21 @@ test('waitSync in a worker: times out, and wakes on push', async (t) => {
     await w.terminate();
   }
 });
+
+test('a stale waiter left in V8\'s wait list does not swallow the wake-up', async (t) => {
+  // Simulates a previous waitAsync that our timer settled before V8's own timeout removed
+  // its waiter: it is still first in the FIFO wait list for the doorbell word.
+  const ring = SpscRing.create(8, 2);
+  Atomics.store(ring.words, 48, 1);
+  const stale = Atomics.waitAsync(ring.words, 48, 1, 3000);
+  t.true(stale.async);
+  const w = new Worker(HELPER, { workerData: { role: 'wake-after', ring: ring.sab, delayMs: 50 } });
+  try {
+    const t0 = performance.now();
+    t.true(await ring.waitAsync(2500));
+    const ms = performance.now() - t0;
+    t.true(ms < 1500, `live waiter woke after ${ms} ms (a notify(1) would have woken only the stale one)`);
+  } finally {
+    await w.terminate();
+  }
+});
