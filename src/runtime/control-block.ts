@@ -65,11 +65,12 @@ export class ControlBlock {
   readonly doorbell: SeqDoorbell;
 
   static create(opts: { pollMode?: PollMode } = {}): ControlBlock {
+    const mode = PollModeCode[opts.pollMode ?? 'hybrid'];
+    if (mode === undefined) throw invalid(`unknown poll mode ${String(opts.pollMode)}`, 'pollMode');
     const sab = new SharedArrayBuffer(CONTROL_BYTES);
     const w = new Int32Array(sab);
     w[ControlWord.VERSION] = CONTROL_VERSION;
-    w[ControlWord.POLL_MODE] = PollModeCode[opts.pollMode ?? 'hybrid'];
-    if (w[ControlWord.POLL_MODE] === undefined) throw invalid(`unknown poll mode ${String(opts.pollMode)}`, 'pollMode');
+    w[ControlWord.POLL_MODE] = mode;
     Atomics.store(w, ControlWord.MAGIC, CONTROL_MAGIC | 0);
     return new ControlBlock(sab);
   }

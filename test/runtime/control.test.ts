@@ -147,5 +147,6 @@ test('control block layout and attach validation', (t) => {
   }
   t.is(t.throws(() => ControlBlock.attach(new ArrayBuffer(CONTROL_BYTES) as unknown as SharedArrayBuffer), { instanceOf: FabricsError })?.code, 'MXL_ERR_INVALID_ARG');
   t.is(t.throws(() => { ctl.pollMode = 'turbo' as PollMode; }, { instanceOf: FabricsError })?.code, 'MXL_ERR_INVALID_ARG');
+  t.is(t.throws(() => ControlBlock.create({ pollMode: 'turbo' as PollMode }), { instanceOf: FabricsError })?.code, 'MXL_ERR_INVALID_ARG');
   t.is(t.throws(() => ctl.sleep(0, 1), { instanceOf: FabricsError })?.code, 'MXL_ERR_INVALID_STATE');
 });
