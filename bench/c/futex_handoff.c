@@ -22,7 +22,7 @@
 
 struct shared {
   uint32_t counter;       /* the futex word */
-  uint32_t pad;
+  uint32_t ack;           /* iterations the reader has finished */
   uint64_t stamp;         /* ns, CLOCK_MONOTONIC, written before each wake */
   uint64_t lat[100000];   /* per-iteration wake latency, ns */
 };
@@ -45,6 +45,7 @@ static void* reader(void* arg) {
       syscall(SYS_futex, &sh->counter, FUTEX_WAIT, seen, NULL, NULL, 0);
     }
     sh->lat[i] = now_ns() - __atomic_load_n(&sh->stamp, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&sh->ack, (uint32_t)(i + 1), __ATOMIC_RELEASE);
   }
   return NULL;
 }
@@ -52,6 +53,8 @@ static void* reader(void* arg) {
 static void writer(int gap_us) {
   for (int i = 0; i < iterations; i++) {
     usleep(gap_us); /* let the reader fall asleep, as between grains */
+    /* Never run ahead of a slow reader: each sample must be one wake from sleep. */
+    while (__atomic_load_n(&sh->ack, __ATOMIC_ACQUIRE) < (uint32_t)i) usleep(100);
     __atomic_store_n(&sh->stamp, now_ns(), __ATOMIC_RELEASE);
     __atomic_add_fetch(&sh->counter, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &sh->counter, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
   report("process", 0);
 
   sh->counter = 0;
+  sh->ack = 0;
   pthread_t th;
   pthread_create(&th, NULL, reader, NULL);
   writer(gap_us);
