@@ -24,6 +24,11 @@ export interface WakeJob {
   ring: SharedArrayBuffer;
   delayMs: number;
 }
+/** Waits until the consumer has gone to sleep on the doorbell, then pushes one record. */
+export interface PushWhenArmedJob {
+  role: 'push-when-armed';
+  ring: SharedArrayBuffer;
+}
 export interface WaitSyncJob {
   role: 'wait-sync';
   ring: SharedArrayBuffer;
@@ -110,12 +115,18 @@ function consume(job: ConsumeJob): void {
 }
 
 // Also imported by the tests for recordWord(): only run a job inside a worker.
-const job = (workerData ?? { role: 'none' }) as ProduceJob | ConsumeJob | WakeJob | WaitSyncJob | { role: 'none' };
+const job = (workerData ?? { role: 'none' }) as ProduceJob | ConsumeJob | WakeJob | PushWhenArmedJob | WaitSyncJob | { role: 'none' };
 if (job.role === 'produce') produce(job);
 else if (job.role === 'consume') consume(job);
 else if (job.role === 'wake-after') {
   const ring = SpscRing.attach(job.ring);
   pause(job.delayMs);
+  ring.tryPush(...Array.from({ length: ring.recordLength }, (_, i) => i + 1));
+  parentPort!.postMessage({ pushedAt: performance.timeOrigin + performance.now() });
+} else if (job.role === 'push-when-armed') {
+  const ring = SpscRing.attach(job.ring);
+  while (ring.stats().sleeps === 0 || Atomics.load(ring.words, 48) !== 1) pause(1);
+  pause(10);
   ring.tryPush(...Array.from({ length: ring.recordLength }, (_, i) => i + 1));
   parentPort!.postMessage({ pushedAt: performance.timeOrigin + performance.now() });
 } else if (job.role === 'wait-sync') {

@@ -11,13 +11,15 @@ const CHILD = fileURLToPath(new URL('./ring-liveness-child.js', import.meta.url)
 
 test('waitAsync resolves true when a worker pushes', async (t) => {
   const ring = SpscRing.create(8, 2);
-  const w = new Worker(HELPER, { workerData: { role: 'wake-after', ring: ring.sab, delayMs: 50 } });
+  const w = new Worker(HELPER, { workerData: { role: 'push-when-armed', ring: ring.sab } });
   try {
-    const t0 = performance.now();
-    const got = await ring.waitAsync(5000);
-    const ms = performance.now() - t0;
+    const pushed = once(w, 'message');
+    const got = await ring.waitAsync(10_000);
+    const wokeAt = performance.timeOrigin + performance.now();
+    const [m] = await pushed;
     t.true(got);
-    t.true(ms >= 30 && ms < 2000, `woke after ${ms} ms`);
+    const lag = wokeAt - m.pushedAt;
+    t.true(lag < 1000, `woke ${lag} ms after the push`);
     t.is(ring.stats().notifies, 1);
     t.is(ring.stats().sleeps, 1);
     t.is(Atomics.load(ring.words, 48), 0, 'doorbell disarmed after waking');
@@ -108,14 +110,17 @@ test('a stale waiter left in V8\'s wait list does not swallow the wake-up', asyn
   // its waiter: it is still first in the FIFO wait list for the doorbell word.
   const ring = SpscRing.create(8, 2);
   Atomics.store(ring.words, 48, 1);
-  const stale = Atomics.waitAsync(ring.words, 48, 1, 3000);
+  const stale = Atomics.waitAsync(ring.words, 48, 1, 4000);
   t.true(stale.async);
-  const w = new Worker(HELPER, { workerData: { role: 'wake-after', ring: ring.sab, delayMs: 50 } });
+  const w = new Worker(HELPER, { workerData: { role: 'push-when-armed', ring: ring.sab } });
   try {
-    const t0 = performance.now();
-    t.true(await ring.waitAsync(2500));
-    const ms = performance.now() - t0;
-    t.true(ms < 1500, `live waiter woke after ${ms} ms (a notify(1) would have woken only the stale one)`);
+    const pushed = once(w, 'message');
+    t.true(await ring.waitAsync(3000));
+    const wokeAt = performance.timeOrigin + performance.now();
+    const [m] = await pushed;
+    const lag = wokeAt - m.pushedAt;
+    t.is(ring.stats().notifies, 1);
+    t.true(lag < 1500, `live waiter woke ${lag} ms after the push (a notify(1) would have woken only the stale one)`);
   } finally {
     await w.terminate();
   }
