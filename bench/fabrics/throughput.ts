@@ -626,32 +626,40 @@ async function main(o: Opts): Promise<void> {
 
   // ---------------------------------------------------------------- summary
   const rows: Record<string, unknown>[] = [];
-  console.log('');
-  console.log('| provider | ours grains/s (median, range) | ours GB/s | initiator-side grains/s | raw C grains/s (median, range) | raw C GB/s | ratio of medians | samples ours/C (noisy left out) |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const provider of o.providers) {
-    const ok = ours.filter((r) => r.provider === provider && !r.warmup && r.ok && !r.noisy);
-    const bk = base.filter((b) => b.provider === provider && b.ok && !b.noisy);
-    const noisyO = ours.filter((r) => r.provider === provider && !r.warmup && r.noisy).length;
-    const noisyB = base.filter((b) => b.provider === provider && b.noisy).length;
-    const tg = ok.map((r) => r.targetGrainsPerSec);
-    const ig = ok.map((r) => r.initiatorGrainsPerSec);
-    const bg = bk.map((b) => b.grainsPerSec);
-    const mo = median(tg);
-    const mb = median(bg);
-    const gb = (g: number): string => fmt((g * (grainBytes + 8192)) / 1e9, 2);
-    console.log(`| ${provider} | **${fmt(mo)}** (${range(tg)}) | ${gb(mo)} | ${fmt(median(ig))} (${range(ig)}) | **${fmt(mb)}** (${range(bg)}) | ${gb(mb)} | **${fmt(mo / mb, 2)}** | ${tg.length}/${bg.length}${noisyO + noisyB ? ` (${noisyO}/${noisyB} noisy)` : ''} |`);
-    rows.push({ provider, oursMedian: mo, oursRange: [Math.min(...tg), Math.max(...tg)], initiatorMedian: median(ig), baselineMedian: mb, baselineRange: [Math.min(...bg), Math.max(...bg)], ratio: mo / mb, samples: { ours: tg.length, baseline: bg.length } });
-  }
+  const anyNoisy = ours.some((r) => r.noisy) || base.some((b) => b.noisy);
+  const anyClean = ours.some((r) => !r.noisy) || base.some((b) => !b.noisy);
+  const table = (withNoisy: boolean): void => {
+    console.log('');
+    console.log(withNoisy ? 'ALL runs, noisy ones included (the machine was not idle: compare the ratio only, not the rates):' : 'Runs on an idle machine (noisy runs left out):');
+    console.log('| provider | ours grains/s (median, range) | ours GB/s | initiator-side grains/s | raw C grains/s (median, range) | raw C GB/s | ratio of medians | samples ours/C |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const provider of o.providers) {
+      const ok = ours.filter((r) => r.provider === provider && !r.warmup && r.ok && (withNoisy || !r.noisy));
+      const bk = base.filter((b) => b.provider === provider && b.ok && (withNoisy || !b.noisy));
+      const noisyO = ours.filter((r) => r.provider === provider && !r.warmup && r.noisy).length;
+      const noisyB = base.filter((b) => b.provider === provider && b.noisy).length;
+      const tg = ok.map((r) => r.targetGrainsPerSec);
+      const ig = ok.map((r) => r.initiatorGrainsPerSec);
+      const bg = bk.map((b) => b.grainsPerSec);
+      const mo = median(tg);
+      const mb = median(bg);
+      const gb = (g: number): string => fmt((g * (grainBytes + 8192)) / 1e9, 2);
+      console.log(`| ${provider} | **${fmt(mo)}** (${range(tg)}) | ${gb(mo)} | ${fmt(median(ig))} (${range(ig)}) | **${fmt(mb)}** (${range(bg)}) | ${gb(mb)} | **${fmt(mo / mb, 2)}** | ${tg.length}/${bg.length}${!withNoisy && noisyO + noisyB ? ` (+${noisyO}/${noisyB} noisy left out)` : ''} |`);
+      rows.push({ provider, includesNoisy: withNoisy, oursMedian: mo, oursRange: [Math.min(...tg), Math.max(...tg)], initiatorMedian: median(ig), baselineMedian: mb, baselineRange: [Math.min(...bg), Math.max(...bg)], ratio: mo / mb, samples: { ours: tg.length, baseline: bg.length } });
+    }
+  };
+  if (anyClean || !anyNoisy) table(false);
+  if (anyNoisy) table(true);
   if (o.mix) {
     console.log('');
     console.log('Diagnostic: our initiator -> raw C target (rma_bw), target-measured, against raw C -> raw C:');
     console.log('| provider | ours -> C grains/s (median, range) | raw C grains/s (median) | ratio | samples |');
     console.log('|---|---|---|---|---|');
     for (const provider of o.providers) {
-      const mk = mixed.filter((b) => b.provider === provider && b.ok && !b.noisy).map((b) => b.grainsPerSec);
-      const bg = base.filter((b) => b.provider === provider && b.ok && !b.noisy).map((b) => b.grainsPerSec);
-      console.log(`| ${provider} | **${fmt(median(mk))}** (${range(mk)}) | ${fmt(median(bg))} | **${fmt(median(mk) / median(bg), 2)}** | ${mk.length} |`);
+      const clean = mixed.some((b) => b.provider === provider && !b.noisy) && base.some((b) => b.provider === provider && !b.noisy);
+      const mk = mixed.filter((b) => b.provider === provider && b.ok && (!clean || !b.noisy)).map((b) => b.grainsPerSec);
+      const bg = base.filter((b) => b.provider === provider && b.ok && (!clean || !b.noisy)).map((b) => b.grainsPerSec);
+      console.log(`| ${provider} | **${fmt(median(mk))}** (${range(mk)}) | ${fmt(median(bg))} | **${fmt(median(mk) / median(bg), 2)}** | ${mk.length}${clean ? '' : ' (noisy included)'} |`);
     }
   }
   console.log('');
@@ -659,7 +667,8 @@ async function main(o: Opts): Promise<void> {
   console.log('| provider | target µs/grain (user + sys) | initiator µs/grain (user + sys) | wall µs/grain at the target |');
   console.log('|---|---|---|---|');
   for (const provider of o.providers) {
-    const ok = ours.filter((r) => r.provider === provider && !r.warmup && r.ok && !r.noisy);
+    const clean = ours.some((r) => r.provider === provider && !r.noisy);
+    const ok = ours.filter((r) => r.provider === provider && !r.warmup && r.ok && (!clean || !r.noisy));
     const m = (f: (r: RepResult) => number): string => fmt(median(ok.map(f)));
     console.log(`| ${provider} | ${m((r) => r.targetCpuUsPerGrain)} (${m((r) => r.targetUserUsPerGrain)} + ${m((r) => r.targetSysUsPerGrain)}) | ${m((r) => r.initiatorCpuUsPerGrain)} (${m((r) => r.initiatorUserUsPerGrain)} + ${m((r) => r.initiatorSysUsPerGrain)}) | ${fmt(1e6 / median(ok.map((r) => r.targetGrainsPerSec)))} |`);
   }
