@@ -7,6 +7,7 @@
  * consumer stamps it again on receipt, then acknowledges; the producer waits for the ack
  * (spinning) and, for "idle" rows, sleeps `gap` before the next record so the consumer has
  * gone to sleep. The same file is the worker script (isMainThread decides the role).
+ * Options: --quick (fewer samples), --idle-only (baseline + 1 ms-gap rows only).
  */
 
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -257,15 +258,19 @@ function throughput(name: string, n: number, policy: Parameters<typeof throughpu
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  // --idle-only: the baseline plus the 1 ms-gap rows, no throughput (for repeated sampling).
+  const idleOnly = process.argv.includes('--idle-only');
   const HOT = quick ? 5000 : 20_000;
   const IDLE = quick ? 300 : 1000;
   const rows: Row[] = [];
   // Warm-up run, not reported.
   await latency('warm-up', 'raw-spin', 2000, 0);
   rows.push(await latency('raw spin handoff (baseline)', 'raw-spin', HOT, 0));
-  rows.push(await latency('ring + busy consumer (main)', 'ring-busy', HOT, 0));
-  rows.push(await latency('ring + hybrid waiter (worker)', 'ring-hybrid', HOT, 0));
-  rows.push(await latency('ring + waitAsync (main)', 'ring-waitAsync', HOT, 0));
+  if (!idleOnly) {
+    rows.push(await latency('ring + busy consumer (main)', 'ring-busy', HOT, 0));
+    rows.push(await latency('ring + hybrid waiter (worker)', 'ring-hybrid', HOT, 0));
+    rows.push(await latency('ring + waitAsync (main)', 'ring-waitAsync', HOT, 0));
+  }
   rows.push(await latency('raw spin handoff, 1 ms gaps', 'raw-spin', IDLE, 1));
   rows.push(await latency('raw Atomics.wait/notify (worker), 1 ms gaps', 'raw-wait', IDLE, 1));
   rows.push(await latency('ring + busy consumer, 1 ms gaps', 'ring-busy', IDLE, 1));
@@ -279,6 +284,7 @@ async function main(): Promise<void> {
     console.log(`| ${r.name} | ${r.gapMs ? `${r.gapMs} ms` : 'none'} | ${r.n} | ${r.p50.toFixed(2)} | ${r.p90.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.max.toFixed(0)} | ${(r.p50 / base.p50).toFixed(1)} | ${(r.p99 / base.p99).toFixed(1)} | ${r.foreign?.toFixed(0)} % |`);
   }
 
+  if (idleOnly) return;
   const N = quick ? 1_000_000 : 5_000_000;
   const tp = [] as Array<{ name: string; mrps: number; foreign: number }>;
   for (const len of [4, 8]) {
