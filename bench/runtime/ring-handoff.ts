@@ -5,7 +5,7 @@
  * Latency is one-way: the producer stamps a record with a process-wide monotonic clock
  * (process.hrtime, ~50 ns a call, paid in every row including the baseline), the
  * consumer stamps it again on receipt, then acknowledges; the producer waits for the ack
- * (spinning) and, for "idle" rows, sleeps `gap` before the next record so the consumer has
+ * (spinning) and, for "idle" rows, sleeps 0.5–1.5 × `gap` before the next record so the consumer has
  * gone to sleep. The same file is the worker script (isMainThread decides the role).
  * Options: --quick (fewer samples), --idle-only (baseline + 1 ms-gap rows only).
  */
@@ -15,13 +15,13 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { SpscRing, type RingData } from '../../src/runtime/spsc-ring.js';
 import { ControlBlock } from '../../src/runtime/control-block.js';
-import { HybridWaiter } from '../../src/runtime/control-waiter.js';
+import { HybridWaiter, type HybridWaiterOptions } from '../../src/runtime/control-waiter.js';
 
 const SELF = new URL(import.meta.url);
 type Kind = 'raw' | 'raw-notify' | 'ring';
 
 interface LatProducerJob { role: 'lat-producer'; kind: Kind; shared: SharedArrayBuffer; ring?: SharedArrayBuffer; ctl?: SharedArrayBuffer; n: number; gapMs: number; s0: number }
-interface HybridConsumerJob { role: 'hybrid-consumer' | 'wait-consumer'; shared: SharedArrayBuffer; ring: SharedArrayBuffer; ctl: SharedArrayBuffer; n: number; s0: number; results: SharedArrayBuffer }
+interface HybridConsumerJob { role: 'hybrid-consumer' | 'wait-consumer'; shared: SharedArrayBuffer; ring: SharedArrayBuffer; ctl: SharedArrayBuffer; n: number; s0: number; results: SharedArrayBuffer; waiter?: HybridWaiterOptions }
 interface TpConsumerJob { role: 'tp-consumer'; ring: SharedArrayBuffer; n: number }
 type Job = LatProducerJob | HybridConsumerJob | TpConsumerJob;
 
@@ -55,7 +55,9 @@ function latProducer(job: LatProducerJob): void {
       if (ctl) ctl.ring(); // a hybrid worker sleeps on its control doorbell
     }
     while (Atomics.load(w, ACK) !== i);
-    if (job.gapMs > 0) Atomics.wait(sleeper, 0, 0, job.gapMs);
+    // Jittered gap (0.5–1.5 × gapMs): a fixed gap equal to a waiter's sleep timeout makes
+    // the two periodic timers beat and measures that resonance, not the hand-off.
+    if (job.gapMs > 0) Atomics.wait(sleeper, 0, 0, job.gapMs * (0.5 + Math.random()));
   }
 }
 
@@ -65,7 +67,7 @@ function hybridConsumer(job: HybridConsumerJob): void {
   const ring = SpscRing.attach(job.ring);
   const ctl = ControlBlock.attach(job.ctl);
   const out = new Float64Array(job.results);
-  const waiter = new HybridWaiter(ctl, { mode: 'hybrid', sleepTimeoutMs: 1 });
+  const waiter = new HybridWaiter(ctl, { mode: 'hybrid', ...job.waiter });
   let got = 0;
   const visit = (d: RingData, off: number): void => {
     out[got++] = now() - d[off + 1];
@@ -141,7 +143,7 @@ function summarize(name: string, gapMs: number, lat: Float64Array): Row {
   return { name, gapMs, p50: pct(s, 0.5) / 1000, p90: pct(s, 0.9) / 1000, p99: pct(s, 0.99) / 1000, max: s[s.length - 1] / 1000, n: s.length };
 }
 
-async function latencyRun(name: string, consumer: 'raw-spin' | 'raw-wait' | 'ring-busy' | 'ring-hybrid' | 'ring-waitAsync', n: number, gapMs: number): Promise<Row> {
+export async function latencyRun(name: string, consumer: 'raw-spin' | 'raw-wait' | 'ring-busy' | 'ring-hybrid' | 'ring-waitAsync', n: number, gapMs: number, waiter?: HybridWaiterOptions): Promise<Row> {
   const s0 = process.hrtime()[0];
   const now = clockFrom(s0);
   const shared = new SharedArrayBuffer(128);
@@ -163,7 +165,7 @@ async function latencyRun(name: string, consumer: 'raw-spin' | 'raw-wait' | 'rin
   if (consumer === 'ring-hybrid') {
     const ctl = ControlBlock.create({ pollMode: 'hybrid' });
     const results = new SharedArrayBuffer(n * 8);
-    const c = new Worker(SELF, { workerData: { role: 'hybrid-consumer', shared, ring: ring.sab, ctl: ctl.sab, n, s0, results } satisfies HybridConsumerJob });
+    const c = new Worker(SELF, { workerData: { role: 'hybrid-consumer', shared, ring: ring.sab, ctl: ctl.sab, n, s0, results, waiter } satisfies HybridConsumerJob });
     await ctl.waitForState('ready', 10_000);
     const p = new Worker(SELF, { workerData: { role: 'lat-producer', kind: 'ring', shared, ring: ring.sab, ctl: ctl.sab, n, gapMs, s0 } satisfies LatProducerJob });
     await ctl.waitForState('stopped', 600_000);
@@ -299,7 +301,8 @@ async function main(): Promise<void> {
 }
 
 if (isMainThread) {
-  await main();
+  // Run only as the entry script, so other scripts can import latencyRun for experiments.
+  if (process.argv[1] && new URL(`file://${process.argv[1]}`).href === import.meta.url) await main();
 } else {
   const job = workerData as Job;
   if (job.role === 'lat-producer') latProducer(job);

@@ -31,7 +31,12 @@ export interface HybridWaiterOptions {
   /** Bounds of the adaptive window, µs (defaults 5 and 2000). */
   minSpinUs?: number;
   maxSpinUs?: number;
-  /** Longest single sleep, ms (default 1): latency bound for unrung work. */
+  /**
+   * Longest single sleep, ms (default 5): the latency bound for work nobody rings for.
+   * Not shorter by default: with 1 ms, a loaded 2-vCPU machine often catches the worker
+   * between a timeout and its next sleep, and notified wakes went from ~20 µs to ms at p90
+   * (docs/runtime-rings.md §5).
+   */
   sleepTimeoutMs?: number;
   /** Clock in ms (default performance.now); injectable for tests. */
   now?: () => number;
@@ -62,7 +67,7 @@ export class HybridWaiter {
     this.minUs = opts.minSpinUs ?? 5;
     this.maxUs = opts.maxSpinUs ?? 2000;
     this.windowUs = Math.min(this.maxUs, Math.max(this.minUs, opts.initialSpinUs ?? 50));
-    this.sleepMs = opts.sleepTimeoutMs ?? 1;
+    this.sleepMs = opts.sleepTimeoutMs ?? 5;
     this.now = opts.now ?? (() => performance.now());
     this.flushEvery = opts.flushEvery ?? 256;
     this.seen = ctl.doorbellSeen();
