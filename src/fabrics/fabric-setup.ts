@@ -85,3 +85,21 @@ export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
 
 /** Random requested key for providers that do not pick their own (no FI_MR_PROV_KEY). */
 export const randomKey = (): bigint => randomBytes(8).readBigUInt64LE(0) >> 1n;
+
+/**
+ * Turns a failure to bind a local address (fi_passive_ep/fi_listen/fi_endpoint) into an
+ * error that says what to fix: EADDRINUSE -> MXL_ERR_EXISTS, EADDRNOTAVAIL ->
+ * MXL_ERR_NO_FABRIC (no local interface has that address).
+ */
+export function bindError(e: unknown, opts: { node?: string; service?: string }): unknown {
+  const err = e as FabricsError;
+  if (!(err instanceof FabricsError)) return e;
+  const where = `${opts.node ?? 'any address'}${opts.service ? `:${opts.service}` : ''}`;
+  if (err.fiErrno === 98 || err.code === 'MXL_ERR_EXISTS' || /in use/i.test(err.message)) {
+    return new FabricsError('MXL_ERR_EXISTS', `cannot listen on ${where}: the address is already in use; choose another service (port) or leave it empty for an ephemeral one`, { op: err.op, fiErrno: err.fiErrno, cause: e });
+  }
+  if (err.fiErrno === 99) {
+    return new FabricsError('MXL_ERR_NO_FABRIC', `no local interface has the address ${opts.node}: give the node of one of this host's interfaces (see \`mxl-fabrics info\`)`, { op: err.op, fiErrno: err.fiErrno, field: 'node', cause: e });
+  }
+  return e;
+}

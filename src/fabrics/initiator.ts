@@ -10,7 +10,7 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion } from '../native/fabric.js';
-import { type EndpointOptions, type OpenedFabric, openFabric, randomKey } from './fabric-setup.js';
+import { type EndpointOptions, type OpenedFabric, bindError, openFabric, randomKey } from './fabric-setup.js';
 import { type GrainLayout, planGrainTransfer, regionLength } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { FI } from './provider-config.js';
@@ -24,6 +24,12 @@ export interface InitiatorOptions extends EndpointOptions {
   reconnectDelayMs?: number;
   /** Writes in flight per target before transfers to it are skipped (default 64). */
   maxInFlight?: number;
+  /**
+   * A target whose oldest write has had no completion for this long is reported as failed
+   * (default 5000 ms). RDM providers (shm, efa) never tell that a peer vanished (protocol
+   * §5.3): without this its writes would stay in flight forever.
+   */
+  stallTimeoutMs?: number;
 }
 
 export type PeerState = 'connecting' | 'connected' | 'backoff' | 'closed';
@@ -97,8 +103,10 @@ export class Initiator {
   private readonly events: InitiatorEvent[] = [];
   private readonly reconnectDelayMs: number;
   private readonly maxInFlight: number;
+  private readonly stallNs: bigint;
   private nextCtx = 1n;
   private closed = false;
+  private readonly local: { node?: string; service?: string };
   /** Called for each event as it happens (events are also queued for takeEvents()). */
   onEvent?: (e: InitiatorEvent) => void;
 
@@ -107,7 +115,11 @@ export class Initiator {
     this.ring = opts.ring;
     this.layout = opts.ring.layout;
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
+    this.local = { node: opts.node, service: opts.service };
     this.maxInFlight = opts.maxInFlight ?? 64;
+    const stall = opts.stallTimeoutMs ?? 5000;
+    if (!Number.isFinite(stall) || stall <= 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `stallTimeoutMs must be a positive number of milliseconds, got ${stall}`, { field: 'stallTimeoutMs' });
+    this.stallNs = BigInt(Math.ceil(stall * 1e6));
     this.headers = this.ring.slots.map((b) => new SlotHeader(b));
     const a = addon();
     const f = openFabric(opts, 'initiator');
@@ -161,7 +173,17 @@ export class Initiator {
     this.peers.set(info.id, peer);
     this.byCtx.set(peer.ctx, peer);
     if (peer.state === 'connected') this.emit({ type: 'connected', target: info.id });
-    else this.connect(peer);
+    else {
+      try {
+        this.connect(peer);
+      } catch (e) {
+        // Not added after all (e.g. the local node is no interface address of this host).
+        peer.ep?.close();
+        this.peers.delete(info.id);
+        this.byCtx.delete(peer.ctx);
+        throw bindError(e, this.local);
+      }
+    }
   }
 
   /** Removes a target (matched by id); its writes still in flight are forgotten. */
@@ -178,6 +200,13 @@ export class Initiator {
    */
   transferGrain(index: bigint, startSlice = 0, endSlice = this.layout.totalSlices): TransferResult {
     this.checkOpen();
+    // Validate before posting anything, so a bad call never reaches some targets only.
+    if (typeof index !== 'bigint' || index < 0n) throw new FabricsError('MXL_ERR_INVALID_ARG', `grain index must be a non-negative bigint, got ${String(index)}`, { field: 'index' });
+    const total = this.layout.totalSlices;
+    if (!Number.isInteger(startSlice) || !Number.isInteger(endSlice) || startSlice < 0 || endSlice < startSlice) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `slice range [${startSlice}, ${endSlice}) is not a valid range: need 0 <= start <= end`, { field: 'slices' });
+    }
+    if (endSlice > total) throw new FabricsError('MXL_ERR_INVALID_ARG', `slice end ${endSlice} is past the grain's ${total} slices`, { field: 'endSlice' });
     const localSlot = Number(index % BigInt(this.headers.length));
     const held = this.headers[localSlot].index;
     if (held !== index) {
@@ -212,6 +241,7 @@ export class Initiator {
       this.retryConnections();
       this.drain(0);
       for (const p of this.peers.values()) if (p.queue.length > 0) this.flush(p);
+      this.checkStalls();
       const idle = this.idle();
       const left = deadline - Date.now();
       if (idle || left <= 0) return idle;
@@ -296,12 +326,29 @@ export class Initiator {
     if (notify) this.emit({ type: 'disconnected', target: peer.info.id, reason: 'removed' });
   }
 
+  /** Fails targets whose oldest in-flight write has waited longer than stallTimeoutMs. */
+  private checkStalls(): void {
+    const now = process.hrtime.bigint();
+    for (const p of this.peers.values()) {
+      if (p.state !== 'connected' || p.inflight.size === 0) continue;
+      const oldest = p.inflight.values().next().value as InFlight;
+      if (now - oldest.postNs > this.stallNs) {
+        this.peerFailed(p, `no write completion for ${Number(this.stallNs / 1_000_000n)} ms: the target stopped responding (process gone or stalled)`);
+      }
+    }
+  }
+
   private retryConnections(): void {
     const now = Date.now();
     for (const p of this.peers.values()) {
       if (p.state !== 'backoff' || now < p.retryAt) continue;
-      if (this.eq) this.connect(p);
-      else {
+      if (this.eq) {
+        try {
+          this.connect(p);
+        } catch (e) {
+          this.peerFailed(p, `cannot create an endpoint: ${(e as Error).message}`);
+        }
+      } else {
         // RDM has no connection: the address is still in the AV, so simply try again.
         p.state = 'connected';
         this.emit({ type: 'connected', target: p.info.id });

@@ -96,7 +96,8 @@ export class TargetInfo {
     if (typeof text !== 'string') throw invalid('expected a string');
     let s = text.trim();
     if (s.length === 0) throw invalid('empty string');
-    if (!s.startsWith('{')) {
+    // A JSON array is JSON too: let it reach the "not a JSON object" check.
+    if (!s.startsWith('{') && !s.startsWith('[')) {
       const compact = s.replace(/\s+/g, '');
       if (!BASE64.test(compact)) throw invalid('neither JSON nor base64-wrapped JSON');
       s = Buffer.from(compact, 'base64').toString('utf8').trim();

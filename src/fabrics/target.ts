@@ -11,7 +11,7 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion, NativePassiveEndpoint } from '../native/fabric.js';
-import { type EndpointOptions, type OpenedFabric, openFabric, randomKey } from './fabric-setup.js';
+import { type EndpointOptions, type OpenedFabric, bindError, openFabric, randomKey } from './fabric-setup.js';
 import { regionLength, unpackImmediate } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { FI } from './provider-config.js';
@@ -108,14 +108,13 @@ export class Target {
       let address: Buffer;
       if (f.config.epType === FI.EP_MSG) {
         this.eq = new a.EventQueue(f.fabric, 64);
-        this.pep = new a.PassiveEndpoint(f.fabric, f.info, id);
-        this.pep.bind(this.eq);
         try {
+          // tcp binds in fi_passive_ep, verbs in fi_listen: both failures say what to fix.
+          this.pep = new a.PassiveEndpoint(f.fabric, f.info, id);
+          this.pep.bind(this.eq);
           this.pep.listen();
         } catch (e) {
-          const err = e as FabricsError;
-          throw new FabricsError(err.code === 'MXL_ERR_EXISTS' || /in use/i.test(err.message) ? 'MXL_ERR_EXISTS' : err.code,
-            `cannot listen on ${opts.node ?? 'any address'}${opts.service ? `:${opts.service}` : ''}: ${err.detail ?? err.message} (is the port already in use?)`, { op: 'fi_listen', fiErrno: err.fiErrno });
+          throw bindError(e, opts);
         }
         address = this.pep.getName();
       } else {

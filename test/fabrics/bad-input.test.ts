@@ -1,0 +1,358 @@
+// Bad input for the transfer engine, on real libfabric over loopback: malformed TargetInfo,
+// mismatched flows, hostile immediates and headers written with the raw native wrappers
+// into a real Target, a peer that vanishes mid-transfer, and setup errors. Every failure
+// must be a FabricsError with the upstream status name and a message that says what to fix.
+import test, { type ExecutionContext } from 'ava';
+import { MxlInstance, currentIndex, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
+import { FabricsError } from '../../src/errors.js';
+import { addon } from '../../src/native/index.js';
+import type { NativeMemoryRegion, NativeEndpoint, NativeCompletionQueue, NativeEventQueue } from '../../src/native/fabric.js';
+import { Initiator } from '../../src/fabrics/initiator.js';
+import { Target } from '../../src/fabrics/target.js';
+import { TargetInfo } from '../../src/fabrics/target-info.js';
+import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
+import { packImmediate, GRAIN_HEADER_SIZE } from '../../src/fabrics/grain-protocol.js';
+import { FLOW_ID, flowDef, pattern, sha1 } from './fixtures/common.js';
+import { cleanupAll, pollUntil, spawnTarget, tempDomain } from './fixtures/procs.js';
+
+test.after.always(cleanupAll);
+
+const RATE = { numerator: 50, denominator: 1 };
+
+function expectError(t: ExecutionContext, fn: () => unknown, code: string, message: RegExp, field?: string): void {
+  const e = t.throws(fn);
+  if (!(e instanceof FabricsError)) { t.fail(`expected a FabricsError, got ${String(e)}`); return; }
+  t.is(e.code, code as FabricsError['code'], e.message);
+  t.regex(e.message, message);
+  if (field !== undefined) t.is(e.field, field);
+}
+
+// ------------------------------------------------------------------ TargetInfo parsing
+
+const GOOD = { addressFormat: 2, fabricAddress: 'AgCybn8AAAEAAAAAAAAAAA==', id: '12072183422378203651', provider: 'tcp', regions: [{ addr: '0', len: '5537792', rkey: '4182795183219044210' }] };
+const good = (patch: Record<string, unknown> = {}, drop?: string): string => {
+  const o: Record<string, unknown> = { ...GOOD, ...patch };
+  if (drop) delete o[drop];
+  return JSON.stringify(o);
+};
+
+test('the reference TargetInfo parses (baseline for the bad ones)', (t) => {
+  const info = TargetInfo.parse(good());
+  t.is(info.printableAddress, 'fi_sockaddr_in://127.0.0.1:45678');
+  t.true(TargetInfo.parse(info.toBase64()).equals(info));
+});
+
+const badInfos: [string, string, RegExp, string | undefined][] = [
+  ['bad JSON', '{"addressFormat":2,"fabricAddress":}', /malformed JSON/, undefined],
+  ['truncated JSON', good().slice(0, 70), /malformed JSON/, undefined],
+  ['bad base64', 'eyJhZGRyZXNzRm9y!!!bWF0Ijoy', /neither JSON nor base64/, undefined],
+  ['truncated base64', Buffer.from(good()).toString('base64').slice(0, 101), /neither JSON nor base64|malformed JSON/, undefined],
+  ['base64 of truncated JSON', Buffer.from(good().slice(0, 60)).toString('base64'), /malformed JSON/, undefined],
+  ['base64 of something else', Buffer.from('hello world').toString('base64'), /does not decode to a JSON object/, undefined],
+  ['addressFormat as a string', good({ addressFormat: '2' }), /addressFormat must be an integer/, 'addressFormat'],
+  ['regions[].len as a number', good({ regions: [{ addr: '0', len: 5537792, rkey: '1' }] }), /regions\[0\]\.len must be a decimal string, got number/, 'regions[0].len'],
+  ['regions[].rkey negative', good({ regions: [{ addr: '0', len: '5537792', rkey: '-1' }] }), /regions\[0\]\.rkey must be a decimal string/, 'regions[0].rkey'],
+  ['id above 64 bits', good({ id: '18446744073709551616' }), /id does not fit in 64 bits/, 'id'],
+  ['missing provider', good({}, 'provider'), /missing provider/, 'provider'],
+  ['unknown provider', good({ provider: 'ib' }), /unknown provider "ib"/, 'provider'],
+  ['address bytes of another format', good({ fabricAddress: 'ZmlfbnM6Ly90YXJnZXQ6dGVzdAA=' }), /does not match addressFormat 2/, 'fabricAddress'],
+  ['sockaddr_in too short', good({ fabricAddress: 'AgCybn8AAAE=' }), /sockaddr_in is 16 bytes, got 8/, 'fabricAddress'],
+  ['zero regions', good({ regions: [] }), /regions is empty/, 'regions'],
+  ['not an object', '["addressFormat",2]', /not a JSON object/, undefined],
+];
+
+for (const [name, text, message, field] of badInfos) {
+  test(`TargetInfo.parse refuses ${name} with MXL_ERR_INVALID_ARG`, (t) => {
+    expectError(t, () => TargetInfo.parse(text), 'MXL_ERR_INVALID_ARG', message, field);
+  });
+}
+
+// ------------------------------------------------------------------ flows that do not fit
+
+interface Flows { inst: MxlInstance[]; writer: DiscreteFlowWriter; reader: DiscreteFlowReader; tw: DiscreteFlowWriter; tr: DiscreteFlowReader; close(): void }
+
+function flows(srcW: number, srcH: number, dstW = srcW, dstH = srcH): Flows {
+  const src = new MxlInstance(tempDomain());
+  const dst = new MxlInstance(tempDomain());
+  const writer = src.createFlowWriter(flowDef(FLOW_ID, srcW, srcH)) as DiscreteFlowWriter;
+  const reader = src.openDiscreteFlowReader(FLOW_ID);
+  const tw = dst.createFlowWriter(flowDef(FLOW_ID, dstW, dstH)) as DiscreteFlowWriter;
+  const tr = dst.openDiscreteFlowReader(FLOW_ID);
+  return { inst: [src, dst], writer, reader, tw, tr, close() { reader.close(); tr.close(); writer.close(); tw.close(); src.close(); dst.close(); } };
+}
+
+test.serial('a 720p target for a 1080p initiator: addTarget refuses it, naming the region size', (t) => {
+  const f = flows(1920, 1080, 1280, 720);
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw) });
+  const initiator = new Initiator({ provider: 'tcp', ring: ringFromReader(f.reader) });
+  try {
+    expectError(t, () => initiator.addTarget(TargetInfo.parse(target.info.toString())), 'MXL_ERR_INVALID_ARG', /region 0 is 2496512 bytes but local grains are 5537792.*another format or size/, 'regions[0].len');
+    t.deepEqual(initiator.targets, []);
+    t.is(target.poll(), 0);
+    t.is(target.counters.connects, 0);
+  } finally {
+    initiator.close(); target.close(); f.close();
+  }
+});
+
+test.serial('transferGrain with start > end or end past the grain is INVALID_ARG and posts nothing', async (t) => {
+  const f = flows(1280, 720);
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw) });
+  const initiator = new Initiator({ provider: 'tcp', ring: ringFromReader(f.reader) });
+  try {
+    const index = currentIndex(RATE);
+    f.writer.openGrain(index);
+    f.writer.commitGrain();
+    // No target yet: the arguments are still checked.
+    expectError(t, () => initiator.transferGrain(index, 10, 5), 'MXL_ERR_INVALID_ARG', /slice range \[10, 5\) is not a valid range/, 'slices');
+    expectError(t, () => initiator.transferGrain(index, 0, 721), 'MXL_ERR_INVALID_ARG', /slice end 721 is past the grain's 720 slices/, 'endSlice');
+    expectError(t, () => initiator.transferGrain(-1n), 'MXL_ERR_INVALID_ARG', /non-negative bigint/, 'index');
+    initiator.addTarget(target.info);
+    await pollUntil(() => initiator.targets[0].state === 'connected', () => { target.poll(); initiator.makeProgress(); }, 5000, 'connection');
+    expectError(t, () => initiator.transferGrain(index, 10, 5), 'MXL_ERR_INVALID_ARG', /not a valid range/);
+    expectError(t, () => initiator.transferGrain(index, 700, 800), 'MXL_ERR_INVALID_ARG', /slice end 800 is past/);
+    t.true(initiator.makeProgress(500));
+    t.is(target.wait(100), 0, 'nothing reached the target');
+    t.is(initiator.targets[0].inFlight, 0);
+    t.deepEqual(initiator.transferGrain(index), { posted: 1, skipped: 0 }, 'a good call still works');
+    t.truthy(target.readGrain(3000));
+  } finally {
+    initiator.close(); target.close(); f.close();
+  }
+});
+
+// ------------------------------------------------------------------ hostile writes into a real Target
+
+/** A bare tcp initiator built from the native wrappers: posts any write with any immediate. */
+class RawPeer {
+  private readonly a = addon();
+  readonly buf: ArrayBuffer;
+  readonly mr: NativeMemoryRegion;
+  readonly cq: NativeCompletionQueue;
+  readonly eq: NativeEventQueue;
+  readonly ep: NativeEndpoint;
+  private readonly rec = new BigUint64Array(4 * 16);
+  private closers: { close(): void }[] = [];
+  constructor(bytes: number) {
+    const a = this.a, C = a.constants;
+    const info = a.getInfo({ provider: 'tcp', epType: C.FI_EP_MSG, caps: C.FI_RMA | C.FI_WRITE, mrMode: Number(C.FI_MR_VIRT_ADDR | C.FI_MR_LOCAL | C.FI_MR_ALLOCATED | C.FI_MR_PROV_KEY) })
+      .find((i) => i.protocolName === 'FI_PROTO_SOCK_TCP' && i.addrFormat === Number(C.FI_SOCKADDR_IN))!;
+    const fab = new a.Fabric(info);
+    const dom = new a.Domain(fab, info);
+    this.buf = new ArrayBuffer(bytes);
+    this.mr = new a.MemoryRegion(dom, this.buf, 0, bytes, C.FI_WRITE, 0x77n);
+    this.cq = new a.CompletionQueue(dom, 16, true);
+    this.eq = new a.EventQueue(fab, 8);
+    this.ep = new a.Endpoint(dom, info, 9n);
+    this.ep.bind(this.eq);
+    this.ep.bind(this.cq, C.FI_TRANSMIT | C.FI_RECV);
+    this.closers = [this.ep, this.mr, this.cq, this.eq, dom, fab];
+  }
+  async connect(target: Target): Promise<void> {
+    if (this.ep.connect(target.info.fabricAddress) !== 0) throw new Error('fi_connect failed');
+    let up = false;
+    await pollUntil(() => up, () => { target.poll(); if (this.eq.read()?.event === 'connected') up = true; }, 5000, 'raw connection');
+  }
+  /** Writes [offset, offset+length) of our buffer to the same offset of slot `slot` with `imm`; waits for the local completion. */
+  async write(target: Target, slot: number, offset: number, length: number, imm: number): Promise<void> {
+    const r = target.info.regions[slot];
+    const rc = this.ep.write([[this.mr, offset, length]], this.a.constants.FI_ADDR_UNSPEC, r.addr + BigInt(offset), r.rkey, imm, this.a.constants.FI_DELIVERY_COMPLETE, 5n);
+    if (rc !== 0) throw new Error(`fi_writemsg ${rc}`);
+    let done = false;
+    await pollUntil(() => done, () => { target.poll(); if (this.cq.drain(this.rec) > 0) done = true; }, 5000, 'raw write completion');
+  }
+  close(): void { for (const c of this.closers) c.close(); }
+}
+
+interface Rig { f: Flows; target: Target; initiator: Initiator; raw: RawPeer; gc: number; total: number; first: bigint; send(index: bigint): Promise<string>; close(): void }
+
+async function rig(): Promise<Rig> {
+  const f = flows(1280, 720);
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw) });
+  const initiator = new Initiator({ provider: 'tcp', ring: ringFromReader(f.reader) });
+  initiator.addTarget(target.info);
+  await pollUntil(() => initiator.targets[0].state === 'connected', () => { target.poll(); initiator.makeProgress(); }, 5000, 'connection');
+  const raw = new RawPeer(GRAIN_HEADER_SIZE + f.tw.geometry.grainSize);
+  await raw.connect(target);
+  t0Events(target);
+  const send = async (index: bigint): Promise<string> => {
+    const g = f.writer.openGrain(index);
+    const sum = pattern(g.payload, index);
+    f.writer.commitGrain();
+    initiator.transferGrain(index);
+    let landed = null;
+    const end = Date.now() + 5000;
+    while (!landed && Date.now() < end) { initiator.makeProgress(); landed = target.readGrain(); }
+    if (landed?.index !== index) throw new Error(`grain ${index} did not land (${landed?.index})`);
+    return sum;
+  };
+  return {
+    f, target, initiator, raw, gc: f.tw.geometry.grainCount, total: f.tw.geometry.totalSlices, first: currentIndex(RATE), send,
+    close() { raw.close(); initiator.close(); target.close(); f.close(); },
+  };
+}
+function t0Events(target: Target): void { target.takeEvents(); }
+
+const dropped = (target: Target) => target.takeEvents().filter((e) => e.type === 'dropped');
+
+test.serial('an immediate with slot >= grainCount is dropped and counted; the target keeps working', async (t) => {
+  const r = await rig();
+  try {
+    const sum0 = await r.send(r.first);
+    const before = sha1(r.f.tr.getGrainSync(r.first).payload!);
+    t.is(before, sum0);
+    // 4 KiB of junk into the payload of another slot, with an immediate naming slot gc.
+    new Uint8Array(r.raw.buf).fill(0xee);
+    const otherSlot = Number((r.first + 3n) % BigInt(r.gc));
+    await r.raw.write(r.target, otherSlot, GRAIN_HEADER_SIZE, 4096, packImmediate(r.gc, r.total));
+    t.is(r.target.poll(), 0);
+    const d = dropped(r.target);
+    t.is(d.length, 1);
+    t.regex((d[0] as { reason: string }).reason, new RegExp(`slot ${r.gc} is outside the ${r.gc}-slot ring`));
+    t.is(r.target.counters.dropped, 1);
+    t.is(r.target.counters.grains, 1);
+    t.is(r.f.tw.flowHeader.headIndex, r.first, 'nothing was committed');
+    const g = r.f.tr.getGrainSync(r.first);
+    t.is(g.status, 'OK');
+    t.is(sha1(g.payload!), before, 'the committed grain is intact');
+    // The largest slot the immediate can carry too.
+    await r.raw.write(r.target, otherSlot, GRAIN_HEADER_SIZE, 64, packImmediate(0xffff, 1));
+    r.target.poll();
+    t.is(r.target.counters.dropped, 2);
+    const sum1 = await r.send(r.first + 1n);
+    t.is(sha1(r.f.tr.getGrainSync(r.first + 1n).payload!), sum1, 'a following good grain lands');
+    t.is(r.target.counters.grains, 2);
+  } finally { r.close(); }
+});
+
+test.serial('an immediate with a slice end past the grain is dropped and counted; the target keeps working', async (t) => {
+  const r = await rig();
+  try {
+    const sum0 = await r.send(r.first);
+    const slot = Number((r.first + 1n) % BigInt(r.gc));
+    new Uint8Array(r.raw.buf).fill(0x5a);
+    await r.raw.write(r.target, slot, GRAIN_HEADER_SIZE, 4096, packImmediate(slot, r.total + 1));
+    r.target.poll();
+    const d = dropped(r.target);
+    t.is(d.length, 1);
+    t.regex((d[0] as { reason: string }).reason, /slice end 721 is past the grain's 720 slices/);
+    t.is(r.target.counters.dropped, 1);
+    t.is(r.f.tw.flowHeader.headIndex, r.first);
+    t.is(sha1(r.f.tr.getGrainSync(r.first).payload!), sum0, 'the committed grain is intact');
+    const sum1 = await r.send(r.first + 1n);
+    t.is(sha1(r.f.tr.getGrainSync(r.first + 1n).payload!), sum1, 'the next grain, into the same slot, lands');
+  } finally { r.close(); }
+});
+
+test.serial('a slot header with another geometry is restored, counted and the grain refused', async (t) => {
+  const r = await rig();
+  try {
+    const sum0 = await r.send(r.first);
+    const index = r.first + 1n;
+    const slot = Number(index % BigInt(r.gc));
+    const geo = r.f.tw.geometry;
+    // A 1080p header (grain size 5529600, 1080 slices) for grain `index`, as a 1080p sender would write it.
+    const hdr = new DataView(r.raw.buf);
+    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index, true);
+    hdr.setUint32(16, 0, true); hdr.setUint32(20, 5120 * 1080, true); hdr.setUint16(24, 1080, true); hdr.setUint16(26, 0, true);
+    await r.raw.write(r.target, slot, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(slot, 700));
+    r.target.poll();
+    const d = dropped(r.target);
+    t.is(d.length, 1);
+    t.regex((d[0] as { reason: string }).reason, /another grain geometry/);
+    t.is(r.target.counters.geometryMismatches, 1);
+    t.is(r.target.counters.dropped, 1);
+    const s = r.f.tw.grainSlot(slot);
+    t.is(s.grainSize, geo.grainSize, 'grain size restored');
+    t.is(s.totalSlices, geo.totalSlices, 'slice count restored');
+    t.is(r.f.tw.flowHeader.headIndex, r.first, 'not committed');
+    t.not(r.f.tr.getGrainSync(index).status, 'OK', 'the refused grain is not readable');
+    t.is(sha1(r.f.tr.getGrainSync(r.first).payload!), sum0);
+    const sum1 = await r.send(index);
+    const g = r.f.tr.getGrainSync(index);
+    t.is(g.status, 'OK');
+    t.is(sha1(g.payload!), sum1, 'a good grain into the same slot lands');
+  } finally { r.close(); }
+});
+
+// ------------------------------------------------------------------ a peer that vanishes
+
+test.serial('a target process killed with SIGKILL mid-transfer: reported, nothing hangs, close works', async (t) => {
+  t.timeout(40_000);
+  const p = spawnTarget({ provider: 'tcp', node: '127.0.0.1', width: 1280, height: 720, maxLifetimeMs: 40_000 });
+  const info = TargetInfo.parse(await p.info);
+  const inst = new MxlInstance(tempDomain());
+  const writer = inst.createFlowWriter(flowDef(FLOW_ID, 1280, 720)) as DiscreteFlowWriter;
+  const reader = inst.openDiscreteFlowReader(FLOW_ID);
+  const initiator = new Initiator({ provider: 'tcp', ring: ringFromReader(reader), reconnectDelayMs: 100 });
+  try {
+    initiator.addTarget(info);
+    await pollUntil(() => initiator.targets[0].state === 'connected', () => initiator.makeProgress(5), 5000, 'connection');
+    const first = currentIndex(RATE);
+    let slowest = 0;
+    for (let k = 0; k < 60; k++) {
+      const index = first + BigInt(k);
+      writer.openGrain(index);
+      writer.commitGrain();
+      initiator.transferGrain(index); // posts while grains are still in flight
+      if (k === 20) p.proc.kill('SIGKILL');
+      const t0 = Date.now();
+      initiator.makeProgress(5);
+      slowest = Math.max(slowest, Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await pollUntil(() => initiator.takeEvents().some((e) => e.type === 'disconnected' || e.type === 'error'), () => initiator.makeProgress(5), 10_000, 'disconnected/error');
+    const s = initiator.targets[0];
+    t.not(s.state, 'connected');
+    t.true(s.errors > 0);
+    t.regex(s.lastError ?? '', /closed the connection|connection error|write failed|refused|no write completion/);
+    t.true(slowest < 1000, `makeProgress(5) returned within ${slowest} ms`);
+    t.true(p.grains.size >= 1 && p.grains.size <= 21, `the target saw ${p.grains.size} grains before it died`);
+    for (let i = 0; i < 10; i++) t.is(typeof initiator.makeProgress(10), 'boolean');
+    t.notThrows(() => initiator.close());
+    expectError(t, () => initiator.makeProgress(), 'MXL_ERR_INVALID_STATE', /closed/);
+  } finally {
+    initiator.close(); reader.close(); writer.close(); inst.close();
+  }
+});
+
+// ------------------------------------------------------------------ setup errors
+
+const smallRing = () => {
+  const f = flows(1280, 720);
+  return { f, ring: ringFromWriter(f.tw) };
+};
+
+test.serial('two tcp targets on the same 127.0.0.1 port: the second is MXL_ERR_EXISTS', (t) => {
+  const { f, ring } = smallRing();
+  const first = new Target({ provider: 'tcp', node: '127.0.0.1', ring });
+  try {
+    const port = String(/:(\d+)$/.exec(first.info.printableAddress)![1]);
+    expectError(t, () => new Target({ provider: 'tcp', node: '127.0.0.1', service: port, ring }), 'MXL_ERR_EXISTS', new RegExp(`127\\.0\\.0\\.1:${port}: the address is already in use; choose another service`));
+    // The first one still serves.
+    t.is(first.poll(), 0);
+  } finally { first.close(); f.close(); }
+});
+
+test.serial('tcp on an address no interface has (203.0.113.9): MXL_ERR_NO_FABRIC for target and initiator', (t) => {
+  const { f, ring } = smallRing();
+  try {
+    expectError(t, () => new Target({ provider: 'tcp', node: '203.0.113.9', ring }), 'MXL_ERR_NO_FABRIC', /no local interface has the address 203\.0\.113\.9/, 'node');
+    const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring });
+    const initiator = new Initiator({ provider: 'tcp', node: '203.0.113.9', ring: ringFromReader(f.reader) });
+    try {
+      expectError(t, () => initiator.addTarget(target.info), 'MXL_ERR_NO_FABRIC', /no local interface has the address 203\.0\.113\.9/, 'node');
+      t.deepEqual(initiator.targets, [], 'the target was not half-added');
+      t.true(initiator.makeProgress());
+    } finally { initiator.close(); target.close(); }
+  } finally { f.close(); }
+});
+
+test.serial('provider "any" cannot be set up: MXL_ERR_INVALID_STATE', (t) => {
+  const { f, ring } = smallRing();
+  try {
+    expectError(t, () => new Target({ provider: 'any', ring }), 'MXL_ERR_INVALID_STATE', /provider "any" cannot be set up: choose tcp, verbs, efa or shm/, 'provider');
+    expectError(t, () => new Initiator({ provider: 'any', ring: ringFromReader(f.reader) }), 'MXL_ERR_INVALID_STATE', /choose tcp, verbs, efa or shm/, 'provider');
+    expectError(t, () => new Target({ provider: 'rdma' as 'tcp', ring }), 'MXL_ERR_INVALID_ARG', /unknown provider "rdma"/, 'provider');
+  } finally { f.close(); }
+});
