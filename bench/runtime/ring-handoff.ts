@@ -13,6 +13,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { SpscRing, type RingData } from '../../src/runtime/spsc-ring.js';
 import { ControlBlock } from '../../src/runtime/control-block.js';
 import { HybridWaiter, type HybridWaiterOptions } from '../../src/runtime/control-waiter.js';
@@ -302,7 +303,7 @@ async function main(): Promise<void> {
 
 if (isMainThread) {
   // Run only as the entry script, so other scripts can import latencyRun for experiments.
-  if (process.argv[1] && new URL(`file://${process.argv[1]}`).href === import.meta.url) await main();
+  if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) await main();
 } else {
   const job = workerData as Job;
   if (job.role === 'lat-producer') latProducer(job);
