@@ -10,7 +10,7 @@ const char* StatusForFiErrno(int e) {
     case FI_EINTR: return "MXL_ERR_INTERRUPTED";
     case FI_EAGAIN: return "MXL_ERR_NOT_READY";
     case FI_ENOSYS: case FI_EOPNOTSUPP: return "MXL_ERR_UNSUPPORTED_OPERATION";
-    case FI_ENODATA: return "MXL_ERR_NO_FABRIC";
+    case FI_ENODATA: case FI_EADDRNOTAVAIL: return "MXL_ERR_NO_FABRIC";
     case FI_EINVAL: return "MXL_ERR_INVALID_ARG";
     case FI_ETIMEDOUT: return "MXL_ERR_TIMEOUT";
     case FI_EADDRINUSE: return "MXL_ERR_EXISTS";

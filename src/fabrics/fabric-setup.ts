@@ -34,6 +34,21 @@ export interface OpenedFabric {
   mrLocal: boolean;
   /** The provider needs posted receives for write-with-immediate (FI_RX_CQ_DATA, verbs). */
   rxCqData: boolean;
+  /**
+   * Blocking CQ reads (fi_cq_sread) wake up reliably. Not with manual data progress (shm,
+   * efa): nothing moves the data while the caller sleeps, and libfabric 1.17's shm sread
+   * was seen to sleep past its timeout. Those providers poll with short pauses instead.
+   */
+  cqWaitable: boolean;
+}
+
+const FI_PROGRESS_MANUAL = 2;
+
+let pauseWord: Int32Array | undefined;
+/** Sleeps about `us` microseconds without spinning (used between polls of manual-progress providers). */
+export function pause(us: number): void {
+  pauseWord ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(pauseWord, 0, 0, us / 1000);
 }
 
 let shmNameCounter = 0;
@@ -80,6 +95,7 @@ export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
     virtAddr: (mrMode & FI.MR_VIRT_ADDR) !== 0,
     mrLocal: (mrMode & FI.MR_LOCAL) !== 0,
     rxCqData: ((info.rxMode ?? 0n) & FI.RX_CQ_DATA) !== 0n,
+    cqWaitable: info.dataProgress !== FI_PROGRESS_MANUAL,
   };
 }
 

@@ -10,7 +10,7 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion } from '../native/fabric.js';
-import { type EndpointOptions, type OpenedFabric, bindError, openFabric, randomKey } from './fabric-setup.js';
+import { type EndpointOptions, type OpenedFabric, bindError, openFabric, pause, randomKey } from './fabric-setup.js';
 import { type GrainLayout, planGrainTransfer, regionLength } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { FI } from './provider-config.js';
@@ -50,7 +50,12 @@ export type InitiatorEvent =
   | { type: 'disconnected'; target: bigint; reason: string }
   | { type: 'error'; target: bigint; error: FabricsError }
   /** A grain's last write completed at this target (delivery complete). */
-  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint };
+  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint }
+  /**
+   * The local slot was reopened for a newer grain before this grain's writes completed:
+   * what the target got may mix the two. The reader fell a whole ring behind.
+   */
+  | { type: 'overrun'; target: bigint; index: bigint };
 
 export interface TransferResult {
   /** Targets the grain was posted to. */
@@ -106,6 +111,8 @@ export class Initiator {
   private readonly stallNs: bigint;
   private nextCtx = 1n;
   private closed = false;
+  /** Grains whose local slot was overwritten before their transfer completed. */
+  overruns = 0;
   private readonly local: { node?: string; service?: string };
   /** Called for each event as it happens (events are also queued for takeEvents()). */
   onEvent?: (e: InitiatorEvent) => void;
@@ -281,7 +288,7 @@ export class Initiator {
   }
 
   private emit(e: InitiatorEvent): void {
-    if (e.type !== 'completed') this.events.push(e);
+    if (e.type !== 'completed' && e.type !== 'overrun') this.events.push(e);
     this.onEvent?.(e);
   }
 
@@ -414,7 +421,19 @@ export class Initiator {
     const recs = this.recs;
     const errBit = addon().constants.CQ_ERROR_BIT;
     for (;;) {
-      const n = timeoutMs > 0 ? this.cq.sread(recs, BATCH, timeoutMs) : this.cq.drain(recs, BATCH);
+      let n: number;
+      if (timeoutMs > 0 && this.fabric.cqWaitable) n = this.cq.sread(recs, BATCH, timeoutMs);
+      else {
+        n = this.cq.drain(recs, BATCH);
+        if (n === 0 && timeoutMs > 0) {
+          // Manual progress (shm, efa): poll with short pauses instead of sleeping in the CQ.
+          const end = performance.now() + timeoutMs;
+          for (let us = 50; n === 0 && performance.now() < end; us = Math.min(1000, us * 2)) {
+            pause(us);
+            n = this.cq.drain(recs, BATCH);
+          }
+        }
+      }
       timeoutMs = 0;
       if (n <= 0) return;
       const doneNs = process.hrtime.bigint();
@@ -434,6 +453,11 @@ export class Initiator {
           peer.bytes += f.bytes;
           if (f.last) {
             peer.grains++;
+            const slot = Number(f.index % BigInt(this.headers.length));
+            if (this.headers[slot].index !== f.index) {
+              this.overruns++;
+              this.emit({ type: 'overrun', target: peer.info.id, index: f.index });
+            }
             this.emit({ type: 'completed', target: peer.info.id, index: f.index, latencyNs: doneNs - f.postNs });
           }
         }

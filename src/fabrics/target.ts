@@ -11,7 +11,7 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion, NativePassiveEndpoint } from '../native/fabric.js';
-import { type EndpointOptions, type OpenedFabric, bindError, openFabric, randomKey } from './fabric-setup.js';
+import { type EndpointOptions, type OpenedFabric, bindError, openFabric, pause, randomKey } from './fabric-setup.js';
 import { regionLength, unpackImmediate } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { FI } from './provider-config.js';
@@ -265,7 +265,7 @@ export class Target {
     let left = max;
     while (left > 0) {
       const want = Math.min(left, BATCH);
-      const n = timeoutMs > 0 && landed === 0 ? this.cq.sread(recs, want, timeoutMs) : this.cq.drain(recs, want);
+      const n = timeoutMs > 0 && landed === 0 ? this.blockingRead(recs, want, timeoutMs) : this.cq.drain(recs, want);
       if (n <= 0) break;
       for (let i = 0; i < n; i++) {
         const o = i * REC_WORDS;
@@ -276,6 +276,19 @@ export class Target {
       if (n < want) break;
     }
     return landed;
+  }
+
+  /** Waits up to timeoutMs for completions: in the CQ's wait object, or by polling with pauses. */
+  private blockingRead(recs: BigUint64Array, want: number, timeoutMs: number): number {
+    if (this.fabric.cqWaitable) return this.cq.sread(recs, want, timeoutMs);
+    const end = performance.now() + timeoutMs;
+    // Pauses grow from 50 µs to 1 ms while nothing arrives: low latency after activity,
+    // little CPU when idle.
+    for (let us = 50; ; us = Math.min(1000, us * 2)) {
+      const n = this.cq.drain(recs, want);
+      if (n !== 0 || performance.now() >= end) return n;
+      pause(us);
+    }
   }
 
   private handleCompletion(context: bigint, flags: bigint, data: bigint, len: bigint): boolean {

@@ -57,6 +57,10 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
         return;
       }
+      if (e.type === 'overrun') {
+        kit.post({ type: 'peer', event: 'error', peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(), reason: `grain ${e.index} was overwritten in the source flow before its transfer completed` });
+        return;
+      }
       const connected = ini.targets.filter((t) => t.state === 'connected').length;
       if (e.type === 'connected') stats.peerConnected(connected);
       if (e.type === 'disconnected') stats.peerDisconnected(connected);
@@ -73,12 +77,14 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const header = reader.flowHeader;
     const sync = header.syncView;
     let lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
-    let next = header.headIndex + 1n; // grains committed from now on
+    // headIndex 0 means nothing written yet (domain spec §8 item 17): start at the first real head.
+    let next = header.headIndex === 0n ? -1n : header.headIndex + 1n;
     let sentSlices = 0;
     const forward = (): number => {
       lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
       const head = header.headIndex;
       if (head === 0n) return 0;
+      if (next < 0n) next = head;
       if (head + 1n - next > BigInt(g.grainCount)) {
         // Fell behind by more than the ring: skip to the oldest grain still held.
         stats.transferRejected();
@@ -88,11 +94,20 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       let n = 0;
       while (next <= head) {
         const r = reader.getGrainSync(next, { minValidSlices: 0 });
-        if (r.status === 'TOO_LATE') { next++; sentSlices = 0; continue; }
+        if (r.status === 'TOO_LATE' || (r.status === 'TOO_EARLY' && next < head)) {
+          // Overwritten already, or never written (the writer skipped it): move on.
+          next++;
+          sentSlices = 0;
+          continue;
+        }
         if (r.status !== 'OK') break;
         const valid = r.invalid ? r.totalSlices : r.validSlices;
-        if (r.invalid) ini.transferGrain(next, 0, 0);
-        else if (valid > sentSlices) ini.transferGrain(next, sentSlices, valid);
+        try {
+          if (r.invalid) ini.transferGrain(next, 0, 0);
+          else if (valid > sentSlices) ini.transferGrain(next, sentSlices, valid);
+        } catch {
+          stats.transferRejected(); // overwritten between the read and the post
+        }
         n++;
         if (valid < r.totalSlices) { sentSlices = valid; break; }
         next++;
