@@ -1,6 +1,151 @@
-/** `mxl-fabrics target` (placeholder until implemented). */
+/**
+ * `mxl-fabrics target`: receives a flow. Creates (or joins) the flow from its NMOS
+ * definition, sets up a target in a worker thread, publishes its TargetInfo like
+ * upstream's mxl-fabrics-demo (raw JSON to a file or stdout, base64 in the log), commits
+ * every grain that lands, and runs until SIGINT/SIGTERM.
+ */
+import fs from 'node:fs';
+import { FabricsError } from '../errors.js';
+import { parseFlowDef } from '../domain/index.js';
+import { TargetInfo } from '../fabrics/target-info.js';
+import { Word } from '../metrics/endpoint-stats.js';
+import { Fabrics } from '../runtime/coordinator.js';
 import { UsageError } from './exit-codes.js';
+import {
+  Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseFlags, parseHostPort, parsePollMode, parseProviderFlag,
+  pickInterface, requireDomain, untilStopped, writeFileAtomic,
+} from './endpoint-options.js';
+
+export const targetHelp = `usage: mxl-fabrics target -d DOMAIN -f FLOW_DEF.json [-p PROVIDER] [-n NODE] [-s SERVICE]
+                          [-t @FILE | -t FILE | -t -] [--metrics HOST:PORT] [--poll MODE] [-q]
+
+Receives a flow over fabrics: creates the flow described by FLOW_DEF.json in DOMAIN (or
+joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an initiator's
+-t takes) and commits every grain that arrives. Runs until SIGINT/SIGTERM (exit 0).
+  -d, --domain       MXL domain directory to write the flow into (required, must exist)
+  -f, --flow         NMOS flow definition JSON file (required; video or data flows)
+  -p, --provider     tcp, verbs, efa or shm (default: the best available, efa > verbs > tcp > shm)
+  -n, --node         local address to listen on (IP for tcp/verbs, GID for efa, name for shm;
+                     default: the chosen interface's address, a unique name for shm)
+  -s, --service      local port (tcp/verbs) or name suffix (shm); default: any free port
+  -t, --target-info  also write the TargetInfo as raw JSON: @FILE or FILE, or - for stdout
+      --metrics      serve Prometheus metrics at http://HOST:PORT/metrics (PORT 0: any free port)
+      --poll         busy, hybrid (default) or blocking completion polling
+      --cq-depth     completion queue depth (default 64)
+  -q, --quiet        no progress lines (events and errors are still logged)
+      --verbose      stack traces on errors
+  -h, --help         this text`;
+
+function readFlowDefFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FabricsError(code === 'ENOENT' ? 'MXL_ERR_NOT_FOUND' : 'MXL_ERR_INVALID_ARG',
+      `target: cannot read flow definition ${file} (${code ?? (e as Error).message}): -f takes the path of an NMOS flow JSON file`, { field: 'flow' });
+  }
+}
 
 export async function runTarget(argv: string[]): Promise<number> {
-  throw new UsageError('target: not implemented yet');
+  const values = parseFlags('target', argv, {
+    domain: { type: 'string', short: 'd' },
+    flow: { type: 'string', short: 'f' },
+    provider: { type: 'string', short: 'p' },
+    node: { type: 'string', short: 'n' },
+    service: { type: 'string', short: 's' },
+    'target-info': { type: 'string', short: 't' },
+    metrics: { type: 'string' },
+    poll: { type: 'string' },
+    'cq-depth': { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) { console.log(targetHelp); return 0; }
+  const str = (k: string) => values[k] as string | undefined;
+
+  // Flags first (exit 2), then files and the domain (exit 1).
+  const providerFlag = parseProviderFlag('target', str('provider'));
+  const pollMode = parsePollMode('target', str('poll'));
+  const metrics = str('metrics') !== undefined ? parseHostPort('target', str('metrics')!) : undefined;
+  let cqDepth: number | undefined;
+  if (str('cq-depth') !== undefined) {
+    cqDepth = Number(str('cq-depth'));
+    if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new UsageError(`target: --cq-depth must be a positive integer, not ${JSON.stringify(str('cq-depth'))}`);
+  }
+  let infoOut = str('target-info');
+  if (infoOut !== undefined && infoOut !== '-') {
+    infoOut = infoOut.startsWith('@') ? infoOut.slice(1) : infoOut;
+    if (!infoOut) throw new UsageError('target: -t takes @FILE, FILE or - (stdout)');
+  }
+  const domain = requireDomain('target', str('domain'));
+  if (!str('flow')) throw new UsageError('target: -f/--flow FLOW_DEF.json is required (the NMOS definition of the flow to receive)');
+  const flowDef = readFlowDefFile(str('flow')!);
+  let def;
+  try {
+    def = parseFlowDef(flowDef);
+  } catch (e) {
+    throw new FabricsError('MXL_ERR_INVALID_ARG', `target: ${str('flow')} is not a usable flow definition: ${oneLine((e as Error).message)}`, { field: 'flow', cause: e });
+  }
+  if (def.format === 'audio') {
+    throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `target: flow ${def.id} is audio (${def.mediaType}): the transfer engine carries video and data flows only so far`, { field: 'flow' });
+  }
+  const { provider, node } = pickInterface('target', providerFlag, str('node'));
+
+  const log = new Log(process.stderr, values.quiet === true);
+  const stop = untilStopped();
+  const fx = new Fabrics({ metrics: metrics !== undefined });
+  let grainsAtStop = 0;
+  try {
+    const target = await fx.createTarget({ provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth });
+    target.on('error', (e: Error) => stop.fail(e));
+    const info = TargetInfo.parse(target.info);
+    log.line(`target: flow ${target.flowId} (${def.mediaType}, ${target.grainCount} grains) in ${domain}, listening on ${info.printableAddress} (${provider}, poll ${pollMode})`);
+    log.line(`Target info:  ${info.toBase64()}`);
+    if (infoOut === '-') process.stdout.write(`${target.info}\n`);
+    else if (infoOut !== undefined) {
+      try {
+        writeFileAtomic(infoOut, target.info);
+      } catch (e) {
+        throw new FabricsError('MXL_ERR_INVALID_ARG', `target: cannot write TargetInfo to ${infoOut} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give a writable path to -t`, { field: 'target-info' });
+      }
+      log.line(`target: TargetInfo written to ${infoOut}`);
+    }
+    if (metrics) {
+      const srv = await fx.serveMetrics(metrics.host, metrics.port);
+      log.line(`target: metrics at ${srv.url}`);
+    }
+
+    let dropped = 0;
+    target.on('connected', (e: { connection: number }) => log.line(`target: initiator connected (connection ${e.connection})`));
+    target.on('disconnected', (e: { connection: number }) => log.line(`target: initiator disconnected (connection ${e.connection})`));
+    target.on('dropped', (m: { reason?: string }) => { if (dropped++ === 0) log.line(`target: dropped a write: ${m.reason ?? 'out of range'} (further drops are counted in the progress line)`); });
+    target.on('peerError', (e?: Error) => log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}`));
+    // Drain the event ring (grains are committed by the worker; nothing to do per grain here).
+    const drain = (async () => { for await (const _ of target.grains()) { /* counted by the stats */ } })();
+
+    const s = target.stats;
+    const meter = new RateMeter(() => s.read(Word.GRAINS));
+    const timer = setInterval(() => {
+      const { rate, total } = meter.tick();
+      const last = s.read(Word.LAST_GRAIN_INDEX);
+      const conns = s.read(Word.PEERS_CONNECTED);
+      log.progress(`target: ${rate.toFixed(1)} grains/s, ${total} grains, ${conns} connection${conns === 1 ? '' : 's'}` +
+        (last >= 0 ? `, last index ${last}, lag ${s.read(Word.FLOW_LAG_GRAINS)}` : '') + (dropped > 0 ? `, dropped ${dropped}` : ''));
+    }, PROGRESS_INTERVAL_MS);
+
+    const why = await stop.stopped;
+    clearInterval(timer);
+    grainsAtStop = s.read(Word.GRAINS);
+    if (why.kind === 'error') throw why.error;
+    log.line(`target: ${why.signal}: stopping`);
+    await fx.close();
+    await drain;
+    log.line(`target: stopped after ${grainsAtStop} grains`);
+    return 0;
+  } finally {
+    stop.dispose();
+    log.end();
+    await fx.close();
+  }
 }
