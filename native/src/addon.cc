@@ -1,6 +1,8 @@
 // Module entry: one AddonData per environment (main thread or worker).
 #include "common.h"
 #include <rdma/fabric.h>
+#include <cstdlib>
+#include <mutex>
 
 namespace {
 
@@ -16,7 +18,15 @@ Napi::Value FabricVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), std::to_string(FI_MAJOR(v)) + "." + std::to_string(FI_MINOR(v)));
 }
 
+// Like upstream's instance set-up: no MR cache monitor (our registrations are long-lived
+// file mappings). libfabric reads it at its first fi_getinfo, which comes after this.
+void InitLibfabricOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { setenv("FI_MR_CACHE_MONITOR", "disabled", 0); });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitLibfabricOnce();
   env.SetInstanceData<mxlf::AddonData>(new mxlf::AddonData());
   exports.Set("_setErrorClass", Napi::Function::New(env, SetErrorClass, "_setErrorClass"));
   exports.Set("fabricVersion", Napi::Function::New(env, FabricVersion, "fabricVersion"));

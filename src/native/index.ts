@@ -40,6 +40,10 @@ export function loadAddonFrom(file: string): NativeAddon {
   if (!existsSync(file)) {
     throw new FabricsError('ERR_MXL_ADDON_LOAD', `mxl-fabrics native addon not built (no ${file}): ${SETUP_HINT}`, { op: 'require' });
   }
+  // libfabric links libinfinipath (psm provider), whose load-time constructor replaces the
+  // process's SIGINT/SIGSEGV/SIGBUS... handlers with its own backtrace-and-exit ones unless
+  // this is set: Ctrl-C would then kill Node without running any handler. See docs/native.md.
+  process.env.IPATH_NO_BACKTRACE ??= '1';
   let mod: NativeAddon;
   try {
     mod = require(file) as NativeAddon;
