@@ -1,0 +1,17 @@
+/**
+ * mxl-fabrics: MXL media flows across hosts over libfabric, for Node.js.
+ *
+ * - {@link Fabrics}: the runtime; each target and initiator in its own worker thread.
+ * - `Target`, `Initiator`, `TargetInfo`: the synchronous engine underneath.
+ * - `MxlInstance` and friends: MXL domains and flows, byte-compatible with libmxl.
+ * - `MetricsExporter`: Prometheus metrics of every endpoint.
+ */
+export { FabricsError, MxlStatus, statusName, type MxlStatusCode, type FabricsErrorCode } from './errors.js';
+export { Fabrics, type FabricsOptions, type TargetOptions as RuntimeTargetOptions, type InitiatorOptions as RuntimeInitiatorOptions } from './runtime/coordinator.js';
+export { TargetHandle, type ArrivedGrain } from './runtime/target-handle.js';
+export { InitiatorHandle, type CompletedGrain, type PeerEvent } from './runtime/initiator-handle.js';
+export type { PollMode } from './runtime/control-block.js';
+export * from './fabrics/index.js';
+export * from './domain/index.js';
+export * from './metrics/index.js';
+export { addon as nativeAddon } from './native/index.js';
