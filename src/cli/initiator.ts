@@ -147,24 +147,26 @@ export async function runInitiator(argv: string[]): Promise<number> {
     const ini = await fx.createInitiator({ provider, node, service: str('service'), domain, flowId, follow: true, pollMode });
     ini.on('error', (e: Error) => stop.fail(e));
     log.line(`initiator: following flow ${flowId} (${provider}, poll ${pollMode}) in ${domain}`);
-    const label = new Map<number, string>();
+    // Events can come before addTarget's answer (shm connects at once): name peers by target id.
+    const label = new Map<string, string>();
+    for (const t of targets) label.set(t.info.id.toString(), `target #${t.n} ${t.info.printableAddress}`);
+    const nameOf = (e: PeerEvent) => (e.targetId !== undefined ? label.get(e.targetId) : undefined) ?? `target ${e.peer}`;
     const perPeer = new Map<number, number>();
     const seenReasons = new Set<string>();
     let peerErrors = 0;
-    ini.on('connected', (e: PeerEvent) => log.line(`initiator: connected to ${label.get(e.peer) ?? `target ${e.peer}`}`));
-    ini.on('disconnected', (e: PeerEvent) => log.line(`initiator: disconnected from ${label.get(e.peer) ?? `target ${e.peer}`}${e.reason ? ` (${e.reason})` : ''}; reconnecting`));
+    ini.on('connected', (e: PeerEvent) => log.line(`initiator: connected to ${nameOf(e)}`));
+    ini.on('disconnected', (e: PeerEvent) => log.line(`initiator: disconnected from ${nameOf(e)}${e.reason ? ` (${e.reason})` : ''}; reconnecting`));
     ini.on('peerError', (e: PeerEvent) => {
       peerErrors++;
       const msg = oneLine(e.error?.message ?? e.reason ?? 'unknown error');
       const key = msg.replace(/\d+/g, 'N');
       if (!seenReasons.has(key)) {
         seenReasons.add(key);
-        log.line(`initiator: ${label.get(e.peer) ?? `target ${e.peer}`}: ${msg} (repeats are counted in the progress line)`);
+        log.line(`initiator: ${nameOf(e)}: ${msg} (repeats are counted in the progress line)`);
       }
     });
     for (const t of targets) {
       const { peer } = await ini.addTarget(t.text);
-      label.set(peer, `target #${t.n} ${t.info.printableAddress}`);
       perPeer.set(peer, 0);
       log.line(`initiator: added target #${t.n} ${t.info.printableAddress} (id ${t.info.id}${t.from === 'inline' ? '' : `, from ${t.from}`})`);
     }

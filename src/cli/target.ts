@@ -100,7 +100,7 @@ export async function runTarget(argv: string[]): Promise<number> {
     const target = await fx.createTarget({ provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth });
     target.on('error', (e: Error) => stop.fail(e));
     const info = TargetInfo.parse(target.info);
-    log.line(`target: flow ${target.flowId} (${def.mediaType}, ${target.grainCount} grains) in ${domain}, listening on ${info.printableAddress} (${provider}, poll ${pollMode})`);
+    log.line(`target: flow ${target.flowId} (${def.mediaType}, ${target.grainCount} grains) in ${domain}, listening on ${info.printableAddress} (${provider}${provider === 'shm' || provider === 'efa' ? ', connectionless' : ''}, poll ${pollMode})`);
     log.line(`Target info:  ${info.toBase64()}`);
     if (infoOut === '-') process.stdout.write(`${target.info}\n`);
     else if (infoOut !== undefined) {
@@ -124,13 +124,15 @@ export async function runTarget(argv: string[]): Promise<number> {
     // Drain the event ring (grains are committed by the worker; nothing to do per grain here).
     const drain = (async () => { for await (const _ of target.grains()) { /* counted by the stats */ } })();
 
+    // efa and shm are connectionless (RDM): no connection events, no connection count.
+    const connectionless = provider === 'shm' || provider === 'efa';
     const s = target.stats;
     const meter = new RateMeter(() => s.read(Word.GRAINS));
     const timer = setInterval(() => {
       const { rate, total } = meter.tick();
       const last = s.read(Word.LAST_GRAIN_INDEX);
       const conns = s.read(Word.PEERS_CONNECTED);
-      log.progress(`target: ${rate.toFixed(1)} grains/s, ${total} grains, ${conns} connection${conns === 1 ? '' : 's'}` +
+      log.progress(`target: ${rate.toFixed(1)} grains/s, ${total} grains` + (connectionless ? '' : `, ${conns} connection${conns === 1 ? '' : 's'}`) +
         (last >= 0 ? `, last index ${last}, lag ${s.read(Word.FLOW_LAG_GRAINS)}` : '') + (dropped > 0 ? `, dropped ${dropped}` : ''));
     }, PROGRESS_INTERVAL_MS);
 
