@@ -58,9 +58,12 @@ function readTargetArg(v: string, n: number): TargetArg {
   try {
     return { n, text: text.trim(), info: TargetInfo.parse(text), from };
   } catch (e) {
-    let hint = from === 'inline' ? 'pass the base64 text the target logs after "Target info:", or @FILE' : 'the file must hold the raw JSON the target wrote';
+    const msg = oneLine((e as Error).message);
+    const unreadable = /neither JSON nor base64|does not decode|malformed JSON|not a JSON object|empty string/.test(msg);
+    let hint = !unreadable ? 'this is not a complete TargetInfo: copy it again from the target (its -t file or its "Target info:" log line)'
+      : from === 'inline' ? 'pass the base64 text the target logs after "Target info:", or @FILE' : 'the file must hold the raw JSON the target wrote';
     if (from === 'inline' && fs.existsSync(v)) hint = `${v} is a file: write -t @${v}`;
-    throw new FabricsError('MXL_ERR_INVALID_ARG', `initiator: ${which} (${from === 'inline' ? 'inline' : from}): ${oneLine((e as Error).message)}: ${hint}`, { field: 'target-info', cause: e });
+    throw new FabricsError('MXL_ERR_INVALID_ARG', `initiator: ${which} (${from === 'inline' ? 'inline' : from}): ${msg}: ${hint}`, { field: 'target-info', cause: e });
   }
 }
 
