@@ -82,12 +82,14 @@ interface Stream {
   next: bigint;
 }
 
-const HISTORY_NS = 500_000_000; // both domains: 500 ms of history, room for a loaded machine
+/** Source ring: 500 ms (25 grains at 50 fps). Target ring: 1 s, so the verifier has a second to read each grain. */
+const SRC_HISTORY_NS = 500_000_000;
+const DST_HISTORY_NS = 1_000_000_000;
 const GRACE_MS = 1500;
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const log = o.log ?? (() => {});
-  const domains = [makeDomain('src'), makeDomain('dst')];
+  const domains = [makeDomain('src', SRC_HISTORY_NS), makeDomain('dst', DST_HISTORY_NS)];
   const [srcDir, dstDir] = domains;
   const src = new MxlInstance(srcDir);
   const fx = new Fabrics({ metrics: o.metrics !== null });
@@ -157,9 +159,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     ok: !interrupted && counts.written > 0 && lost === 0 && p.corrupt === 0 && counts.verified === counts.written,
   };
 
-  function makeDomain(role: string): string {
+  function makeDomain(role: string, historyNs: number): string {
     const d = fs.mkdtempSync(path.join('/dev/shm', `mxl-fabrics-demo-${role}-`));
-    fs.writeFileSync(path.join(d, 'options.json'), JSON.stringify({ 'urn:x-mxl:option:history_duration/v1.0': HISTORY_NS }));
+    fs.writeFileSync(path.join(d, 'options.json'), JSON.stringify({ 'urn:x-mxl:option:history_duration/v1.0': historyNs }));
     return d;
   }
 
