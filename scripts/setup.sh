@@ -40,7 +40,8 @@ addon=build/native/Release/mxl_fabrics.node
 if [ ! -f "$addon" ] || [ -n "$(find native CMakeLists.txt -newer "$addon" -type f 2>/dev/null | head -1)" ]; then
   echo "setup: building the native addon"
   start=$(date +%s)
-  npx --no-install cmake-js compile --out build/native >build/native-build.log 2>&1 || { mkdir -p build; cat build/native-build.log >&2; exit 1; }
+  mkdir -p build
+  npx --no-install cmake-js compile --out build/native >build/native-build.log 2>&1 || { cat build/native-build.log >&2; exit 1; }
   echo "setup: addon built in $(( $(date +%s) - start )) s"
 fi
 
