@@ -40,6 +40,11 @@ export interface OpenedFabric {
    * was seen to sleep past its timeout. Those providers poll with short pauses instead.
    */
   cqWaitable: boolean;
+  /**
+   * fi_info for one more endpoint of this side. shm endpoints are named, so each gets its
+   * own name (`<node>-<suffix>`); other providers reuse the opened info.
+   */
+  endpointInfo(suffix: string): NativeInfo;
 }
 
 const FI_PROGRESS_MANUAL = 2;
@@ -96,6 +101,12 @@ export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
     mrLocal: (mrMode & FI.MR_LOCAL) !== 0,
     rxCqData: ((info.rxMode ?? 0n) & FI.RX_CQ_DATA) !== 0n,
     cqWaitable: info.dataProgress !== FI_PROGRESS_MANUAL,
+    endpointInfo: (suffix) => {
+      if (provider !== Provider.Shm) return info;
+      const more = a.getInfo(buildHints(provider, role, caps, { node: `${node}-${suffix}` })).filter((i) => i.provider === config.provName && acceptsInfo(config, i, false));
+      if (more.length === 0) throw new FabricsError('MXL_ERR_NO_FABRIC', `no ${role} interface for ${config.provName} on ${node}-${suffix}`, { op: 'fi_getinfo' });
+      return more[0];
+    },
   };
 }
 

@@ -71,7 +71,10 @@ interface QueuedWrite extends InFlight { seq: number; mr: NativeMemoryRegion; of
 class Peer {
   state: PeerState = 'connecting';
   ep?: NativeEndpoint;
+  /** RDM only: the peer's own address vector and the target's address in it. */
+  av?: NativeAddressVector;
   fiAddr = 0n;
+  attempts = 0;
   readonly inflight = new Map<number, InFlight>();
   /** Writes the provider refused with EAGAIN, posted in order by later progress calls. */
   queue: QueuedWrite[] = [];
@@ -100,8 +103,6 @@ export class Initiator {
   private readonly mrs: NativeMemoryRegion[] = [];
   private readonly cq: NativeCompletionQueue;
   private readonly eq?: NativeEventQueue;
-  private readonly rdmEp?: NativeEndpoint;
-  private readonly av?: NativeAddressVector;
   private readonly peers = new Map<bigint, Peer>();
   private readonly byCtx = new Map<bigint, Peer>();
   private readonly recs = new BigUint64Array(REC_WORDS * BATCH);
@@ -135,16 +136,10 @@ export class Initiator {
       const len = regionLength(this.layout);
       for (const buf of this.ring.slots) this.mrs.push(new a.MemoryRegion(f.domain, buf, 0, len, FI.WRITE, randomKey()));
       this.cq = new a.CompletionQueue(f.domain, opts.cqDepth ?? 256, true);
-      if (f.config.epType === FI.EP_MSG) {
-        this.eq = new a.EventQueue(f.fabric, 64);
-      } else {
-        const ep = new a.Endpoint(f.domain, f.info, 0n);
-        this.av = new a.AddressVector(f.domain, 64);
-        ep.bind(this.av);
-        ep.bind(this.cq, FI.TRANSMIT | FI.RECV);
-        ep.enable();
-        this.rdmEp = ep;
-      }
+      // MSG: one connected endpoint per target, created by addTarget. RDM: also one endpoint
+      // per target (openRdm), so a target that stops answering cannot hold back the write
+      // completions of the others (libfabric 1.17 shm completes an endpoint's writes in order).
+      if (f.config.epType === FI.EP_MSG) this.eq = new a.EventQueue(f.fabric, 64);
     } catch (e) {
       this.release();
       throw e;
@@ -169,11 +164,14 @@ export class Initiator {
     }
     if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
     const peer = new Peer(info, this.nextCtx++);
-    if (this.rdmEp) {
+    if (!this.eq) {
       try {
-        peer.fiAddr = this.av!.insert(info.fabricAddress);
+        this.openRdm(peer);
       } catch (e) {
-        throw new FabricsError('MXL_ERR_INVALID_ARG', `the target address ${info.printableAddress} was refused: ${(e as Error).message}`, { field: 'fabricAddress', cause: e });
+        peer.ep?.close();
+        peer.av?.close();
+        if (e instanceof FabricsError && e.field === 'fabricAddress') throw e;
+        throw bindError(e, this.local);
       }
       peer.state = 'connected';
     }
@@ -278,10 +276,8 @@ export class Initiator {
   }
 
   private release(): void {
-    this.rdmEp?.close();
     this.cq?.close();
     this.eq?.close();
-    this.av?.close();
     for (const mr of this.mrs) mr.close();
     this.fabric?.domain.close();
     this.fabric?.fabric.close();
@@ -305,10 +301,30 @@ export class Initiator {
     if (rc !== 0) this.peerFailed(peer, `fi_connect failed (${rc})`);
   }
 
+  /** RDM: a fresh endpoint and address vector for this peer, bound to the shared CQ. */
+  private openRdm(peer: Peer): void {
+    const a = addon();
+    const info = this.fabric.endpointInfo(`${peer.ctx}-${++peer.attempts}`);
+    const ep = new a.Endpoint(this.fabric.domain, info, 0n);
+    peer.ep = ep;
+    const av = new a.AddressVector(this.fabric.domain, 4);
+    peer.av = av;
+    ep.bind(av);
+    ep.bind(this.cq, FI.TRANSMIT | FI.RECV);
+    ep.enable();
+    try {
+      peer.fiAddr = av.insert(peer.info.fabricAddress);
+    } catch (e) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `the target address ${peer.info.printableAddress} was refused: ${(e as Error).message}`, { field: 'fabricAddress', cause: e });
+    }
+  }
+
   private peerFailed(peer: Peer, reason: string): void {
     const wasConnected = peer.state === 'connected';
     peer.ep?.close();
     peer.ep = undefined;
+    peer.av?.close();
+    peer.av = undefined;
     peer.inflight.clear();
     peer.queue = [];
     peer.errors++;
@@ -321,10 +337,10 @@ export class Initiator {
 
   private dropPeer(peer: Peer, notify = true): void {
     if (peer.ep) {
-      if (peer.state === 'connected') peer.ep.shutdown();
+      if (peer.state === 'connected' && !peer.av) peer.ep.shutdown();
       peer.ep.close();
     }
-    if (this.av && peer.state !== 'closed') this.av.remove(peer.fiAddr);
+    peer.av?.close();
     peer.state = 'closed';
     peer.inflight.clear();
     peer.queue = [];
@@ -356,7 +372,13 @@ export class Initiator {
           this.peerFailed(p, `cannot create an endpoint: ${(e as Error).message}`);
         }
       } else {
-        // RDM has no connection: the address is still in the AV, so simply try again.
+        // RDM has no connection: a new endpoint, and try the same address again.
+        try {
+          this.openRdm(p);
+        } catch (e) {
+          this.peerFailed(p, `cannot create an endpoint: ${(e as Error).message}`);
+          continue;
+        }
         p.state = 'connected';
         this.emit({ type: 'connected', target: p.info.id });
       }
@@ -401,8 +423,9 @@ export class Initiator {
 
   /** Posts queued writes in order until the provider says EAGAIN (kept for the next call). */
   private flush(peer: Peer): void {
-    const ep = peer.ep ?? this.rdmEp!;
-    const dest = peer.ep ? addon().constants.FI_ADDR_UNSPEC : peer.fiAddr;
+    const ep = peer.ep;
+    if (!ep) return;
+    const dest = peer.av ? peer.fiAddr : addon().constants.FI_ADDR_UNSPEC;
     let i = 0;
     for (; i < peer.queue.length; i++) {
       const q = peer.queue[i];
