@@ -101,7 +101,6 @@ export async function runTarget(argv: string[]): Promise<number> {
     target.on('error', (e: Error) => stop.fail(e));
     const info = TargetInfo.parse(target.info);
     log.line(`target: flow ${target.flowId} (${def.mediaType}, ${target.grainCount} grains) in ${domain}, listening on ${info.printableAddress} (${provider}${provider === 'shm' || provider === 'efa' ? ', connectionless' : ''}, poll ${pollMode})`);
-    log.line(`Target info:  ${info.toBase64()}`);
     if (infoOut === '-') process.stdout.write(`${target.info}\n`);
     else if (infoOut !== undefined) {
       try {
@@ -111,6 +110,8 @@ export async function runTarget(argv: string[]): Promise<number> {
       }
       log.line(`target: TargetInfo written to ${infoOut}`);
     }
+    // Last, so that a script waiting for this line finds the file complete.
+    log.line(`Target info:  ${info.toBase64()}`);
     if (metrics) {
       const srv = await fx.serveMetrics(metrics.host, metrics.port);
       log.line(`target: metrics at ${srv.url}`);
