@@ -14,35 +14,44 @@ test.after.always(cleanupAll);
 
 const GRAINS = 20;
 
-/** Waits for the first grain in `domain`, then checks GRAINS consecutive grains' checksums. */
-async function checkGrains(domain: string, lineLength: number, grainSize: number): Promise<{ ok: number; bad: string[] }> {
+/**
+ * Waits for the first grain in `domain`, then follows the flow and checks payload checksums
+ * until GRAINS grains are verified. A grain the reader cannot get any more (TOO_LATE: the
+ * writer skipped it under load, or this reader was starved for a whole ring) is counted as
+ * skipped and the reader rejoins the head; a grain that never comes (the flow stalled) or a
+ * wrong payload is a failure.
+ */
+async function checkGrains(domain: string, lineLength: number, grainSize: number): Promise<{ ok: number; bad: string[]; skipped: number }> {
   const inst = new MxlInstance(domain);
   const r = inst.openDiscreteFlowReader(FLOW_ID) as DiscreteFlowReader;
   try {
-    const end = Date.now() + 15_000;
+    const deadline = Date.now() + 20_000;
     while (r.flowHeader.headIndex === 0n) {
-      if (Date.now() > end) throw new Error(`no grain arrived in ${domain} within 15 s`);
+      if (Date.now() > deadline) throw new Error(`no grain arrived in ${domain}`);
       await sleep(20);
     }
-    const first = r.flowHeader.headIndex + 1n;
+    let index = r.flowHeader.headIndex + 1n;
     const bad: string[] = [];
     const sums = new Map<bigint, string>();
+    let skipped = 0;
     // Hash while the grain is fresh (3 ms for 5.5 MB); the expected sums are computed afterwards.
-    for (let k = 0n; k < BigInt(GRAINS); k++) {
-      const index = first + k;
+    while (sums.size < GRAINS && bad.length === 0 && Date.now() < deadline) {
       const g = await r.getGrain(index, { timeoutMs: 3000 });
-      if (g.status !== 'OK') { bad.push(`${k}: ${g.status}`); continue; }
+      if (g.status === 'TOO_LATE') { skipped++; index = r.flowHeader.headIndex + 1n; continue; }
+      if (g.status !== 'OK') { bad.push(`grain ${index}: ${g.status} after 3 s (head ${r.flowHeader.headIndex})`); break; }
       const sum = sha1(g.payload!);
       // Still the same grain after hashing? Otherwise the ring lapped us mid-read (not a transfer fault).
-      if (r.getGrainSync(index).status !== 'OK' || r.flowHeader.headIndex - index >= BigInt(r.geometry.grainCount - 2)) { bad.push(`${k}: lapped while hashing`); continue; }
+      if (r.getGrainSync(index).status !== 'OK' || r.flowHeader.headIndex - index >= BigInt(r.geometry.grainCount - 2)) { skipped++; index = r.flowHeader.headIndex + 1n; continue; }
       sums.set(index, sum);
+      index++;
     }
     let ok = 0;
-    for (const [index, sum] of sums) {
-      if (sum !== expectedSha1(grainSize, lineLength, index)) bad.push(`${index - first}: checksum`);
+    for (const [i, sum] of sums) {
+      if (sum !== expectedSha1(grainSize, lineLength, i)) bad.push(`grain ${i}: checksum`);
       else ok++;
     }
-    return { ok, bad };
+    if (ok < GRAINS && bad.length === 0) bad.push(`only ${ok} grains verified in 20 s (${skipped} skipped)`);
+    return { ok, bad, skipped };
   } finally {
     r.close();
     inst.close();
@@ -91,6 +100,7 @@ test.serial('tcp fan-out: one initiator (-t @FILE and -t BASE64, provider from t
   t.deepEqual(a.bad, [], 'target 1: every grain arrived with the right payload');
   t.deepEqual(b.bad, [], 'target 2: every grain arrived with the right payload');
   t.is(a.ok + b.ok, 2 * GRAINS);
+  if (a.skipped + b.skipped > 0) t.log(`skipped (writer or reader starved): ${a.skipped} + ${b.skipped}`);
 
   // Progress: a line every 2 s with a rate, a total and the connections.
   const [, total1] = await t1.waitFor(/^target: [\d.]+ grains\/s, ([1-9]\d*) grains, 1 connection, last index \d+, lag -?\d+/, 6000);
@@ -105,9 +115,14 @@ test.serial('tcp fan-out: one initiator (-t @FILE and -t BASE64, provider from t
 
   await stopped(t, ini, 'initiator');
   t.true(ini.stderr.some((l) => /^initiator: SIGINT: stopping$/.test(l)));
+  await sleep(300); // let the targets reap the last completions
   await stopped(t, t1, 'target 1');
   await stopped(t, t2, 'target 2');
-  t.true(t1.stderr.some((l) => /^target: stopped after \d+ grains$/.test(l)));
+  // Nothing lost on the way: each target received (at least) what the initiator saw complete there.
+  const [, sent1, sent2] = ini.stderr.map((l) => /^initiator: stopped after (\d+)\/(\d+) grains$/.exec(l)).find(Boolean)!;
+  const got = (p: Proc) => Number(p.stderr.map((l) => /^target: stopped after (\d+) grains$/.exec(l)).find(Boolean)![1]);
+  t.true(Number(sent1) > 0 && got(t1) >= Number(sent1), `target 1 got ${got(t1)}, initiator completed ${sent1}`);
+  t.true(Number(sent2) > 0 && got(t2) >= Number(sent2), `target 2 got ${got(t2)}, initiator completed ${sent2}`);
   await stopped(t, writer.p, 'writer');
   // The targets released their flows (last writer gone: flow deleted, like upstream).
   t.deepEqual(flowDirs(dst1), []);
@@ -131,6 +146,7 @@ test.serial('shm: -p shm on both sides, TargetInfo passed inline as base64, SIGT
   const r = await checkGrains(dst, writer.lineLength, writer.grainSize);
   t.deepEqual(r.bad, []);
   t.is(r.ok, GRAINS);
+  if (r.skipped > 0) t.log(`skipped (writer or reader starved): ${r.skipped}`);
   await target.waitFor(/^target: [\d.]+ grains\/s, [1-9]\d* grains, last index \d+/, 6000);
   t.regex(target.stderr[0], /listening on fi_shm:\/\/\S+ \(shm, connectionless, poll hybrid\)/);
   t.false(ini.stderr.some((l) => /grains\/s/.test(l)), '-q: no progress lines');
