@@ -9,15 +9,20 @@
  */
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
-import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion } from '../native/fabric.js';
+import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion, WriteSegment } from '../native/fabric.js';
 import { type EndpointOptions, type OpenedFabric, bindError, openFabric, pause, randomKey } from './fabric-setup.js';
 import { type GrainLayout, planGrainTransfer, regionLength } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
+import { ENTRY_HEADER_SIZE, entryCapacity, splitByIovLimit, windowRanges } from './sample-protocol.js';
+import type { SampleRing } from './sample-ring.js';
 import { FI } from './provider-config.js';
 import type { TargetInfo } from './target-info.js';
 
 export interface InitiatorOptions extends EndpointOptions {
-  ring: GrainRing;
+  /** Grains: the local ring to send from (give this or `samples`). */
+  ring?: GrainRing;
+  /** Audio: the local channels ring to send from (protocol §4.7). */
+  samples?: SampleRing;
   /** Completion queue depth (default 256). */
   cqDepth?: number;
   /** Delay before reconnecting a dropped MSG target (default 1000 ms; upstream 5 s). */
@@ -50,7 +55,7 @@ export type InitiatorEvent =
   | { type: 'disconnected'; target: bigint; reason: string }
   | { type: 'error'; target: bigint; error: FabricsError }
   /** A grain's last write completed at this target (delivery complete). */
-  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint }
+  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint; /** audio: samples in the window */ count?: number }
   /**
    * The local slot was reopened for a newer grain before this grain's writes completed:
    * what the target got may mix the two. The reader fell a whole ring behind.
@@ -64,9 +69,12 @@ export interface TransferResult {
   skipped: number;
 }
 
-interface InFlight { index: bigint; postNs: bigint; last: boolean; bytes: number }
+interface InFlight { index: bigint; postNs: bigint; last: boolean; bytes: number; count?: number }
 /** A write waiting for room in the provider's transmit queue. */
-interface QueuedWrite extends InFlight { seq: number; mr: NativeMemoryRegion; offset: number; length: number; remoteAddr: bigint; rkey: bigint; immediate: number }
+interface QueuedWrite extends InFlight { seq: number; segs: WriteSegment[]; remoteAddr: bigint; rkey: bigint; immediate: number }
+
+/** Audio: the target's bounce buffer as this initiator uses it. */
+interface BounceState { entryCount: number; entrySize: number; headers: BigUint64Array; mr: NativeMemoryRegion; k: number }
 
 class Peer {
   state: PeerState = 'connecting';
@@ -78,6 +86,7 @@ class Peer {
   readonly inflight = new Map<number, InFlight>();
   /** Writes the provider refused with EAGAIN, posted in order by later progress calls. */
   queue: QueuedWrite[] = [];
+  bounce?: BounceState;
   seq = 0;
   retryAt = 0;
   grains = 0;
@@ -97,8 +106,9 @@ const EAGAIN = -11;
 
 export class Initiator {
   readonly fabric: OpenedFabric;
-  private readonly ring: GrainRing;
+  private readonly ring?: GrainRing;
   private readonly layout: GrainLayout;
+  private readonly sampleRing?: SampleRing;
   private readonly headers: SlotHeader[];
   private readonly mrs: NativeMemoryRegion[] = [];
   private readonly cq: NativeCompletionQueue;
@@ -119,22 +129,29 @@ export class Initiator {
   onEvent?: (e: InitiatorEvent) => void;
 
   constructor(opts: InitiatorOptions) {
-    if (!opts.ring || opts.ring.slots.length === 0) throw new FabricsError('MXL_ERR_INVALID_ARG', 'an initiator needs a grain ring (a flow reader or user buffers)', { field: 'ring' });
+    if ((!opts.ring || opts.ring.slots.length === 0) && !opts.samples) throw new FabricsError('MXL_ERR_INVALID_ARG', 'an initiator needs a grain ring or a sample ring (a flow reader or user buffers)', { field: 'ring' });
+    if (opts.ring && opts.samples) throw new FabricsError('MXL_ERR_INVALID_ARG', 'give an initiator either grains (ring) or samples, not both', { field: 'samples' });
     this.ring = opts.ring;
-    this.layout = opts.ring.layout;
+    this.sampleRing = opts.samples;
+    this.layout = opts.ring?.layout ?? { grainSize: 0, totalSlices: 0, sliceSizes: [0, 0, 0, 0] };
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
     this.local = { node: opts.node, service: opts.service };
     this.maxInFlight = opts.maxInFlight ?? 64;
     const stall = opts.stallTimeoutMs ?? 5000;
     if (!Number.isFinite(stall) || stall <= 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `stallTimeoutMs must be a positive number of milliseconds, got ${stall}`, { field: 'stallTimeoutMs' });
     this.stallNs = BigInt(Math.ceil(stall * 1e6));
-    this.headers = this.ring.slots.map((b) => new SlotHeader(b));
+    this.headers = this.ring ? this.ring.slots.map((b) => new SlotHeader(b)) : [];
     const a = addon();
     const f = openFabric(opts, 'initiator');
     this.fabric = f;
     try {
-      const len = regionLength(this.layout);
-      for (const buf of this.ring.slots) this.mrs.push(new a.MemoryRegion(f.domain, buf, 0, len, FI.WRITE, randomKey()));
+      if (this.ring) {
+        const len = regionLength(this.layout);
+        for (const buf of this.ring.slots) this.mrs.push(new a.MemoryRegion(f.domain, buf, 0, len, FI.WRITE, randomKey()));
+      } else {
+        const ch = this.sampleRing!.channels;
+        this.mrs.push(new a.MemoryRegion(f.domain, ch, 0, ch.byteLength, FI.WRITE, randomKey()));
+      }
       this.cq = new a.CompletionQueue(f.domain, opts.cqDepth ?? 256, true);
       // MSG: one connected endpoint per target, created by addTarget. RDM: also one endpoint
       // per target (openRdm), so a target that stops answering cannot hold back the write
@@ -147,7 +164,16 @@ export class Initiator {
   }
 
   get targets(): PeerStatus[] { return [...this.peers.values()].map((p) => p.status()); }
-  get grainCount(): number { return this.ring.slots.length; }
+  get grainCount(): number { return this.ring?.slots.length ?? 0; }
+  get kind(): 'grains' | 'samples' { return this.ring ? 'grains' : 'samples'; }
+
+  /** Audio: the most samples per channel one transfer can carry to every added target. */
+  maxSamplesPerTransfer(): number {
+    const half = this.sampleRing ? Math.floor(this.sampleRing.layout.bufferLength / 2) : 0;
+    let n = half;
+    for (const p of this.peers.values()) if (p.bounce) n = Math.min(n, entryCapacity(p.bounce.entrySize, this.sampleRing!.layout));
+    return n;
+  }
 
   /** Adds a target; MSG connects in the background (see makeProgress), RDM is ready at once. */
   addTarget(info: TargetInfo): void {
@@ -155,15 +181,19 @@ export class Initiator {
     if (info.provider !== this.fabric.providerName) {
       throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo is for provider ${info.provider}, this initiator uses ${this.fabric.providerName}`, { field: 'provider' });
     }
-    if (info.bounceBufferInfo) throw new FabricsError('MXL_ERR_INVALID_ARG', 'TargetInfo describes an audio (continuous) target; this initiator sends grains', { field: 'bounceBufferInfo' });
+    let bounce: BounceState | undefined;
+    if (this.sampleRing) {
+      bounce = this.bounceFor(info);
+    } else if (info.bounceBufferInfo) throw new FabricsError('MXL_ERR_INVALID_ARG', 'TargetInfo describes an audio (continuous) target; this initiator sends grains', { field: 'bounceBufferInfo' });
     const need = BigInt(regionLength(this.layout));
-    const bad = info.regions.findIndex((r) => r.len !== need);
+    const bad = this.sampleRing ? -1 : info.regions.findIndex((r) => r.len !== need);
     if (bad >= 0) {
       throw new FabricsError('MXL_ERR_INVALID_ARG',
         `TargetInfo region ${bad} is ${info.regions[bad].len} bytes but local grains are ${need} (8192 + ${this.layout.grainSize}): the target flow has another format or size`, { field: `regions[${bad}].len` });
     }
     if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
     const peer = new Peer(info, this.nextCtx++);
+    peer.bounce = bounce;
     if (!this.eq) {
       try {
         this.openRdm(peer);
@@ -205,6 +235,7 @@ export class Initiator {
    */
   transferGrain(index: bigint, startSlice = 0, endSlice = this.layout.totalSlices): TransferResult {
     this.checkOpen();
+    if (!this.ring) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this initiator sends samples: use transferSamples()');
     // Validate before posting anything, so a bad call never reaches some targets only.
     if (typeof index !== 'bigint' || index < 0n) throw new FabricsError('MXL_ERR_INVALID_ARG', `grain index must be a non-negative bigint, got ${String(index)}`, { field: 'index' });
     const total = this.layout.totalSlices;
@@ -231,6 +262,74 @@ export class Initiator {
       else skipped++;
     }
     return { posted, skipped };
+  }
+
+  /**
+   * Audio: posts window (end, count) of the local ring (samples end-count .. end-1 of every
+   * channel) to every connected target, through its bounce buffer (protocol §4.7).
+   */
+  transferSamples(end: bigint, count: number): TransferResult {
+    this.checkOpen();
+    const ring = this.sampleRing;
+    if (!ring) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this initiator sends grains: use transferGrain()');
+    if (typeof end !== 'bigint' || end < 0n) throw new FabricsError('MXL_ERR_INVALID_ARG', `head index must be a non-negative bigint, got ${String(end)}`, { field: 'index' });
+    if (!Number.isInteger(count) || count < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `sample count must be >= 1, got ${count}`, { field: 'count' });
+    if (end < BigInt(count)) throw new FabricsError('MXL_ERR_INVALID_ARG', `window ends at ${end}, before its ${count} samples`, { field: 'index' });
+    const max = this.maxSamplesPerTransfer();
+    if (count > max) throw new FabricsError('MXL_ERR_INVALID_ARG', `${count} samples do not fit: at most ${max} per transfer (the targets' bounce entries and half the local ring)`, { field: 'count' });
+    const st = ring.status?.(end, count) ?? 'OK';
+    if (st !== 'OK') {
+      throw new FabricsError(st === 'TOO_LATE' ? 'MXL_ERR_OUT_OF_RANGE_TOO_LATE' : st === 'TOO_EARLY' ? 'MXL_ERR_OUT_OF_RANGE_TOO_EARLY' : 'MXL_ERR_FLOW_INVALID',
+        `samples [${end - BigInt(count)}, ${end}) are not in the local ring (${st})`, { field: 'index' });
+    }
+    const ranges = windowRanges(ring.layout, end, count);
+    const mr = this.mrs[0];
+    let posted = 0;
+    let skipped = 0;
+    for (const peer of this.peers.values()) {
+      if (peer.state !== 'connected' || peer.inflight.size + peer.queue.length >= this.maxInFlight || !peer.bounce) {
+        skipped++;
+        peer.skipped++;
+        continue;
+      }
+      const b = peer.bounce;
+      const k = b.k;
+      b.k = (b.k + 1) % b.entryCount;
+      b.headers[k * 2] = end;
+      b.headers[k * 2 + 1] = BigInt(count);
+      const segs: WriteSegment[] = [[b.mr, k * ENTRY_HEADER_SIZE, ENTRY_HEADER_SIZE], ...ranges.map((r): WriteSegment => [mr, r.offset, r.length])];
+      const region = peer.info.regions[k % peer.info.regions.length];
+      const groups = splitByIovLimit(segs, this.fabric.info.txIovLimit ?? 4);
+      const now = process.hrtime.bigint();
+      let offset = 0;
+      groups.forEach((g, i) => {
+        const bytes = g.reduce((n, sg) => n + sg[2], 0);
+        peer.seq = (peer.seq + 1) >>> 0;
+        const last = i === groups.length - 1;
+        peer.queue.push({ seq: peer.seq, index: end, count, postNs: now, last, bytes, segs: g, remoteAddr: region.addr + BigInt(offset), rkey: region.rkey, immediate: last ? k : -1 });
+        offset += bytes;
+      });
+      this.flush(peer);
+      if (peer.state === 'connected') posted++;
+      else skipped++;
+    }
+    return { posted, skipped };
+  }
+
+  /** Audio: checks a target's bounce buffer and registers our entry headers for it. */
+  private bounceFor(info: TargetInfo): BounceState {
+    const bb = info.bounceBufferInfo;
+    if (!bb) throw new FabricsError('MXL_ERR_INVALID_ARG', 'TargetInfo has no bounceBufferInfo: it describes a grain (video/data) target, this initiator sends samples', { field: 'bounceBufferInfo' });
+    const entryCount = Number(bb.entryCount);
+    const entrySize = Number(bb.entrySize);
+    if (entryCount < 1 || entryCount > 1 << 20) throw new FabricsError('MXL_ERR_INVALID_ARG', `bounceBufferInfo.entryCount ${bb.entryCount} is out of range`, { field: 'bounceBufferInfo.entryCount' });
+    const one = this.sampleRing!.layout.channelCount * this.sampleRing!.layout.wordSize;
+    if (entrySize < ENTRY_HEADER_SIZE + one) throw new FabricsError('MXL_ERR_INVALID_ARG', `bounceBufferInfo.entrySize ${bb.entrySize} cannot hold one sample of ${this.sampleRing!.layout.channelCount} channels`, { field: 'bounceBufferInfo.entrySize' });
+    const bad = info.regions.findIndex((r) => r.len !== BigInt(entrySize));
+    if (bad >= 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo region ${bad} is ${info.regions[bad].len} bytes, not the bounce entry size ${entrySize}`, { field: `regions[${bad}].len` });
+    const buf = new ArrayBuffer(ENTRY_HEADER_SIZE * entryCount);
+    const mr = new (addon().MemoryRegion)(this.fabric.domain, buf, 0, buf.byteLength, FI.WRITE, randomKey());
+    return { entryCount, entrySize, headers: new BigUint64Array(buf), mr, k: 0 };
   }
 
   /**
@@ -336,6 +435,7 @@ export class Initiator {
   }
 
   private dropPeer(peer: Peer, notify = true): void {
+    peer.bounce?.mr.close();
     if (peer.ep) {
       if (peer.state === 'connected' && !peer.av) peer.ep.shutdown();
       peer.ep.close();
@@ -414,7 +514,7 @@ export class Initiator {
       peer.seq = (peer.seq + 1) >>> 0;
       peer.queue.push({
         seq: peer.seq, index, postNs: now, last: w === writes.length - 1, bytes: wr.length,
-        mr, offset: wr.offset, length: wr.length, remoteAddr: region.addr + BigInt(wr.offset), rkey: region.rkey, immediate: wr.immediate ?? -1,
+        segs: [[mr, wr.offset, wr.length]], remoteAddr: region.addr + BigInt(wr.offset), rkey: region.rkey, immediate: wr.immediate ?? -1,
       });
     }
     this.flush(peer);
@@ -429,7 +529,7 @@ export class Initiator {
     let i = 0;
     for (; i < peer.queue.length; i++) {
       const q = peer.queue[i];
-      const rc = ep.write([[q.mr, q.offset, q.length]], dest, q.remoteAddr, q.rkey, q.immediate, FI.DELIVERY_COMPLETE, (peer.ctx << 32n) | BigInt(q.seq));
+      const rc = ep.write(q.segs, dest, q.remoteAddr, q.rkey, q.immediate, FI.DELIVERY_COMPLETE, (peer.ctx << 32n) | BigInt(q.seq));
       if (rc === EAGAIN) break;
       if (rc !== 0) {
         this.peerFailed(peer, `fi_writemsg failed (${rc})`);
@@ -476,12 +576,14 @@ export class Initiator {
           peer.bytes += f.bytes;
           if (f.last) {
             peer.grains++;
-            const slot = Number(f.index % BigInt(this.headers.length));
-            if (this.headers[slot].index !== f.index) {
-              this.overruns++;
-              this.emit({ type: 'overrun', target: peer.info.id, index: f.index });
+            if (this.ring) {
+              const slot = Number(f.index % BigInt(this.headers.length));
+              if (this.headers[slot].index !== f.index) {
+                this.overruns++;
+                this.emit({ type: 'overrun', target: peer.info.id, index: f.index });
+              }
             }
-            this.emit({ type: 'completed', target: peer.info.id, index: f.index, latencyNs: doneNs - f.postNs });
+            this.emit({ type: 'completed', target: peer.info.id, index: f.index, latencyNs: doneNs - f.postNs, count: f.count });
           }
         }
       }

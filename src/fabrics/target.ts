@@ -14,11 +14,16 @@ import type { NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMem
 import { type EndpointOptions, type OpenedFabric, bindError, openFabric, pause, randomKey } from './fabric-setup.js';
 import { regionLength, unpackImmediate } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
+import { bounceGeometry, entryCapacity } from './sample-protocol.js';
+import { type SampleRing, unpackEntry } from './sample-ring.js';
 import { FI } from './provider-config.js';
 import { TargetInfo, newEndpointId } from './target-info.js';
 
 export interface TargetOptions extends EndpointOptions {
-  ring: GrainRing;
+  /** Grains: the slots to receive into (give this or `samples`). */
+  ring?: GrainRing;
+  /** Audio: the channels ring to receive into, through a bounce buffer (protocol §4.7). */
+  samples?: SampleRing;
   /** Completion queue depth (upstream option cqDepth, default 8 there; 64 here). */
   cqDepth?: number;
   /** Commit landed grains into the flow (default when the ring can commit). */
@@ -39,8 +44,22 @@ export interface LandedGrain {
   flags: number;
 }
 
+/** One window of samples that landed (audio targets). */
+export interface LandedSamples {
+  /** One past the newest sample (exclusive end, domain spec §4.4). */
+  headIndex: bigint;
+  count: number;
+  /** Bounce-buffer entry it came through. */
+  entry: number;
+  committed: boolean;
+  arrivalNs: bigint;
+}
+
 export interface TargetCounters {
   grains: number;
+  /** Audio: sample windows landed. */
+  sampleBatches: number;
+  samples: number;
   bytes: number;
   dropped: number;
   geometryMismatches: number;
@@ -64,9 +83,13 @@ const EQ_POLL_MS = 10;
 
 export class Target {
   readonly info: TargetInfo;
-  readonly counters: TargetCounters = { grains: 0, bytes: 0, dropped: 0, geometryMismatches: 0, completionErrors: 0, connects: 0, disconnects: 0 };
+  readonly counters: TargetCounters = { grains: 0, sampleBatches: 0, samples: 0, bytes: 0, dropped: 0, geometryMismatches: 0, completionErrors: 0, connects: 0, disconnects: 0 };
   readonly fabric: OpenedFabric;
-  private readonly ring: GrainRing;
+  private readonly ring?: GrainRing;
+  private readonly sampleRing?: SampleRing;
+  /** Audio: the bounce-buffer entries, in TargetInfo region order. */
+  private readonly entries: Uint8Array[] = [];
+  private readonly entryHeads: BigUint64Array[] = [];
   private readonly headers: SlotHeader[];
   private readonly mrs: NativeMemoryRegion[] = [];
   private readonly cq: NativeCompletionQueue;
@@ -77,28 +100,51 @@ export class Target {
   private recvMr?: NativeMemoryRegion;
   private readonly recs = new BigUint64Array(REC_WORDS * BATCH);
   private readonly landed: LandedGrain[] = [];
+  private readonly landedSamples: LandedSamples[] = [];
   private readonly events: TargetEvent[] = [];
   private readonly autoCommit: boolean;
   private closed = false;
   private nextConnId = 1n;
-  /** Called for every landed grain (in addition to the readGrain queue when it returns false). */
+  /** Called for every landed grain; returning false keeps it out of the readGrain queue. */
   onLanded?: (g: LandedGrain) => boolean | void;
+  /** Called for every landed sample window; returning false keeps it out of the readSamples queue. */
+  onSamples?: (s: LandedSamples) => boolean | void;
 
   constructor(opts: TargetOptions) {
     const ring = opts.ring;
-    if (!ring || ring.slots.length === 0) throw new FabricsError('MXL_ERR_INVALID_ARG', 'a target needs a grain ring (a flow writer or user buffers)', { field: 'ring' });
+    const samples = opts.samples;
+    if ((!ring || ring.slots.length === 0) && !samples) throw new FabricsError('MXL_ERR_INVALID_ARG', 'a target needs a grain ring or a sample ring (a flow writer or user buffers)', { field: 'ring' });
+    if (ring && samples) throw new FabricsError('MXL_ERR_INVALID_ARG', 'give a target either grains (ring) or samples, not both', { field: 'samples' });
     this.ring = ring;
-    this.autoCommit = opts.autoCommit ?? typeof ring.commitLanded === 'function';
-    if (this.autoCommit && !ring.commitLanded) throw new FabricsError('MXL_ERR_INVALID_ARG', 'autoCommit needs a ring built from a flow writer', { field: 'autoCommit' });
+    this.sampleRing = samples;
+    const canCommit = ring ? typeof ring.commitLanded === 'function' : typeof samples!.commit === 'function';
+    this.autoCommit = opts.autoCommit ?? canCommit;
+    if (this.autoCommit && !canCommit) throw new FabricsError('MXL_ERR_INVALID_ARG', 'autoCommit needs a ring built from a flow writer', { field: 'autoCommit' });
     const cqDepth = opts.cqDepth ?? 64;
     if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${cqDepth}`, { field: 'cqDepth' });
-    this.headers = ring.slots.map((b) => new SlotHeader(b));
+    this.headers = ring ? ring.slots.map((b) => new SlotHeader(b)) : [];
     const a = addon();
     const f = openFabric(opts, 'target');
     this.fabric = f;
     try {
-      const len = regionLength(ring.layout);
-      const regions = ring.slots.map((buf) => {
+      let buffers: ArrayBuffer[];
+      let len: number;
+      let bounce: { entryCount: bigint; entrySize: bigint } | undefined;
+      if (ring) {
+        buffers = [...ring.slots];
+        len = regionLength(ring.layout);
+      } else {
+        // Audio: one registered bounce entry per region (upstream registers each separately).
+        const g = bounceGeometry(samples!.layout, samples!.syncBatch);
+        len = g.entrySize;
+        buffers = Array.from({ length: g.entryCount }, () => new ArrayBuffer(g.entrySize));
+        for (const b of buffers) {
+          this.entries.push(new Uint8Array(b));
+          this.entryHeads.push(new BigUint64Array(b, 0, 2));
+        }
+        bounce = { entryCount: BigInt(g.entryCount), entrySize: BigInt(g.entrySize) };
+      }
+      const regions = buffers.map((buf) => {
         const mr = new a.MemoryRegion(f.domain, buf, 0, len, FI.REMOTE_WRITE, randomKey());
         this.mrs.push(mr);
         return { addr: f.virtAddr ? mr.address : 0n, len: BigInt(len), rkey: mr.key };
@@ -126,14 +172,16 @@ export class Target {
         if (f.rxCqData) this.postReceives(ep);
         address = ep.getName();
       }
-      this.info = new TargetInfo(id, f.providerName, f.info.addrFormat, address, regions);
+      this.info = new TargetInfo(id, f.providerName, f.info.addrFormat, address, regions, bounce);
     } catch (e) {
       this.release();
       throw e;
     }
   }
 
-  get grainCount(): number { return this.ring.slots.length; }
+  get grainCount(): number { return this.ring?.slots.length ?? 0; }
+  /** 'grains' or 'samples'. */
+  get kind(): 'grains' | 'samples' { return this.ring ? 'grains' : 'samples'; }
   get connections(): number { return [...this.conns.values()].filter((c) => c.connected).length; }
 
   /** Takes the pending connection/drop events. */
@@ -165,6 +213,8 @@ export class Target {
 
   /** The next landed grain, or null (upstream's NOT_READY). With timeoutMs, waits that long. */
   readGrain(timeoutMs = 0): LandedGrain | null {
+    // Upstream consumes (and loses) the completion on a kind mismatch; we refuse before reading.
+    if (!this.ring) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this target receives samples: use readSamples()');
     if (this.landed.length === 0) {
       if (timeoutMs > 0) {
         const deadline = Date.now() + timeoutMs;
@@ -172,6 +222,18 @@ export class Target {
       } else this.poll();
     }
     return this.landed.shift() ?? null;
+  }
+
+  /** The next landed sample window, or null. With timeoutMs, waits that long. */
+  readSamples(timeoutMs = 0): LandedSamples | null {
+    if (!this.sampleRing) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this target receives grains: use readGrain()');
+    if (this.landedSamples.length === 0) {
+      if (timeoutMs > 0) {
+        const deadline = Date.now() + timeoutMs;
+        while (this.landedSamples.length === 0 && Date.now() < deadline) this.wait(deadline - Date.now());
+      } else this.poll();
+    }
+    return this.landedSamples.shift() ?? null;
   }
 
   close(): void {
@@ -300,8 +362,9 @@ export class Target {
     if (context >= RECV_CTX_BASE && this.fabric.rxCqData) this.repost(context);
     if (!(flags & FI.REMOTE_CQ_DATA)) return false;
     const imm = Number(data & 0xffffffffn);
+    if (this.sampleRing) return this.handleSamples(imm, Number(len));
     const { slot, sliceEnd } = unpackImmediate(imm);
-    const layout = this.ring.layout;
+    const layout = this.ring!.layout;
     if (slot >= this.headers.length) return this.drop(imm, `slot ${slot} is outside the ${this.headers.length}-slot ring`);
     if (sliceEnd > layout.totalSlices) return this.drop(imm, `slice end ${sliceEnd} is past the grain's ${layout.totalSlices} slices`);
     const h = this.headers[slot];
@@ -314,7 +377,7 @@ export class Target {
     let index: bigint;
     let committed = false;
     if (this.autoCommit) {
-      index = this.ring.commitLanded!(slot, sliceEnd);
+      index = this.ring!.commitLanded!(slot, sliceEnd);
       committed = true;
     } else {
       h.validSlices = sliceEnd;
@@ -324,6 +387,30 @@ export class Target {
     this.counters.bytes += Number(len);
     const g: LandedGrain = { index, slot, validSlices: sliceEnd, totalSlices: layout.totalSlices, committed, arrivalNs: process.hrtime.bigint(), flags: h.flags };
     if (this.onLanded?.(g) !== false) this.landed.push(g);
+    return true;
+  }
+
+  /** Audio: the immediate is the bounce entry; unpack it into our ring and publish. */
+  private handleSamples(imm: number, len: number): boolean {
+    const ring = this.sampleRing!;
+    if (imm >= this.entries.length) return this.drop(imm, `bounce entry ${imm} is outside the ${this.entries.length}-entry buffer`);
+    const head = this.entryHeads[imm][0];
+    const count = Number(this.entryHeads[imm][1]);
+    const cap = entryCapacity(this.entries[imm].byteLength, ring.layout);
+    const half = Math.floor(ring.layout.bufferLength / 2);
+    if (!(count >= 1) || count > cap || count > half) return this.drop(imm, `entry ${imm} says ${count} samples; it holds 1..${Math.min(cap, half)}`);
+    if (head < BigInt(count)) return this.drop(imm, `entry ${imm} ends at sample ${head}, before its ${count} samples`);
+    unpackEntry(this.entries[imm], ring.layout, ring.channels, head, count);
+    let committed = false;
+    if (this.autoCommit) {
+      ring.commit!(head, count);
+      committed = true;
+    }
+    this.counters.sampleBatches++;
+    this.counters.samples += count;
+    this.counters.bytes += len;
+    const s: LandedSamples = { headIndex: head, count, entry: imm, committed, arrivalNs: process.hrtime.bigint() };
+    if (this.onSamples?.(s) !== false) this.landedSamples.push(s);
     return true;
   }
 
