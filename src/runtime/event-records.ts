@@ -21,7 +21,9 @@ export const EventRecord = {
   PEER: 7,
 } as const;
 
-export const EventKind = { GRAIN: 1, COMPLETED: 2 } as const;
+/** GRAIN: a grain landed (target). COMPLETED: a transfer completed at a target (initiator).
+ * SAMPLES: a window of samples landed (target): INDEX = head index, VALID_SLICES = count, SLOT = bounce entry. */
+export const EventKind = { GRAIN: 1, COMPLETED: 2, SAMPLES: 3 } as const;
 
 /** Main -> initiator worker: transfer requests. */
 export const RequestRecord = {
@@ -32,7 +34,8 @@ export const RequestRecord = {
   END: 3,
 } as const;
 
-export const RequestOp = { TRANSFER: 1 } as const;
+/** TRANSFER: [index, start, end]; TRANSFER_SAMPLES: [head index, count, -]. */
+export const RequestOp = { TRANSFER: 1, TRANSFER_SAMPLES: 2 } as const;
 
 /** Ring capacities (records). */
 export const EVENT_RING_CAPACITY = 4096;

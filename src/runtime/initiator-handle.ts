@@ -6,7 +6,10 @@ import { EventKind, EventRecord, RequestOp, RequestRecord } from './event-record
 
 /** A grain whose last write completed (delivery complete) at one target. */
 export interface CompletedGrain {
+  /** Grain index, or for audio the window's head index. */
   index: bigint;
+  /** Audio: samples in the window (0 for grains). */
+  count: number;
   /** Small peer number, as returned by addTarget. */
   peer: number;
   /** From posting the write to its completion, ns. */
@@ -62,6 +65,25 @@ export class InitiatorHandle extends EndpointHandle {
     return ok;
   }
 
+  /**
+   * Audio: enqueues the window of `count` samples per channel ending (exclusive) at
+   * `headIndex` for every connected target. False when the request ring is full.
+   */
+  transferSamples(headIndex: bigint, count: number): boolean {
+    if (this.state !== 'ready') throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} is ${this.state}`);
+    const r = this.req;
+    r[RequestRecord.OP] = RequestOp.TRANSFER_SAMPLES;
+    r[RequestRecord.INDEX] = Number(headIndex);
+    r[RequestRecord.START] = count;
+    r[RequestRecord.END] = 0;
+    const ok = this.requests!.tryPushFrom(r);
+    if (!ok) this.rejected++;
+    else this.control.ring();
+    return ok;
+  }
+
+  get kind(): 'grains' | 'samples' { return this.ready!.kind; }
+
   /** Resolves when every request enqueued so far has completed at every target. */
   flush(timeoutMs = 30_000): Promise<void> {
     return this.request({ type: 'flush' }, timeoutMs);
@@ -75,7 +97,7 @@ export class InitiatorHandle extends EndpointHandle {
   completions(): AsyncGenerator<CompletedGrain> {
     return this.records((d, o) => {
       if (d[o + EventRecord.KIND] !== EventKind.COMPLETED) return undefined;
-      return { index: BigInt(d[o + EventRecord.INDEX]), peer: d[o + EventRecord.PEER], latencyNs: d[o + EventRecord.EXTRA], timeNs: BigInt(d[o + EventRecord.TIME_NS]) };
+      return { index: BigInt(d[o + EventRecord.INDEX]), count: d[o + EventRecord.VALID_SLICES], peer: d[o + EventRecord.PEER], latencyNs: d[o + EventRecord.EXTRA], timeNs: BigInt(d[o + EventRecord.TIME_NS]) };
     });
   }
 

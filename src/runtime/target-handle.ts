@@ -19,6 +19,15 @@ export interface ArrivedGrain {
   sourceTimestampNs: bigint;
 }
 
+/** One window of samples that landed in the target flow (audio). */
+export interface ArrivedSamples {
+  /** One past the newest sample (exclusive end). */
+  headIndex: bigint;
+  count: number;
+  committed: boolean;
+  arrivalNs: bigint;
+}
+
 export class TargetHandle extends EndpointHandle {
   declare readonly config: TargetWorkerConfig;
   /** Immediates the worker dropped as out of range (since start). */
@@ -34,6 +43,7 @@ export class TargetHandle extends EndpointHandle {
 
   /** Grains as they land (one entry per transfer, so partial grains appear several times). */
   grains(): AsyncGenerator<ArrivedGrain> {
+    if (this.kind !== 'grains') throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} receives samples: use samples()`);
     const rate = this.ready!.grainRate;
     const r = { numerator: rate.numerator, denominator: rate.denominator };
     return this.records((d, o) => {
@@ -48,6 +58,18 @@ export class TargetHandle extends EndpointHandle {
         arrivalNs: BigInt(d[o + EventRecord.TIME_NS]),
         sourceTimestampNs: indexToTimestamp(index, r),
       };
+    });
+  }
+
+  /** 'grains' (video, data) or 'samples' (audio). */
+  get kind(): 'grains' | 'samples' { return this.ready!.kind; }
+
+  /** Sample windows as they land (audio targets). */
+  samples(): AsyncGenerator<ArrivedSamples> {
+    if (this.kind !== 'samples') throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} receives grains: use grains()`);
+    return this.records((d, o) => {
+      if (d[o + EventRecord.KIND] !== EventKind.SAMPLES) return undefined;
+      return { headIndex: BigInt(d[o + EventRecord.INDEX]), count: d[o + EventRecord.VALID_SLICES], committed: d[o + EventRecord.EXTRA] === 1, arrivalNs: BigInt(d[o + EventRecord.TIME_NS]) };
     });
   }
 

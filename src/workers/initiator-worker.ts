@@ -9,6 +9,7 @@ import { MxlInstance, type DiscreteFlowReader } from '../domain/index.js';
 import { FabricsError, asFabricsError } from '../errors.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
 import { ringFromReader } from '../fabrics/flow-rings.js';
+import { samplesFromReader } from '../fabrics/sample-ring.js';
 import { Initiator } from '../fabrics/initiator.js';
 import { TargetInfo } from '../fabrics/target-info.js';
 import { EventKind, EventRecord, RequestOp, RequestRecord } from '../runtime/event-records.js';
@@ -26,13 +27,14 @@ runWorker<InitiatorWorkerConfig>((kit) => {
   const instance = new MxlInstance(config.domain);
   let initiator: Initiator | undefined;
   try {
-    const reader = instance.openDiscreteFlowReader(config.flowId, { writableMapping: config.writableMapping });
-    const ini = (initiator = new Initiator({
-      provider: config.provider, node: config.node, service: config.service, ring: ringFromReader(reader),
-      maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs,
-    }));
-    const g = reader.geometry;
+    const anyReader = instance.openFlowReader(config.flowId, { writableMapping: config.writableMapping });
+    const audio = anyReader.kind === 'continuous';
+    const reader = anyReader as DiscreteFlowReader;
+    const endpoint = { provider: config.provider, node: config.node, service: config.service, maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs };
+    const ini = (initiator = audio ? new Initiator({ ...endpoint, samples: samplesFromReader(anyReader) }) : new Initiator({ ...endpoint, ring: ringFromReader(reader) }));
+    const g = anyReader.geometry;
     const grainBytes = g.grainSize + 8192;
+    const bytesPerSample = g.channelCount * g.wordSize;
     const peerNo = new Map<bigint, number>();
     let nextPeer = 1;
     const ev = events.data;
@@ -44,8 +46,8 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         else {
           ev[off + EventRecord.KIND] = EventKind.COMPLETED;
           ev[off + EventRecord.INDEX] = Number(e.index);
-          ev[off + EventRecord.SLOT] = Number(e.index % BigInt(g.grainCount));
-          ev[off + EventRecord.VALID_SLICES] = 0;
+          ev[off + EventRecord.SLOT] = audio ? 0 : Number(e.index % BigInt(g.grainCount));
+          ev[off + EventRecord.VALID_SLICES] = e.count ?? 0;
           ev[off + EventRecord.TOTAL_SLICES] = g.totalSlices;
           ev[off + EventRecord.TIME_NS] = Number(process.hrtime.bigint());
           ev[off + EventRecord.EXTRA] = Number(e.latencyNs);
@@ -53,7 +55,8 @@ runWorker<InitiatorWorkerConfig>((kit) => {
           events.commit(false);
           completedSincePublish++;
         }
-        stats.grain(grainBytes);
+        if (audio) stats.samples(e.count ?? 0, (e.count ?? 0) * bytesPerSample);
+        else stats.grain(grainBytes);
         stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
         return;
       }
@@ -70,7 +73,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       });
     };
 
-    kit.post({ type: 'ready', grainCount: g.grainCount, grainRate: { numerator: Number(g.grainRate.numerator), denominator: Number(g.grainRate.denominator) }, flowId: reader.id });
+    kit.post({ type: 'ready', kind: audio ? 'samples' : 'grains', grainCount: g.grainCount, grainRate: { numerator: Number(g.grainRate.numerator), denominator: Number(g.grainRate.denominator) }, flowId: anyReader.id });
     ctl.setState('ready');
 
     // Follow mode: forward each grain (or slice range) as it is committed to the source flow.
@@ -116,6 +119,35 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       return n;
     };
 
+    // Audio follow mode: send every committed sample since the last transfer, in windows
+    // no larger than the targets' bounce entries.
+    let sentHead = -1n;
+    const half = BigInt(Math.floor(g.bufferLength / 2));
+    const forwardSamples = (): number => {
+      lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
+      const head = header.headIndex;
+      if (head === 0n) return 0;
+      if (sentHead < 0n || head < sentHead) sentHead = head; // start now (or after a writer restart)
+      if (head - sentHead > half) {
+        stats.transferRejected(); // fell more than half a ring behind: those samples are gone
+        sentHead = head - half;
+      }
+      let n = 0;
+      while (sentHead < head) {
+        const max = BigInt(ini.maxSamplesPerTransfer());
+        const count = head - sentHead < max ? head - sentHead : max;
+        if (count <= 0n) break;
+        try {
+          ini.transferSamples(sentHead + count, Number(count));
+        } catch {
+          stats.transferRejected();
+        }
+        sentHead += count;
+        n++;
+      }
+      return n;
+    };
+
     const req = new Float64Array(RequestRecord.LENGTH);
     const flushes: number[] = [];
     let iter = 0;
@@ -146,16 +178,18 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       // Transfer requests from the main thread.
       while (requests.tryPop(req)) {
         work++;
-        if (req[RequestRecord.OP] !== RequestOp.TRANSFER) continue;
         try {
-          const end = req[RequestRecord.END];
-          ini.transferGrain(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START], end < 0 ? undefined : end);
+          if (req[RequestRecord.OP] === RequestOp.TRANSFER_SAMPLES) ini.transferSamples(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START]);
+          else if (req[RequestRecord.OP] === RequestOp.TRANSFER) {
+            const end = req[RequestRecord.END];
+            ini.transferGrain(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START], end < 0 ? undefined : end);
+          }
         } catch (e) {
           stats.transferRejected();
           kit.post({ type: 'peer', event: 'error', peer: 0, error: asFabricsError(e).toRecord() });
         }
       }
-      if (config.follow && Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync) work += forward();
+      if (config.follow && Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync) work += audio ? forwardSamples() : forward();
       const wasIdle = ini.idle();
       ini.makeProgress(0);
       if (!wasIdle) work++;

@@ -59,7 +59,7 @@ export type ControlMessage =
 
 /** worker -> main */
 export type WorkerMessage =
-  | { type: 'ready'; info?: string; grainCount: number; grainRate: { numerator: number; denominator: number }; flowId: string }
+  | { type: 'ready'; info?: string; kind: 'grains' | 'samples'; grainCount: number; grainRate: { numerator: number; denominator: number }; flowId: string }
   | { type: 'reply'; id: number; ok: true; value?: unknown }
   | { type: 'reply'; id: number; ok: false; error: FabricsErrorRecord }
   | { type: 'peer'; event: 'connected' | 'disconnected' | 'error'; peer: number; targetId?: string; reason?: string; error?: FabricsErrorRecord }

@@ -5,6 +5,7 @@
  */
 import { MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowWriter } from '../domain/index.js';
 import { FabricsError } from '../errors.js';
+import { samplesFromWriter } from '../fabrics/sample-ring.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
@@ -21,14 +22,32 @@ runWorker<TargetWorkerConfig>((kit) => {
   let target: Target | undefined;
   try {
     const writer = instance.createFlowWriter(config.flowDef);
-    if (writer.kind !== 'discrete') {
-      throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `flow ${writer.id} is audio: continuous targets are not supported yet`, { field: 'flowDef' });
-    }
+    const audio = writer.kind === 'continuous';
     const w = writer as DiscreteFlowWriter;
-    const rate = w.geometry.grainRate;
+    const rate = writer.geometry.grainRate;
     const grainBytes = w.geometry.grainSize + 8192;
-    target = new Target({ provider: config.provider, node: config.node, service: config.service, ring: ringFromWriter(w), cqDepth: config.cqDepth, autoCommit: config.autoCommit });
+    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit };
+    target = audio ? new Target({ ...endpoint, samples: samplesFromWriter(writer) }) : new Target({ ...endpoint, ring: ringFromWriter(w) });
     const ev = events.data;
+    const bytesPerSample = writer.geometry.channelCount * writer.geometry.wordSize;
+    target.onSamples = (s) => {
+      const off = events.reserve();
+      if (off < 0) stats.ringOverflow(1);
+      else {
+        ev[off + EventRecord.KIND] = EventKind.SAMPLES;
+        ev[off + EventRecord.INDEX] = Number(s.headIndex);
+        ev[off + EventRecord.SLOT] = s.entry;
+        ev[off + EventRecord.VALID_SLICES] = s.count;
+        ev[off + EventRecord.TOTAL_SLICES] = 0;
+        ev[off + EventRecord.TIME_NS] = Number(s.arrivalNs);
+        ev[off + EventRecord.EXTRA] = s.committed ? 1 : 0;
+        ev[off + EventRecord.PEER] = 0;
+        events.commit(false);
+      }
+      stats.samples(s.count, s.count * bytesPerSample);
+      if (s.committed) stats.commit();
+      return false;
+    };
     target.onLanded = (g) => {
       const off = events.reserve();
       if (off < 0) stats.ringOverflow(1);
@@ -53,7 +72,7 @@ runWorker<TargetWorkerConfig>((kit) => {
       if (lagNs >= 0) stats.observeLatencyNs(LatencyStage.source, lagNs);
       return false;
     };
-    kit.post({ type: 'ready', info: target.info.toString(), grainCount: w.geometry.grainCount, grainRate: { numerator: rate.numerator, denominator: rate.denominator }, flowId: w.id });
+    kit.post({ type: 'ready', info: target.info.toString(), grainCount: writer.geometry.grainCount, kind: audio ? 'samples' : 'grains', grainRate: { numerator: rate.numerator, denominator: rate.denominator }, flowId: writer.id });
     ctl.setState('ready');
 
     let iter = 0;
