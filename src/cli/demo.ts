@@ -19,7 +19,8 @@ verifies every grain. Temporary domains live under /dev/shm and are removed at t
   --duration S        seconds to run (default 10)
   -p, --provider P    tcp (default) or shm
   -n, --node ADDR     local address for tcp (default 127.0.0.1)
-  --format F          1080p50 (default), 2160p50, v210a (1080p50 with key); audio is not supported yet
+  --format F          1080p50 (default), 2160p50, v210a (1080p50 with key), or audio
+                      (48 kHz, 2 channels, float32, 10 ms windows)
   --streams N         independent streams, each with its own target and initiator (default 1)
   --unpaced           write grains as fast as the link takes them instead of at 50 fps
   --poll MODE         busy, hybrid (default) or blocking
@@ -37,20 +38,21 @@ function parseHostPort(s: string): { host: string; port: number } {
   return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
 }
 
-function progressLine(p: DemoProgress): string {
-  return `${p.elapsedS.toFixed(1).padStart(5)} s  ${p.grainsPerSec.toFixed(1).padStart(6)} grains/s  ${p.gbitPerSec.toFixed(2).padStart(6)} Gbit/s  ` +
+function progressLine(p: DemoProgress, unit: string): string {
+  return `${p.elapsedS.toFixed(1).padStart(5)} s  ${p.grainsPerSec.toFixed(1).padStart(6)} ${unit}/s  ${p.gbitPerSec.toFixed(3).padStart(6)} Gbit/s  ` +
     `latency p50 ${p.latencyP50Ms.toFixed(2)} ms p99 ${p.latencyP99Ms.toFixed(2)} ms  late ${p.late}  lost ${p.lost}  corrupt ${p.corrupt}  ` +
     `verified ${p.verified}/${p.written}  ${(p.bytes / 1e9).toFixed(2)} GB`;
 }
 
 function summaryText(s: DemoSummary): string {
-  const verdict = s.ok ? 'every grain arrived intact' : s.interrupted ? 'interrupted' : 'FAILED: not every grain arrived intact';
+  const what = s.format.startsWith('audio') ? 'sample window' : 'grain';
+  const verdict = s.ok ? `every ${what} arrived intact` : s.interrupted ? 'interrupted' : `FAILED: not every ${what} arrived intact`;
   return [
     '',
     `summary: ${s.streams} x ${s.format} over ${s.provider}, ${s.elapsedS.toFixed(1)} s`,
     `  written ${s.written}, arrived ${s.arrived}, verified ${s.verified}, lost ${s.lost}, corrupt ${s.corrupt}, late ${s.late}` +
       (s.sourceSkipped ? `, source skipped ${s.sourceSkipped}` : '') + (s.unverified ? `, unverified ${s.unverified}` : '') + (s.missing ? `, missing ${s.missing}` : ''),
-    `  latency commit->arrival p50 ${s.latencyP50Ms.toFixed(2)} ms, p99 ${s.latencyP99Ms.toFixed(2)} ms; ${(s.bytes / 1e9).toFixed(2)} GB moved`,
+    `  latency commit->arrival p50 ${s.latencyP50Ms.toFixed(2)} ms, p99 ${s.latencyP99Ms.toFixed(2)} ms; ${s.bytes >= 1e9 ? `${(s.bytes / 1e9).toFixed(2)} GB` : `${(s.bytes / 1e6).toFixed(1)} MB`} moved`,
     `  ${verdict}`,
   ].join('\n');
 }
@@ -81,7 +83,6 @@ export async function runDemo(argv: string[]): Promise<number> {
   const provider = providerToString(providerFromString(values.provider ?? 'tcp'));
   if (provider !== 'tcp' && provider !== 'shm') throw new UsageError(`the demo runs on this host over tcp or shm, not ${provider}`);
   const formatName = values.format ?? '1080p50';
-  if (formatName === 'audio') throw new UsageError('--format audio: audio (continuous) flows are not carried by the transfer engine yet');
   const format = DEMO_FORMATS[formatName];
   if (!format) throw new UsageError(`unknown --format ${JSON.stringify(formatName)}: use ${Object.keys(DEMO_FORMATS).join(', ')}`);
   const streams = Number(values.streams ?? 1);
@@ -91,6 +92,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const metrics = values['no-metrics'] ? null : values.metrics ? parseHostPort(values.metrics) : { host: '127.0.0.1', port: 9464 };
 
   const tty = process.stdout.isTTY === true && !values.json;
+  const unit = format.kind === 'audio' ? 'windows' : 'grains';
   let lastPlain = 0;
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -103,8 +105,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       log: (s) => { if (!values.json) console.log(s); },
       onProgress: (p) => {
         if (values.json) return;
-        if (tty) process.stdout.write(`\r${progressLine(p)}\x1b[K`);
-        else if (p.elapsedS - lastPlain >= 1) { lastPlain = p.elapsedS; console.log(progressLine(p)); }
+        if (tty) process.stdout.write(`\r${progressLine(p, unit)}\x1b[K`);
+        else if (p.elapsedS - lastPlain >= 1) { lastPlain = p.elapsedS; console.log(progressLine(p, unit)); }
       },
     });
   } finally {

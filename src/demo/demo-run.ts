@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { MxlInstance, currentIndex, nsUntilIndex, type DiscreteFlowWriter } from '../domain/index.js';
+import { MxlInstance, currentIndex, nsUntilIndex, type ContinuousFlowReader, type ContinuousFlowWriter, type DiscreteFlowWriter } from '../domain/index.js';
 import { FabricsError } from '../errors.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import { Fabrics } from '../runtime/coordinator.js';
@@ -71,7 +71,20 @@ export interface DemoSummary extends DemoProgress {
   domains: string[];
 }
 
+/** Audio streams: the tone writer and a reader of the target flow that checks every window. */
+interface AudioStream {
+  writer: ContinuousFlowWriter;
+  reader: ContinuousFlowReader;
+  dst: MxlInstance;
+  sent: Map<bigint, bigint>;
+  end: bigint;
+}
+
+/** Exactly representable float32 tone sample s of channel c (a different pitch per channel). */
+export const toneSample = (s: bigint, c: number): number => Math.fround(Math.sin((Number(s % 48000n) * 2 * Math.PI * (440 * (c + 1))) / 48000) * 0.5);
+
 interface Stream {
+  audio?: AudioStream;
   writer: DiscreteFlowWriter;
   flowId: string;
   target: TargetHandle;
@@ -126,7 +139,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     for (let s = 0; s < o.streams; s++) streams.push(await openStream(s));
     log(`${o.streams} stream(s) of ${o.format.name} over ${o.provider}, ${o.unpaced ? 'unpaced' : 'at the real frame rate'}, for ${o.durationS} s`);
 
-    const consumers = streams.map((st) => consume(st));
+    const consumers = streams.map((st) => (st.audio ? consumeAudio(st, st.audio) : consume(st)));
     const ticker = setInterval(() => {
       const now = performance.now();
       const dt = (now - window.t) / 1000;
@@ -147,7 +160,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   } finally {
     interrupted = o.signal?.aborted ?? false;
     await fx.close().catch(() => {});
-    for (const st of streams) st.writer.close();
+    for (const st of streams) {
+      st.audio?.reader.close();
+      st.audio?.dst.close();
+      st.writer.close();
+    }
     src.close();
     await pool.destroy().catch(() => {});
     if (!o.keep) for (const d of domains) fs.rmSync(d, { recursive: true, force: true });
@@ -167,6 +184,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
   async function openStream(s: number): Promise<Stream> {
     const def = demoFlowDef(o.format, s);
+    if (o.format.kind === 'audio') return openAudioStream(s, def);
     const writer = src.createFlowWriter(def) as DiscreteFlowWriter;
     const g = writer.geometry;
     const planes = g.sliceSizes.filter((x) => x > 0).map((lineBytes, i) => ({ offset: g.planeOffsets[i], lineBytes }));
@@ -181,6 +199,68 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await initiator.addTarget(target.info);
     await connected;
     return { writer, flowId: writer.id, target, initiator, sums: new Map(), pattern, patternSpec: { lineBytes: g.sliceSizes[0], lines: g.totalSlices, planes }, next: 0n };
+  }
+
+  async function connect(s: number, def: string, flowId: string): Promise<{ target: TargetHandle; initiator: InitiatorHandle }> {
+    const node = o.provider === 'tcp' ? o.node ?? '127.0.0.1' : undefined;
+    const target = await fx.createTarget({ name: `demo-target-${s}`, provider: o.provider, node, domain: dstDir, flowDef: def, pollMode: o.pollMode });
+    const initiator = await fx.createInitiator({ name: `demo-initiator-${s}`, provider: o.provider, node, domain: srcDir, flowId, follow: true, pollMode: o.pollMode });
+    const connected = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: the initiator did not connect to its target within 10 s`)), 10_000);
+      initiator.once('connected', () => { clearTimeout(t); resolve(); });
+    });
+    await initiator.addTarget(target.info);
+    await connected;
+    return { target, initiator };
+  }
+
+  async function openAudioStream(s: number, def: string): Promise<Stream> {
+    const writer = src.createFlowWriter(def) as ContinuousFlowWriter;
+    const { target, initiator } = await connect(s, def, writer.id);
+    const dst = new MxlInstance(dstDir);
+    const reader = dst.openContinuousFlowReader(writer.id);
+    // Prime: the initiator follows from the head it first sees; give it one to see.
+    const n = o.format.windowSamples!;
+    const end = ((currentIndex(o.format.rate) / BigInt(n)) + 1n) * BigInt(n);
+    writeAudio({ writer, reader, dst, sent: new Map(), end }, end, false);
+    await sleep(100);
+    const audio: AudioStream = { writer, reader, dst, sent: new Map(), end: end + BigInt(n) };
+    return { audio, writer: writer as unknown as DiscreteFlowWriter, flowId: writer.id, target, initiator, sums: new Map(), pattern: undefined as unknown as TestPattern, patternSpec: undefined as unknown as VerifyTask['pattern'], next: 0n };
+  }
+
+  function writeAudio(a: AudioStream, end: bigint, count = true): void {
+    const n = o.format.windowSamples!;
+    const w = a.writer.openSamples(end, n);
+    for (let c = 0; c < w.channels.length; c++) {
+      let x = end - BigInt(n);
+      for (const f of w.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = toneSample(x, c);
+    }
+    if (count) a.sent.set(end, process.hrtime.bigint());
+    a.writer.commitSamples();
+    if (count) counts.written++;
+  }
+
+  async function consumeAudio(st: Stream, a: AudioStream): Promise<void> {
+    const bytesPerWindow = o.format.windowSamples! * o.format.channels! * 4;
+    for await (const s of st.target.samples()) {
+      const sentNs = a.sent.get(s.headIndex);
+      if (sentNs === undefined) continue; // the priming window
+      a.sent.delete(s.headIndex);
+      counts.arrived++;
+      counts.bytes += bytesPerWindow;
+      const lat = Number(s.arrivalNs - sentNs);
+      latency.add(lat);
+      if (lat > 10_000_000) counts.late++;
+      const r = a.reader.getSamplesSync(s.headIndex, s.count);
+      if (r.status !== 'OK') { counts.lateVerify++; continue; }
+      let ok = true;
+      for (let c = 0; c < r.channels.length && ok; c++) {
+        let x = s.headIndex - BigInt(s.count);
+        for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== toneSample(x, c)) ok = false;
+      }
+      if (ok) counts.verified++;
+      else counts.corrupt++;
+    }
   }
 
   async function consume(st: Stream): Promise<void> {
@@ -214,7 +294,26 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     counts.written++;
   }
 
+  async function produceAudio(): Promise<void> {
+    const deadline = performance.now() + o.durationS * 1000;
+    const n = BigInt(o.format.windowSamples!);
+    while (performance.now() < deadline && !o.signal?.aborted) {
+      if (o.unpaced) {
+        if (counts.written - counts.arrived >= streams.length * 8) { await sleep(0.2); continue; }
+      } else {
+        const waitMs = Number(nsUntilIndex(streams[0].audio!.end, o.format.rate)) / 1e6;
+        if (waitMs > 0.5) { await sleep(waitMs - 0.5); continue; }
+      }
+      for (const st of streams) {
+        writeAudio(st.audio!, st.audio!.end);
+        st.audio!.end += n;
+      }
+      if (o.unpaced && counts.written % 16 === 0) await sleep(0);
+    }
+  }
+
   async function produce(): Promise<void> {
+    if (o.format.kind === 'audio') return produceAudio();
     const deadline = performance.now() + o.durationS * 1000;
     const rate = o.format.rate;
     let index = currentIndex(rate);
