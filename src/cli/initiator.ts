@@ -96,25 +96,23 @@ export async function runInitiator(argv: string[]): Promise<number> {
   const domain = requireDomain('initiator', str('domain'));
   const targets = tArgs.map((v, i) => readTargetArg(v, i + 1));
 
-  for (const t of targets) {
-    if (t.info.bounceBufferInfo) {
-      throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `initiator: -t #${t.n} describes an audio target: the transfer engine carries video and data flows only so far`, { field: 'target-info' });
-    }
-  }
   const ids = new Set<bigint>();
   for (const t of targets) {
     if (ids.has(t.info.id)) throw new FabricsError('MXL_ERR_EXISTS', `initiator: -t #${t.n} is the same target (id ${t.info.id}) as an earlier -t: give each target once`, { field: 'target-info' });
     ids.add(t.info.id);
   }
 
-  // The flow must exist and be discrete; look before starting any worker.
+  // The flow must exist and match the targets' kind; look before starting any worker.
+  let audio = false;
   const probe = new MxlInstance(domain);
   try {
     const r = probe.openFlowReader(flowId);
-    const kind = r.kind;
+    audio = r.kind === 'continuous';
     r.close();
-    if (kind !== 'discrete') {
-      throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `initiator: flow ${flowId} is audio (continuous): the transfer engine carries video and data flows only so far`, { field: 'flow' });
+    for (const t of targets) {
+      if (audio !== (t.info.bounceBufferInfo !== undefined)) {
+        throw new FabricsError('MXL_ERR_INVALID_ARG', `initiator: -t #${t.n} describes ${t.info.bounceBufferInfo ? 'an audio' : 'a video/data'} target but flow ${flowId} is ${audio ? 'audio' : 'video/data'}`, { field: 'target-info' });
+      }
     }
   } catch (e) {
     if (e instanceof FabricsError && e.code === 'MXL_ERR_FLOW_NOT_FOUND') {
@@ -187,7 +185,8 @@ export async function runInitiator(argv: string[]): Promise<number> {
       const conns = s.read(Word.PEERS_CONNECTED);
       const parts = [...meters].map(([p, m]) => {
         const { rate, total } = m.tick();
-        return `${meters.size > 1 ? `#${p} ` : ''}${rate.toFixed(1)} grains/s, ${total} grains`;
+        const unit = audio ? 'windows' : 'grains';
+        return `${meters.size > 1 ? `#${p} ` : ''}${rate.toFixed(1)} ${unit}/s, ${total} ${unit}`;
       });
       const rejected = s.read(Word.TRANSFERS_REJECTED);
       log.progress(`initiator: ${parts.join('; ')}, ${conns}/${targets.length} connected` +

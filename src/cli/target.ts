@@ -87,9 +87,7 @@ export async function runTarget(argv: string[]): Promise<number> {
   } catch (e) {
     throw new FabricsError('MXL_ERR_INVALID_ARG', `target: ${str('flow')} is not a usable flow definition: ${oneLine((e as Error).message)}`, { field: 'flow', cause: e });
   }
-  if (def.format === 'audio') {
-    throw new FabricsError('MXL_ERR_UNSUPPORTED_OPERATION', `target: flow ${def.id} is audio (${def.mediaType}): the transfer engine carries video and data flows only so far`, { field: 'flow' });
-  }
+  const audio = def.format === 'audio';
   const { provider, node } = pickInterface('target', providerFlag, str('node'));
 
   const log = new Log(process.stderr, values.quiet === true);
@@ -123,28 +121,31 @@ export async function runTarget(argv: string[]): Promise<number> {
     target.on('dropped', (m: { reason?: string }) => { if (dropped++ === 0) log.line(`target: dropped a write: ${m.reason ?? 'out of range'} (further drops are counted in the progress line)`); });
     target.on('peerError', (e?: Error) => log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}`));
     // Drain the event ring (grains are committed by the worker; nothing to do per grain here).
-    const drain = (async () => { for await (const _ of target.grains()) { /* counted by the stats */ } })();
+    const drain = audio
+      ? (async () => { for await (const _ of target.samples()) { /* counted by the stats */ } })()
+      : (async () => { for await (const _ of target.grains()) { /* counted by the stats */ } })();
 
     // efa and shm are connectionless (RDM): no connection events, no connection count.
     const connectionless = provider === 'shm' || provider === 'efa';
     const s = target.stats;
-    const meter = new RateMeter(() => s.read(Word.GRAINS));
+    const unit = audio ? 'windows' : 'grains';
+    const meter = new RateMeter(() => s.read(audio ? Word.SAMPLE_BATCHES : Word.GRAINS));
     const timer = setInterval(() => {
       const { rate, total } = meter.tick();
       const last = s.read(Word.LAST_GRAIN_INDEX);
       const conns = s.read(Word.PEERS_CONNECTED);
-      log.progress(`target: ${rate.toFixed(1)} grains/s, ${total} grains` + (connectionless ? '' : `, ${conns} connection${conns === 1 ? '' : 's'}`) +
+      log.progress(`target: ${rate.toFixed(1)} ${unit}/s, ${total} ${unit}` + (audio ? ` (${s.read(Word.SAMPLES)} samples)` : '') + (connectionless ? '' : `, ${conns} connection${conns === 1 ? '' : 's'}`) +
         (last >= 0 ? `, last index ${last}, lag ${s.read(Word.FLOW_LAG_GRAINS)}` : '') + (dropped > 0 ? `, dropped ${dropped}` : ''));
     }, PROGRESS_INTERVAL_MS);
 
     const why = await stop.stopped;
     clearInterval(timer);
-    grainsAtStop = s.read(Word.GRAINS);
+    grainsAtStop = s.read(audio ? Word.SAMPLE_BATCHES : Word.GRAINS);
     if (why.kind === 'error') throw why.error;
     log.line(`target: ${why.signal}: stopping`);
     await fx.close();
     await drain;
-    log.line(`target: stopped after ${grainsAtStop} grains`);
+    log.line(`target: stopped after ${grainsAtStop} ${unit}`);
     return 0;
   } finally {
     stop.dispose();
