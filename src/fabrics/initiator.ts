@@ -181,25 +181,24 @@ export class Initiator {
     if (info.provider !== this.fabric.providerName) {
       throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo is for provider ${info.provider}, this initiator uses ${this.fabric.providerName}`, { field: 'provider' });
     }
-    let bounce: BounceState | undefined;
-    if (this.sampleRing) {
-      bounce = this.bounceFor(info);
-    } else if (info.bounceBufferInfo) throw new FabricsError('MXL_ERR_INVALID_ARG', 'TargetInfo describes an audio (continuous) target; this initiator sends grains', { field: 'bounceBufferInfo' });
+    if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
+    if (!this.sampleRing && info.bounceBufferInfo) throw new FabricsError('MXL_ERR_INVALID_ARG', 'TargetInfo describes an audio (continuous) target; this initiator sends grains', { field: 'bounceBufferInfo' });
     const need = BigInt(regionLength(this.layout));
     const bad = this.sampleRing ? -1 : info.regions.findIndex((r) => r.len !== need);
     if (bad >= 0) {
       throw new FabricsError('MXL_ERR_INVALID_ARG',
         `TargetInfo region ${bad} is ${info.regions[bad].len} bytes but local grains are ${need} (8192 + ${this.layout.grainSize}): the target flow has another format or size`, { field: `regions[${bad}].len` });
     }
-    if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
     const peer = new Peer(info, this.nextCtx++);
-    peer.bounce = bounce;
+    // Audio: checks the bounce buffer and registers our entry headers (last check, first resource).
+    if (this.sampleRing) peer.bounce = this.bounceFor(info);
     if (!this.eq) {
       try {
         this.openRdm(peer);
       } catch (e) {
         peer.ep?.close();
         peer.av?.close();
+        peer.bounce?.mr.close();
         if (e instanceof FabricsError && e.field === 'fabricAddress') throw e;
         throw bindError(e, this.local);
       }
@@ -214,6 +213,7 @@ export class Initiator {
       } catch (e) {
         // Not added after all (e.g. the local node is no interface address of this host).
         peer.ep?.close();
+        peer.bounce?.mr.close();
         this.peers.delete(info.id);
         this.byCtx.delete(peer.ctx);
         throw bindError(e, this.local);
