@@ -379,6 +379,7 @@ async function endpointRun(o: Opts, round: number, provider: 'tcp' | 'shm', mode
           note = (e as Error).message;
         } finally {
           clearInterval(watchdog);
+          stop = true; // also ends the stop-poller below the race
         }
         // A generator parked in waitAsync(100) finishes its wait first, then returns.
         await withDeadline(it.return(undefined), 2000, 'grains().return()').catch(() => undefined);
