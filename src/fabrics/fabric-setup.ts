@@ -56,6 +56,26 @@ export function pause(us: number): void {
   Atomics.wait(pauseWord, 0, 0, us / 1000);
 }
 
+/**
+ * Idle pauses for polling manual-progress providers: 50 µs after activity, doubling to
+ * 4 ms while nothing arrives, kept across calls (restarting the ladder at every short
+ * wait made an idle shm target wake ~1000 times a second; docs/runtime.md).
+ */
+export class PauseLadder {
+  static readonly MIN_US = 50;
+  static readonly MAX_US = 4000;
+  private us = PauseLadder.MIN_US;
+  /** Sleeps the current step and moves up the ladder. */
+  pause(): void {
+    pause(this.us);
+    this.us = Math.min(PauseLadder.MAX_US, this.us * 2);
+  }
+  /** Something arrived: the next wait starts short again. */
+  reset(): void {
+    this.us = PauseLadder.MIN_US;
+  }
+}
+
 let shmNameCounter = 0;
 
 export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {

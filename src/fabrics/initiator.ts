@@ -10,7 +10,7 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion, WriteSegment } from '../native/fabric.js';
-import { type EndpointOptions, type OpenedFabric, bindError, openFabric, pause, randomKey } from './fabric-setup.js';
+import { type EndpointOptions, type OpenedFabric, PauseLadder, bindError, openFabric, randomKey } from './fabric-setup.js';
 import { type GrainLayout, planGrainTransfer, regionLength } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { ENTRY_HEADER_SIZE, entryCapacity, splitByIovLimit, windowRanges } from './sample-protocol.js';
@@ -122,6 +122,7 @@ export class Initiator {
   private readonly stallNs: bigint;
   private nextCtx = 1n;
   private closed = false;
+  private readonly ladder = new PauseLadder();
   /** Grains whose local slot was overwritten before their transfer completed. */
   overruns = 0;
   private readonly local: { node?: string; service?: string };
@@ -551,10 +552,11 @@ export class Initiator {
         if (n === 0 && timeoutMs > 0) {
           // Manual progress (shm, efa): poll with short pauses instead of sleeping in the CQ.
           const end = performance.now() + timeoutMs;
-          for (let us = 50; n === 0 && performance.now() < end; us = Math.min(1000, us * 2)) {
-            pause(us);
+          while (n === 0 && performance.now() < end) {
+            this.ladder.pause();
             n = this.cq.drain(recs, BATCH);
           }
+          if (n > 0) this.ladder.reset();
         }
       }
       timeoutMs = 0;

@@ -11,7 +11,7 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativeMemoryRegion, NativePassiveEndpoint } from '../native/fabric.js';
-import { type EndpointOptions, type OpenedFabric, bindError, openFabric, pause, randomKey } from './fabric-setup.js';
+import { type EndpointOptions, type OpenedFabric, PauseLadder, bindError, openFabric, randomKey } from './fabric-setup.js';
 import { regionLength, unpackImmediate } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { bounceGeometry, entryCapacity } from './sample-protocol.js';
@@ -105,6 +105,7 @@ export class Target {
   private readonly autoCommit: boolean;
   private closed = false;
   private nextConnId = 1n;
+  private readonly ladder = new PauseLadder();
   /** Called for every landed grain; returning false keeps it out of the readGrain queue. */
   onLanded?: (g: LandedGrain) => boolean | void;
   /** Called for every landed sample window; returning false keeps it out of the readSamples queue. */
@@ -344,12 +345,14 @@ export class Target {
   private blockingRead(recs: BigUint64Array, want: number, timeoutMs: number): number {
     if (this.fabric.cqWaitable) return this.cq.sread(recs, want, timeoutMs);
     const end = performance.now() + timeoutMs;
-    // Pauses grow from 50 µs to 1 ms while nothing arrives: low latency after activity,
-    // little CPU when idle.
-    for (let us = 50; ; us = Math.min(1000, us * 2)) {
+    for (;;) {
       const n = this.cq.drain(recs, want);
-      if (n !== 0 || performance.now() >= end) return n;
-      pause(us);
+      if (n !== 0) {
+        this.ladder.reset();
+        return n;
+      }
+      if (performance.now() >= end) return n;
+      this.ladder.pause();
     }
   }
 

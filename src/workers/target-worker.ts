@@ -42,7 +42,7 @@ runWorker<TargetWorkerConfig>((kit) => {
         ev[off + EventRecord.TIME_NS] = Number(s.arrivalNs);
         ev[off + EventRecord.EXTRA] = s.committed ? 1 : 0;
         ev[off + EventRecord.PEER] = 0;
-        events.commit(false);
+        events.commit(); // publish at once: the consumer may be waiting on it
       }
       stats.samples(s.count, s.count * bytesPerSample);
       if (s.committed) stats.commit();
@@ -60,7 +60,7 @@ runWorker<TargetWorkerConfig>((kit) => {
         ev[off + EventRecord.TIME_NS] = Number(g.arrivalNs);
         ev[off + EventRecord.EXTRA] = g.committed ? 1 : 0;
         ev[off + EventRecord.PEER] = 0;
-        events.commit(false);
+        events.commit(); // publish at once: the consumer may be waiting on it
       }
       if (g.validSlices === g.totalSlices) stats.grain(grainBytes);
       else stats.slice(0);
@@ -79,7 +79,6 @@ runWorker<TargetWorkerConfig>((kit) => {
     let seen = ctl.doorbellSeen();
     while (!ctl.shouldStop()) {
       let n = target.poll(64);
-      if (n > 0) events.publish();
       for (const e of target.takeEvents()) {
         if (e.type === 'connected' || e.type === 'disconnected') {
           if (e.type === 'connected') stats.peerConnected(target.connections);
@@ -101,10 +100,7 @@ runWorker<TargetWorkerConfig>((kit) => {
       if (n > 0) idle.activity();
       else if (idle.shouldBlock()) {
         n = target.wait(BLOCK_MS);
-        if (n > 0) {
-          events.publish();
-          idle.activity();
-        }
+        if (n > 0) idle.activity();
       }
     }
     ctl.setState('stopping');
