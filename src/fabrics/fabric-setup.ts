@@ -5,6 +5,8 @@
  * and checks the capability the side needs.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeDomain, NativeFabricObj, NativeInfo } from '../native/fabric.js';
@@ -77,6 +79,34 @@ export class PauseLadder {
 }
 
 let shmNameCounter = 0;
+let swept = false;
+
+/**
+ * libfabric's shm provider keeps a /dev/shm region named after each endpoint; a process
+ * that was killed leaves its regions behind. Once per process, remove the ones that carry
+ * our generated prefix and the pid of a process that no longer exists.
+ */
+function sweepStaleShmRegions(): void {
+  if (swept) return;
+  swept = true;
+  let names: string[];
+  try {
+    names = fs.readdirSync('/dev/shm');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^mxlf-(\d+)-/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join('/dev/shm', name), { force: true });
+    }
+  }
+}
 
 export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
   const provider = toProvider(opts.provider);
@@ -86,6 +116,7 @@ export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
   let { node, service } = opts;
   // shm endpoints are named; give each unnamed one a unique name in this host.
   if (provider === Provider.Shm && !node) {
+    sweepStaleShmRegions();
     node = `mxlf-${process.pid}-${++shmNameCounter}-${randomBytes(3).toString('hex')}`;
     service = undefined;
   }
