@@ -59,22 +59,34 @@ export function pause(us: number): void {
 }
 
 /**
- * Idle pauses for polling manual-progress providers: 50 µs after activity, doubling to
- * 4 ms while nothing arrives, kept across calls (restarting the ladder at every short
- * wait made an idle shm target wake ~1000 times a second; docs/runtime.md).
+ * Idle pauses for polling manual-progress providers (shm, efa), where nothing can wake a
+ * sleeper: 50 µs after an arrival, doubling while nothing comes, up to 1 ms while the
+ * endpoint is active (an arrival in the last 100 ms: grain latency stays within ~1 ms) and
+ * up to 4 ms once it is idle (~250 wake-ups a second). The ladder persists across waits;
+ * restarting it at every short wait made an idle shm target wake ~1000 times a second
+ * (docs/runtime.md).
  */
 export class PauseLadder {
   static readonly MIN_US = 50;
-  static readonly MAX_US = 4000;
+  static readonly ACTIVE_MAX_US = 1000;
+  static readonly IDLE_MAX_US = 4000;
+  static readonly ACTIVE_FOR_MS = 100;
   private us = PauseLadder.MIN_US;
-  /** Sleeps the current step and moves up the ladder. */
-  pause(): void {
-    pause(this.us);
-    this.us = Math.min(PauseLadder.MAX_US, this.us * 2);
-  }
-  /** Something arrived: the next wait starts short again. */
-  reset(): void {
+  private lastMs = 0;
+
+  /** Something arrived. */
+  activity(): void {
+    this.lastMs = performance.now();
     this.us = PauseLadder.MIN_US;
+  }
+
+  /** Sleeps one step and moves up the ladder. */
+  pause(): void {
+    const active = performance.now() - this.lastMs < PauseLadder.ACTIVE_FOR_MS;
+    const max = active ? PauseLadder.ACTIVE_MAX_US : PauseLadder.IDLE_MAX_US;
+    const step = Math.min(this.us, max);
+    pause(step);
+    this.us = Math.min(max, step * 2);
   }
 }
 
