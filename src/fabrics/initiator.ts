@@ -556,7 +556,7 @@ export class Initiator {
             this.ladder.pause();
             n = this.cq.drain(recs, BATCH);
           }
-          if (n > 0) this.ladder.reset();
+          if (n > 0) this.ladder.activity();
         }
       }
       timeoutMs = 0;

@@ -348,7 +348,7 @@ export class Target {
     for (;;) {
       const n = this.cq.drain(recs, want);
       if (n !== 0) {
-        this.ladder.reset();
+        this.ladder.activity();
         return n;
       }
       if (performance.now() >= end) return n;
