@@ -216,25 +216,24 @@ export class Target {
   readGrain(timeoutMs = 0): LandedGrain | null {
     // Upstream consumes (and loses) the completion on a kind mismatch; we refuse before reading.
     if (!this.ring) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this target receives samples: use readSamples()');
-    if (this.landed.length === 0) {
-      if (timeoutMs > 0) {
-        const deadline = Date.now() + timeoutMs;
-        while (this.landed.length === 0 && Date.now() < deadline) this.wait(deadline - Date.now());
-      } else this.poll();
-    }
-    return this.landed.shift() ?? null;
+    return this.next(this.landed, timeoutMs);
   }
 
   /** The next landed sample window, or null. With timeoutMs, waits that long. */
   readSamples(timeoutMs = 0): LandedSamples | null {
     if (!this.sampleRing) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this target receives grains: use readGrain()');
-    if (this.landedSamples.length === 0) {
+    return this.next(this.landedSamples, timeoutMs);
+  }
+
+  /** Head of `queue`, polling once (or waiting up to timeoutMs) when it is empty. */
+  private next<T>(queue: T[], timeoutMs: number): T | null {
+    if (queue.length === 0) {
       if (timeoutMs > 0) {
         const deadline = Date.now() + timeoutMs;
-        while (this.landedSamples.length === 0 && Date.now() < deadline) this.wait(deadline - Date.now());
+        while (queue.length === 0 && Date.now() < deadline) this.wait(deadline - Date.now());
       } else this.poll();
     }
-    return this.landedSamples.shift() ?? null;
+    return queue.shift() ?? null;
   }
 
   close(): void {

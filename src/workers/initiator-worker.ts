@@ -12,8 +12,8 @@ import { ringFromReader } from '../fabrics/flow-rings.js';
 import { samplesFromReader } from '../fabrics/sample-ring.js';
 import { Initiator } from '../fabrics/initiator.js';
 import { TargetInfo } from '../fabrics/target-info.js';
-import { EventKind, EventRecord, RequestOp, RequestRecord } from '../runtime/event-records.js';
-import { plain, runWorker } from './worker-kit.js';
+import { EventKind, RequestOp, RequestRecord } from '../runtime/event-records.js';
+import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { InitiatorWorkerConfig } from './messages.js';
 
 const BLOCK_MS = 20;
@@ -37,24 +37,10 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const bytesPerSample = g.channelCount * g.wordSize;
     const peerNo = new Map<bigint, number>();
     let nextPeer = 1;
-    const ev = events.data;
-    let completedSincePublish = 0;
     ini.onEvent = (e) => {
       if (e.type === 'completed') {
-        const off = events.reserve();
-        if (off < 0) stats.ringOverflow(1);
-        else {
-          ev[off + EventRecord.KIND] = EventKind.COMPLETED;
-          ev[off + EventRecord.INDEX] = Number(e.index);
-          ev[off + EventRecord.SLOT] = audio ? 0 : Number(e.index % BigInt(g.grainCount));
-          ev[off + EventRecord.VALID_SLICES] = e.count ?? 0;
-          ev[off + EventRecord.TOTAL_SLICES] = g.totalSlices;
-          ev[off + EventRecord.TIME_NS] = Number(process.hrtime.bigint());
-          ev[off + EventRecord.EXTRA] = Number(e.latencyNs);
-          ev[off + EventRecord.PEER] = peerNo.get(e.target) ?? 0;
-          events.commit(false);
-          completedSincePublish++;
-        }
+        pushEvent(events, stats, EventKind.COMPLETED, Number(e.index), audio ? 0 : Number(e.index % BigInt(g.grainCount)), e.count ?? 0, g.totalSlices,
+          Number(process.hrtime.bigint()), Number(e.latencyNs), peerNo.get(e.target) ?? 0);
         if (audio) stats.samples(e.count ?? 0, (e.count ?? 0) * bytesPerSample);
         else stats.grain(grainBytes);
         stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
@@ -193,10 +179,6 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       const wasIdle = ini.idle();
       ini.makeProgress(0);
       if (!wasIdle) work++;
-      if (completedSincePublish > 0) {
-        events.publish();
-        completedSincePublish = 0;
-      }
       if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
       stats.pollIteration(work > 0);
       if (work > 0) { idle.activity(); continue; }

@@ -9,8 +9,8 @@ import { samplesFromWriter } from '../fabrics/sample-ring.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
-import { EventKind, EventRecord } from '../runtime/event-records.js';
-import { plain, runWorker } from './worker-kit.js';
+import { EventKind } from '../runtime/event-records.js';
+import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { TargetWorkerConfig } from './messages.js';
 
 const BLOCK_MS = 20;
@@ -28,40 +28,15 @@ runWorker<TargetWorkerConfig>((kit) => {
     const grainBytes = w.geometry.grainSize + 8192;
     const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit };
     target = audio ? new Target({ ...endpoint, samples: samplesFromWriter(writer) }) : new Target({ ...endpoint, ring: ringFromWriter(w) });
-    const ev = events.data;
     const bytesPerSample = writer.geometry.channelCount * writer.geometry.wordSize;
     target.onSamples = (s) => {
-      const off = events.reserve();
-      if (off < 0) stats.ringOverflow(1);
-      else {
-        ev[off + EventRecord.KIND] = EventKind.SAMPLES;
-        ev[off + EventRecord.INDEX] = Number(s.headIndex);
-        ev[off + EventRecord.SLOT] = s.entry;
-        ev[off + EventRecord.VALID_SLICES] = s.count;
-        ev[off + EventRecord.TOTAL_SLICES] = 0;
-        ev[off + EventRecord.TIME_NS] = Number(s.arrivalNs);
-        ev[off + EventRecord.EXTRA] = s.committed ? 1 : 0;
-        ev[off + EventRecord.PEER] = 0;
-        events.commit(); // publish at once: the consumer may be waiting on it
-      }
+      pushEvent(events, stats, EventKind.SAMPLES, Number(s.headIndex), s.entry, s.count, 0, Number(s.arrivalNs), s.committed ? 1 : 0, 0);
       stats.samples(s.count, s.count * bytesPerSample);
       if (s.committed) stats.commit();
       return false;
     };
     target.onLanded = (g) => {
-      const off = events.reserve();
-      if (off < 0) stats.ringOverflow(1);
-      else {
-        ev[off + EventRecord.KIND] = EventKind.GRAIN;
-        ev[off + EventRecord.INDEX] = Number(g.index);
-        ev[off + EventRecord.SLOT] = g.slot;
-        ev[off + EventRecord.VALID_SLICES] = g.validSlices;
-        ev[off + EventRecord.TOTAL_SLICES] = g.totalSlices;
-        ev[off + EventRecord.TIME_NS] = Number(g.arrivalNs);
-        ev[off + EventRecord.EXTRA] = g.committed ? 1 : 0;
-        ev[off + EventRecord.PEER] = 0;
-        events.commit(); // publish at once: the consumer may be waiting on it
-      }
+      pushEvent(events, stats, EventKind.GRAIN, Number(g.index), g.slot, g.validSlices, g.totalSlices, Number(g.arrivalNs), g.committed ? 1 : 0, 0);
       if (g.validSlices === g.totalSlices) stats.grain(grainBytes);
       else stats.slice(0);
       if (g.committed) stats.commit();

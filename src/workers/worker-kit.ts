@@ -4,6 +4,7 @@ import { MxlStatus, type MxlStatusCode, asFabricsError } from '../errors.js';
 import { ControlBlock } from '../runtime/control-block.js';
 import { SpscRing } from '../runtime/spsc-ring.js';
 import { EndpointStats } from '../metrics/endpoint-stats.js';
+import { EventRecord } from '../runtime/event-records.js';
 import type { ControlMessage, WorkerData, WorkerMessage } from './messages.js';
 import { IdlePolicy } from './idle-policy.js';
 
@@ -66,6 +67,29 @@ export function runWorker<C>(body: (kit: WorkerKit<C>) => void): void {
     }
     process.exitCode = 1;
   }
+}
+
+/**
+ * Writes one event record into the ring and publishes it at once (the main thread may be
+ * waiting on it); a full ring counts an overflow instead. Field order as EventRecord.
+ */
+export function pushEvent(events: SpscRing, stats: EndpointStats, kind: number, index: number, slot: number, valid: number, total: number, timeNs: number, extra: number, peer: number): boolean {
+  const off = events.reserve();
+  if (off < 0) {
+    stats.ringOverflow(1);
+    return false;
+  }
+  const ev = events.data;
+  ev[off + EventRecord.KIND] = kind;
+  ev[off + EventRecord.INDEX] = index;
+  ev[off + EventRecord.SLOT] = slot;
+  ev[off + EventRecord.VALID_SLICES] = valid;
+  ev[off + EventRecord.TOTAL_SLICES] = total;
+  ev[off + EventRecord.TIME_NS] = timeNs;
+  ev[off + EventRecord.EXTRA] = extra;
+  ev[off + EventRecord.PEER] = peer;
+  events.commit();
+  return true;
 }
 
 /** JSON with bigints as strings (status replies cross postMessage fine, but keep them printable). */
