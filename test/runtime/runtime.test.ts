@@ -181,3 +181,34 @@ test.serial('the main event loop stays responsive while a busy worker polls', as
     await fx.close();
   }
 });
+
+test.serial('metrics: a real scrape of a running runtime counts the grains both endpoints moved', async (t) => {
+  const src = new MxlInstance(roomyDomain());
+  const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
+  const fx = new Fabrics({ metrics: true });
+  try {
+    const target = await fx.createTarget({ name: 'cam-rx', provider: 'tcp', node: '127.0.0.1', domain: roomyDomain(), flowDef });
+    const initiator = await fx.createInitiator({ name: 'cam-tx', provider: 'tcp', domain: src.domain, flowId: FLOW, follow: true });
+    const connected = new Promise((r) => initiator.once('connected', r));
+    await initiator.addTarget(target.info);
+    await connected;
+    const server = await fx.serveMetrics('127.0.0.1', 0);
+    let n = 0;
+    const arrived = (async () => { for await (const _ of target.grains()) if (++n === 10) return; })();
+    const first = currentIndex(RATE);
+    for (let k = 0n; k < 10n; k++) { writer.openGrain(first + k); writer.commitGrain({}); await sleep(20); }
+    await arrived;
+    await initiator.flush();
+    const text = await (await fetch(server.url)).text();
+    const value = (role: string, endpoint: string) =>
+      Number(new RegExp(`^mxl_fabrics_grains_total\\{role="${role}",endpoint="${endpoint}",provider="tcp",kind="video"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    t.is(value('target', 'cam-rx'), 10, text.split('\n').filter((l) => l.startsWith('mxl_fabrics_grains_total')).join('\n'));
+    t.is(value('initiator', 'cam-tx'), 10);
+    t.regex(text, /^mxl_fabrics_peers_connected\{role="initiator",endpoint="cam-tx".*\} 1$/m);
+    t.regex(text, /^mxl_fabrics_grain_latency_seconds_bucket\{.*role="initiator".*\} \d+$/m);
+  } finally {
+    await fx.close();
+    writer.close();
+    src.close();
+  }
+});
