@@ -15,7 +15,7 @@ import { type GrainLayout, planGrainTransfer, regionLength } from './grain-proto
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { ENTRY_HEADER_SIZE, entryCapacity, splitByIovLimit, windowRanges } from './sample-protocol.js';
 import type { SampleRing } from './sample-ring.js';
-import { FI } from './provider-config.js';
+import { CQ_BIND_FLAGS, FI } from './provider-config.js';
 import type { TargetInfo } from './target-info.js';
 
 export interface InitiatorOptions extends EndpointOptions {
@@ -393,8 +393,7 @@ export class Initiator {
     peer.ep?.close();
     const ep = new a.Endpoint(this.fabric.domain, this.fabric.info, peer.ctx);
     ep.bind(this.eq!);
-    // libfabric 1.17 tcp needs a CQ for both directions even on a write-only endpoint.
-    ep.bind(this.cq, FI.TRANSMIT | FI.RECV);
+    ep.bind(this.cq, CQ_BIND_FLAGS);
     peer.ep = ep;
     peer.state = 'connecting';
     const rc = ep.connect(peer.info.fabricAddress);
@@ -410,7 +409,7 @@ export class Initiator {
     const av = new a.AddressVector(this.fabric.domain, 4);
     peer.av = av;
     ep.bind(av);
-    ep.bind(this.cq, FI.TRANSMIT | FI.RECV);
+    ep.bind(this.cq, CQ_BIND_FLAGS);
     ep.enable();
     try {
       peer.fiAddr = av.insert(peer.info.fabricAddress);

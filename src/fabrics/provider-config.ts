@@ -31,6 +31,13 @@ export const FI = {
   EP_RDM: 3,
 } as const;
 
+/**
+ * Every endpoint binds its completion queue for both directions, even a write-only
+ * initiator or a receive-only target: libfabric 1.17's tcp provider dereferences the
+ * missing one (upstream binds one direction; it targets libfabric 2.x).
+ */
+export const CQ_BIND_FLAGS = FI.TRANSMIT | FI.RECV;
+
 /** Capability flags of mxlFabricsInterfaceCapFlags. */
 export const InterfaceCaps = { BLOCKING_OPERATIONS: 1, REMOTE_WRITE: 2, SEND_RECEIVE: 4 } as const;
 

@@ -16,7 +16,7 @@ import { regionLength, unpackImmediate } from './grain-protocol.js';
 import { type GrainRing, SlotHeader } from './grain-ring.js';
 import { bounceGeometry, entryCapacity } from './sample-protocol.js';
 import { type SampleRing, unpackEntry } from './sample-ring.js';
-import { FI } from './provider-config.js';
+import { CQ_BIND_FLAGS, FI } from './provider-config.js';
 import { TargetInfo, newEndpointId } from './target-info.js';
 
 export interface TargetOptions extends EndpointOptions {
@@ -167,7 +167,7 @@ export class Target {
       } else {
         const ep = new a.Endpoint(f.domain, f.info, id);
         ep.bind(new a.AddressVector(f.domain, 16));
-        ep.bind(this.cq, FI.RECV | FI.TRANSMIT);
+        ep.bind(this.cq, CQ_BIND_FLAGS);
         ep.enable();
         this.rdmEp = ep;
         if (f.rxCqData) this.postReceives(ep);
@@ -278,7 +278,7 @@ export class Target {
           try {
             ep = new a.Endpoint(this.fabric.domain, ev.info, ctx);
             ep.bind(eq);
-            ep.bind(this.cq, FI.RECV | FI.TRANSMIT);
+            ep.bind(this.cq, CQ_BIND_FLAGS);
             // Upstream accepts with one byte of private data, value 0.
             const rc = ep.accept(Buffer.from([0]));
             if (rc !== 0) throw new FabricsError('MXL_ERR_UNKNOWN', `fi_accept failed (${rc})`, { op: 'fi_accept', fiErrno: -rc });
