@@ -203,15 +203,22 @@ Napi::Value WaitResult(Napi::Env env, int err) {
   }
 }
 
-Napi::Value FutexWait(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// Arguments shared by both waits: (view, index, expected, timeoutMs). False after throwing.
+struct WaitArgs {
   uint32_t* word;
   uint32_t expected;
   bool forever;
   timespec ts{};
-  if (!GetFutexWord(env, info, &word) || !GetU32(env, info[2], &expected, "expected") || !GetTimeout(env, info[3], &forever, &ts))
-    return env.Undefined();
-  return WaitResult(env, DoFutexWait(word, expected, forever, ts));
+};
+bool GetWaitArgs(Napi::Env env, const Napi::CallbackInfo& info, WaitArgs* a) {
+  return GetFutexWord(env, info, &a->word) && GetU32(env, info[2], &a->expected, "expected") && GetTimeout(env, info[3], &a->forever, &a->ts);
+}
+
+Napi::Value FutexWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  WaitArgs a;
+  if (!GetWaitArgs(env, info, &a)) return env.Undefined();
+  return WaitResult(env, DoFutexWait(a.word, a.expected, a.forever, a.ts));
 }
 
 // The async wait runs on the libuv threadpool. It pins the view (a reference) and the
@@ -257,12 +264,12 @@ class FutexWaitWork : public Napi::AsyncWorker {
 
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint32_t* word;
-  uint32_t expected;
-  bool forever;
-  timespec ts{};
-  if (!GetFutexWord(env, info, &word) || !GetU32(env, info[2], &expected, "expected") || !GetTimeout(env, info[3], &forever, &ts))
-    return env.Undefined();
+  WaitArgs a;
+  if (!GetWaitArgs(env, info, &a)) return env.Undefined();
+  uint32_t* word = a.word;
+  uint32_t expected = a.expected;
+  bool forever = a.forever;
+  timespec ts = a.ts;
   Mapping* m;
   {
     std::lock_guard<std::mutex> lock(gMu);
