@@ -844,6 +844,29 @@ static long initiator_reap(struct ctx *c)
 	return -1;
 }
 
+/*
+ * One reap of the initiator CQ with its bookkeeping: stamps the first and last
+ * completion times, counts completions into *done, and checks the deadline every 1024
+ * empty reaps. Returns -1 on a CQ error or timeout, else 0.
+ */
+static int reap_and_stamp(struct ctx *c, unsigned long *done, unsigned *spin,
+			  double *t_first, double *t_last, const char *what)
+{
+	long r = initiator_reap(c);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		double t = now();
+		if (*done == 0)
+			*t_first = t;
+		*t_last = t;
+		*done += (unsigned long)r;
+	} else if ((++*spin & 1023) == 0 && timed_out(c, what)) {
+		return -1;
+	}
+	return 0;
+}
+
 static int initiator_run(struct ctx *c, double *t_start, double *t_first, double *t_last,
 			 unsigned long *completed)
 {
@@ -887,34 +910,12 @@ static int initiator_run(struct ctx *c, double *t_start, double *t_first, double
 				return -1;
 			}
 			/* -FI_EAGAIN: progress the CQ, then retry. */
-			long r = initiator_reap(c);
-			if (r < 0) {
-				*completed = done;
-				return -1;
-			}
-			if (r > 0) {
-				double t = now();
-				if (done == 0)
-					*t_first = t;
-				*t_last = t;
-				done += (unsigned long)r;
-			} else if ((++spin & 1023) == 0 && timed_out(c, "posting writes")) {
+			if (reap_and_stamp(c, &done, &spin, t_first, t_last, "posting writes") < 0) {
 				*completed = done;
 				return -1;
 			}
 		}
-		long r = initiator_reap(c);
-		if (r < 0) {
-			*completed = done;
-			return -1;
-		}
-		if (r > 0) {
-			double t = now();
-			if (done == 0)
-				*t_first = t;
-			*t_last = t;
-			done += (unsigned long)r;
-		} else if ((++spin & 1023) == 0 && timed_out(c, "waiting for write completions")) {
+		if (reap_and_stamp(c, &done, &spin, t_first, t_last, "waiting for write completions") < 0) {
 			*completed = done;
 			return -1;
 		}
