@@ -10,7 +10,8 @@
  *   node scripts/docs-refs.mjs            dry run: list every rewrite, change nothing
  *   node scripts/docs-refs.mjs --write    apply the rewrites (idempotent)
  *   node scripts/docs-refs.mjs --check    exit 1 and list every reference that still points
- *                                         outside docs/, or at a docs/ file that is missing
+ *                                         outside docs/, or at a docs/ page or section
+ *                                         (§4.3, §8 item 3, note 3) that does not exist
  *
  * Code (src/ native/ test/ bench/): explicit file names, "protocol §", "domain spec §",
  * "spec §", and bare "§N" (which takes the folder's document: domain code cites the domain
@@ -132,6 +133,74 @@ export function rewrite(text, rel) {
   return { text: out, changes, outside };
 }
 
+/** Section numbers a docs/ page defines: headings "## 4.3 …", items "**8.16**" and numbered list items under "## 3. …" (3.12). */
+const sectionCache = new Map();
+function sectionsOf(name) {
+  if (sectionCache.has(name)) return sectionCache.get(name);
+  const ids = new Set();
+  let file;
+  try {
+    file = fs.readFileSync(path.join(ROOT, 'docs', name), 'utf8');
+  } catch {
+    file = undefined;
+  }
+  if (file !== undefined) {
+    let top = '';
+    let numberedNotes = false;
+    for (const line of file.split('\n')) {
+      const h = /^#{2,4}\s+(\d+[a-z]?(?:\.\d+)*[a-z]?)\.?\s/.exec(line);
+      if (h) {
+        ids.add(h[1]);
+        top = h[1];
+        numberedNotes = false;
+        continue;
+      }
+      if (/^#{2,4}\s+Notes\b/.test(line)) {
+        top = '';
+        numberedNotes = true;
+        continue;
+      }
+      const b = /^\*\s+\*\*(\d+\.\d+)\*\*/.exec(line);
+      if (b) ids.add(b[1]);
+      const li = /^(\d+)\.\s/.exec(line);
+      if (li && top) ids.add(`${top}.${li[1]}`);
+      if (li && numberedNotes) ids.add(`note ${li[1]}`);
+    }
+  }
+  sectionCache.set(name, file === undefined ? undefined : ids);
+  return sectionCache.get(name);
+}
+
+const CITE = new RegExp(String.raw`§(\d+[a-z]?(?:\.\d+)*[a-z]?)(?:\s+(items?|steps?|rows?)\s+(\d+))?(?:\s*[-–]\s*(\d+(?:\.\d+)*))?`, 'g');
+
+/** Sections cited in docs/ pages that those pages do not define (checked on the rewritten text). */
+export function missingSections(text, rel) {
+  const out = [];
+  const code = !rel.startsWith('docs/') && rel !== 'README.md';
+  for (const m of text.matchAll(CITE)) {
+    const prefix = text.slice(Math.max(0, m.index - 160), m.index);
+    // The document: the last docs page named before the sign (code: docs/x.md; pages: x.md or [x](x.md)).
+    const names = [...prefix.matchAll(code ? /docs\/([\w-]+\.md)/g : /([\w-]+\.md)\)?/g)];
+    if (names.length === 0) continue;
+    const last = names[names.length - 1];
+    // Only when the sign belongs to that reference: directly after it, or in a list that continues it.
+    const after = prefix.slice(last.index + last[0].length);
+    if (!new RegExp(String.raw`^${GAP}(?:${SEC}[^§]{0,40}?(?:,|;|\band\b|\bor\b|/|&)${GAP})*$`).test(after)) continue;
+    const ids = sectionsOf(last[1]);
+    if (!ids) continue;
+    const wanted = [m[2] && m[1].indexOf('.') < 0 && /^item/.test(m[2]) ? `${m[1]}.${m[3]}` : m[1]];
+    if (m[4]) wanted.push(m[4].includes('.') || !m[1].includes('.') ? m[4] : `${m[1].split('.')[0]}.${m[4]}`);
+    for (const w of wanted) {
+      if (!ids.has(w)) out.push({ line: text.slice(0, m.index).split('\n').length, ref: `${last[1]} §${w}` });
+    }
+  }
+  for (const m of text.matchAll(code ? /docs\/(limits\.md)\s+note\s+(\d+)/g : /(limits\.md)\)?\s+note\s+(\d+)/g)) {
+    const ids = sectionsOf(m[1]);
+    if (ids && !ids.has(`note ${m[2]}`)) out.push({ line: text.slice(0, m.index).split('\n').length, ref: `${m[1]} note ${m[2]}` });
+  }
+  return out;
+}
+
 /** docs/ paths a file cites that do not exist. */
 function missingDocs(text) {
   const out = [];
@@ -183,7 +252,8 @@ function main(argv) {
       if (mode === 'write') fs.writeFileSync(abs, next);
     }
     if (mode === 'check') {
-      for (const m of missingDocs(mode === 'check' ? text : next)) problems.push(`${rel}:${m.line}: ${m.ref} does not exist`);
+      for (const m of missingDocs(text)) problems.push(`${rel}:${m.line}: ${m.ref} does not exist`);
+      for (const m of missingSections(next, rel)) problems.push(`${rel}:${m.line}: ${m.ref} is not a section of that page`);
       for (const m of text.matchAll(/\/work\/shared\/[^\s)`'"]*/g)) {
         const line = text.slice(0, m.index).split('\n').length;
         if (!problems.some((p) => p.startsWith(`${rel}:${line}:`))) problems.push(`${rel}:${line}: ${m[0]} is outside the repository`);
@@ -193,7 +263,7 @@ function main(argv) {
   if (mode === 'check') {
     if (problems.length > 0) {
       console.log(problems.join('\n'));
-      console.log(`docs-refs: ${problems.length} reference(s) point outside docs/ (fix with: node scripts/docs-refs.mjs --write)`);
+      console.log(`docs-refs: ${problems.length} reference problem(s): outside docs/ (fix with: node scripts/docs-refs.mjs --write), or a docs/ page or section that does not exist`);
       return 1;
     }
     console.log('docs-refs: every reference points into docs/');

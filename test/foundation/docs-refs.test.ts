@@ -11,7 +11,9 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SCRIPT = `${ROOT}scripts/docs-refs.mjs`;
 
 type Rewrite = (text: string, rel: string) => { text: string; changes: unknown[]; outside: number };
-const load = async (): Promise<Rewrite> => ((await import(new URL(`file://${SCRIPT}`).href)) as { rewrite: Rewrite }).rewrite;
+type Missing = (text: string, rel: string) => { line: number; ref: string }[];
+const script = async () => (await import(new URL(`file://${SCRIPT}`).href)) as { rewrite: Rewrite; missingSections: Missing };
+const load = async (): Promise<Rewrite> => (await script()).rewrite;
 
 const OLD_PROTOCOL = ['mxl', 'fabrics', 'protocol.md'].join('-');
 const OLD_NOTES = ['peers', 'md'].join('.');
@@ -40,6 +42,14 @@ test('references to the private specs become docs/ references, keeping the secti
 test('pages in docs/ get relative names, and keep their own bare sections', async (t) => {
   const rewrite = await load();
   t.is(rewrite(`follows (${OLD_PROTOCOL} §7.1), see §2 below`, 'docs/cli.md').text, 'follows (protocol.md §7.1), see §2 below');
+});
+
+test('a cited section must exist in the page it names', async (t) => {
+  const { missingSections } = await script();
+  t.deepEqual(missingSections('// docs/protocol.md §4.3, §4.4 and docs/domain-format.md §8 item 17', 'src/x.ts'), []);
+  t.deepEqual(missingSections('// docs/protocol.md §4.3, §4.99', 'src/x.ts').map((m) => m.ref), ['protocol.md §4.99']);
+  t.deepEqual(missingSections('// docs/field-notes.md §3 item 40', 'src/x.ts').map((m) => m.ref), ['field-notes.md §3.40']);
+  t.deepEqual(missingSections('see [limits.md](limits.md) note 3', 'docs/x.md'), []);
 });
 
 test('every documentation reference in the tree points into docs/', async (t) => {
