@@ -188,7 +188,7 @@ export async function runInitiator(argv: string[]): Promise<number> {
         const unit = audio ? 'windows' : 'grains';
         return `${meters.size > 1 ? `#${p} ` : ''}${rate.toFixed(1)} ${unit}/s, ${total} ${unit}`;
       });
-      const rejected = s.read(Word.TRANSFERS_REJECTED);
+      const rejected = s.skippedTotal();
       log.progress(`initiator: ${parts.join('; ')}, ${conns}/${targets.length} connected` +
         (rejected > 0 ? `, ${rejected} skipped` : '') + (peerErrors > 0 ? `, ${peerErrors} errors` : ''));
     }, PROGRESS_INTERVAL_MS);
