@@ -166,6 +166,19 @@ function packageVersion(): string {
 
 const invalid = (field: string, msg: string): FabricsError => new FabricsError('MXL_ERR_INVALID_ARG', msg, { field });
 
+/** Returns the name if it can be an endpoint label; throws MXL_ERR_INVALID_ARG otherwise. */
+export function checkEndpointName(endpoint: string): string {
+  if (typeof endpoint !== 'string' || !ENDPOINT_NAME_RE.test(endpoint)) {
+    throw invalid('endpoint', `endpoint name ${JSON.stringify(endpoint)} must match ${ENDPOINT_NAME_RE} (it is a metric label)`);
+  }
+  return endpoint;
+}
+
+/** The exporter a CLI process serves: with prom-client's process_* and nodejs_* metrics. */
+export function processExporter(libfabricVersion: string): MetricsExporter {
+  return new MetricsExporter({ libfabricVersion, defaultMetrics: true });
+}
+
 export class MetricsExporter {
   readonly registry: Registry;
   private readonly endpoints = new Map<string, Registered>();
@@ -237,9 +250,7 @@ export class MetricsExporter {
    * (and counts it) when maxEndpoints are already exported.
    */
   register(endpoint: string, role: EndpointRole, stats: EndpointStats, labels: EndpointLabels, opts: RegisterOptions = {}): boolean {
-    if (typeof endpoint !== 'string' || !ENDPOINT_NAME_RE.test(endpoint)) {
-      throw invalid('endpoint', `endpoint name ${JSON.stringify(endpoint)} must match ${ENDPOINT_NAME_RE} (it is a metric label)`);
-    }
+    checkEndpointName(endpoint);
     if (!ROLES.includes(role)) throw invalid('role', `role must be 'target' or 'initiator', not ${JSON.stringify(role)}`);
     if (!(stats instanceof EndpointStats)) throw invalid('stats', 'stats must be an EndpointStats');
     if (typeof labels?.provider !== 'string' || !PROVIDER_RE.test(labels.provider)) {
