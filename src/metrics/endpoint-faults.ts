@@ -32,6 +32,7 @@ export class InitiatorFaults {
   private readonly everConnected = new Set<bigint>();
   /** Peer-area slot by target id (cached: reading a 64-bit word back would allocate a BigInt). */
   private readonly slots = new Map<bigint, number>();
+  private readonly removed = new Set<bigint>();
 
   constructor(private readonly stats: EndpointStats) {}
 
@@ -56,7 +57,8 @@ export class InitiatorFaults {
         s.peerUp(this.slot(e.target), true);
         return;
       case 'disconnected':
-        s.peerUp(this.slot(e.target), false);
+        if (e.reason === 'removed') { s.peerRemoved(this.slot(e.target)); this.removed.add(e.target); }
+        else s.peerUp(this.slot(e.target), false);
         this.failure(e.reason, true);
         return;
       case 'error':
@@ -66,9 +68,21 @@ export class InitiatorFaults {
     }
   }
 
-  /** A target was added: tracked (and shown down) before its first connection event. */
-  added(targetId: bigint): void {
-    this.slot(targetId);
+  /**
+   * Runs `add` (the engine's addTarget) with the target tracked, shown down, before it:
+   * its first connection event can come from inside addTarget. A failed add untracks it.
+   */
+  add(targetId: bigint, add: () => void): void {
+    const fresh = !this.slots.has(targetId) || this.removed.has(targetId);
+    const slot = this.slot(targetId);
+    if (fresh) this.stats.peerUp(slot, false);
+    try {
+      add();
+    } catch (e) {
+      if (fresh) this.stats.peerRemoved(slot);
+      throw e;
+    }
+    this.removed.delete(targetId);
   }
 
   private failure(text: string, wasConnected: boolean): void {

@@ -138,7 +138,7 @@ const HIST_BASE = Word.PEER_FAILURES + PEER_FAILURE_REASONS.length;
 const HIST_STRIDE = BUCKET_SLOTS + 1;
 /**
  * Peer area (initiators): MAX_TRACKED_PEERS entries of PEER_STRIDE words each:
- * target id (u64, 0 = free), up (gauge 0/1), completions (counter), last completion (gauge,
+ * target id (u64, 0 = free), up (gauge 0/1, -1 = removed), completions (counter), last completion (gauge,
  * Unix time in ms).
  */
 const PEER_BASE = HIST_BASE + LATENCY_STAGES.length * HIST_STRIDE;
@@ -368,6 +368,11 @@ export class EndpointStats {
     if (slot >= 0) this.setGauge(peerWord(slot, PeerWord.UP), up ? 1 : 0);
   }
 
+  /** Initiator: a tracked target was removed (its entry is kept but no longer reported). */
+  peerRemoved(slot: number): void {
+    if (slot >= 0) this.setGauge(peerWord(slot, PeerWord.UP), -1);
+  }
+
   /** Initiator: a write to a tracked target completed at `nowMs` (Unix ms). */
   peerCompleted(slot: number, nowMs: number): void {
     if (slot < 0) return;
@@ -388,9 +393,11 @@ export class EndpointStats {
         if (Atomics.load(this.i32, 2) === s1) break;
       }
       if (id === 0n) break;
+      const up = this.read(peerWord(i, PeerWord.UP));
+      if (up < 0) continue; // removed
       out.push({
         targetId: BigInt.asUintN(64, id).toString(),
-        up: this.read(peerWord(i, PeerWord.UP)) === 1,
+        up: up === 1,
         completions: this.read(peerWord(i, PeerWord.COMPLETIONS)),
         lastCompletionMs: this.read(peerWord(i, PeerWord.LAST_COMPLETION_MS)),
       });

@@ -154,8 +154,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
           try {
             if (m.type === 'addTarget') {
               const info = TargetInfo.parse(m.info);
-              ini.addTarget(info);
-              faults.added(info.id);
+              faults.add(info.id, () => ini.addTarget(info));
               peerNo.set(info.id, nextPeer);
               kit.reply(m.id, { peer: nextPeer++, targetId: info.id.toString() });
             } else if (m.type === 'removeTarget') {
