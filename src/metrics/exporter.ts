@@ -270,6 +270,12 @@ export class MetricsExporter {
     return true;
   }
 
+  /** Throws what register() would for this name and role (bad name, already registered), registering nothing. */
+  preflight(endpoint: string, role: EndpointRole): void {
+    checkEndpointName(endpoint);
+    if (this.endpoints.has(`${role}\0${endpoint}`)) throw new FabricsError('MXL_ERR_EXISTS', `${role} endpoint ${endpoint} is already registered for metrics`, { field: 'endpoint' });
+  }
+
   /** Stops exporting an endpoint (its series vanish from the next scrape). */
   unregister(endpoint: string, role: EndpointRole): boolean {
     return this.endpoints.delete(`${role}\0${endpoint}`);

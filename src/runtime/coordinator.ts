@@ -99,6 +99,7 @@ export class Fabrics {
   }
 
   private async adopt<H extends EndpointHandle & { readonly kind: 'grains' | 'samples'; readonly flowId: string }>(h: H, provider: string): Promise<H> {
+    this.metrics?.preflight(h.name, h.config.role); // a bad or taken name fails before any worker starts
     await h.start();
     try {
       // After start: the worker has told the flow id, and the flow's format is on disk.
