@@ -8,6 +8,20 @@ import type { InitiatorEvent, PeerStatus } from '../fabrics/initiator.js';
 import type { TargetEvent } from '../fabrics/target.js';
 import { type DropReason, type EndpointStats, LatencyStage, type PeerFailureReason } from './endpoint-stats.js';
 
+/**
+ * Engine events the session engine is to emit (through onEvent, like 'overrun'); counted
+ * here so the engine needs no metrics import. Returns true when `type` was one of them.
+ */
+export function countEngineEvent(stats: EndpointStats, type: string): boolean {
+  switch (type) {
+    case 'deferred': stats.writeDeferred(); return true; // a write refused with FI_EAGAIN and queued
+    case 'sessionStarted': stats.sessionStarted(); return true;
+    case 'sessionEnded': stats.sessionEnded(); return true;
+    case 'tornPrevented': stats.tornGrainPrevented(); return true;
+    default: return false;
+  }
+}
+
 /** Unix time in ms without allocating (performance.now() is a double). */
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
@@ -44,6 +58,7 @@ export class InitiatorFaults {
 
   onEvent(e: InitiatorEvent): void {
     const s = this.stats;
+    if (countEngineEvent(s, (e as { type: string }).type)) return;
     switch (e.type) {
       case 'completed':
         s.peerCompleted(this.slot(e.target), nowMs());
@@ -128,6 +143,7 @@ export class TargetFaults {
   constructor(private readonly stats: EndpointStats) {}
 
   onEvent(e: TargetEvent): void {
+    if (countEngineEvent(this.stats, (e as { type: string }).type)) return;
     if (e.type === 'dropped') this.stats.dropped(dropReason(e.reason));
     // The target's only error events are connection requests it could not accept.
     else if (e.type === 'error') this.stats.initiatorRefused();

@@ -5,7 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Fabrics } from '../../src/runtime/coordinator.js';
 import { audioDef, AUDIO_FLOW_ID } from '../cli/fixtures/pattern.js';
-import { completionErrno, dropReason, peerFailureReason } from '../../src/metrics/endpoint-faults.js';
+import { InitiatorFaults, TargetFaults, completionErrno, dropReason, peerFailureReason } from '../../src/metrics/endpoint-faults.js';
+import { EndpointStats, Word } from '../../src/metrics/endpoint-stats.js';
+import type { InitiatorEvent } from '../../src/fabrics/initiator.js';
+import type { TargetEvent } from '../../src/fabrics/target.js';
 import { formatEvent, EventLog } from '../../src/log/event-log.js';
 import { one, parseExposition } from './helpers.js';
 
@@ -75,4 +78,12 @@ test('a log event is one JSON line: time, level, endpoint, target id, session ep
   t.like(b, { level: 'info', endpoint: 'override', msg: 'hello' });
   t.false('target_id' in b);
   t.true(out.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')));
+});
+
+test('the session engine\'s events, once emitted, move their counters (deferred, session start/end, torn grain prevented)', (t) => {
+  const s = EndpointStats.create();
+  const ini = new InitiatorFaults(s);
+  for (const type of ['deferred', 'deferred', 'sessionStarted', 'sessionEnded', 'tornPrevented']) ini.onEvent({ type, target: 1n } as unknown as InitiatorEvent);
+  new TargetFaults(s).onEvent({ type: 'sessionStarted' } as unknown as TargetEvent);
+  t.deepEqual([Word.WRITES_DEFERRED, Word.SESSIONS_STARTED, Word.SESSIONS_ENDED, Word.TORN_GRAINS_PREVENTED].map((w) => s.read(w)), [2, 2, 1, 1]);
 });
