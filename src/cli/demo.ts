@@ -10,6 +10,8 @@ import { type DemoProgress, type DemoSummary, runDemo as run } from '../demo/dem
 import { providerFromString, providerToString } from '../fabrics/provider.js';
 import { POLL_MODES, type PollMode } from '../runtime/control-block.js';
 import { ExitCode, UsageError } from './exit-codes.js';
+import { formatEvent } from '../log/event-log.js';
+import { parseLogFormat } from './endpoint-options.js';
 
 export const demoHelp = `usage: mxl-fabrics demo [options]
 
@@ -27,6 +29,7 @@ verifies every grain. Temporary domains live under /dev/shm and are removed at t
   --metrics H:P       serve Prometheus metrics there (default 127.0.0.1:9464, falls back to
                       any free port); --no-metrics to serve none
   --json              print the summary as JSON
+  --log-format F      text (default) or json: set-up lines as JSON events on stderr
   --keep              keep the temporary domains (for inspection)
 
 exit codes: 0 every grain arrived intact, 1 a grain was lost or corrupted or set-up failed,
@@ -71,6 +74,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       metrics: { type: 'string' },
       'no-metrics': { type: 'boolean' },
       json: { type: 'boolean' },
+      'log-format': { type: 'string' },
       keep: { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -91,6 +95,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   if (!POLL_MODES.includes(pollMode)) throw new UsageError(`--poll must be one of ${POLL_MODES.join(', ')}`);
   const metrics = values['no-metrics'] ? null : values.metrics ? parseHostPort(values.metrics) : { host: '127.0.0.1', port: 9464 };
 
+  const logFormat = parseLogFormat('demo', values['log-format']);
   const tty = process.stdout.isTTY === true && !values.json;
   const unit = format.kind === 'audio' ? 'windows' : 'grains';
   let lastPlain = 0;
@@ -102,7 +107,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   try {
     summary = await run({
       durationS, provider, node: values.node, format, streams, unpaced: values.unpaced === true, pollMode, metrics, signal: abort.signal, keep: values.keep === true,
-      log: (s) => { if (!values.json) console.log(s); },
+      log: (s) => { if (logFormat === 'json') process.stderr.write(formatEvent('info', s, { endpoint: 'demo' })); else if (!values.json) console.log(s); },
       onProgress: (p) => {
         if (values.json) return;
         if (tty) process.stdout.write(`\r${progressLine(p, unit)}\x1b[K`);

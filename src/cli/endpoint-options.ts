@@ -10,6 +10,8 @@ import { getInterfaces } from '../fabrics/interfaces.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import type { PollMode } from '../runtime/control-block.js';
 import { UsageError } from './exit-codes.js';
+import { EventLog, LOG_FORMATS, type LogFields, type LogFormat, type LogLevel } from '../log/event-log.js';
+import { checkEndpointName } from '../metrics/exporter.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -44,6 +46,23 @@ export function requireDomain(cmd: string, dir: string | undefined): string {
 }
 
 const POLL_MODES: readonly PollMode[] = ['busy', 'hybrid', 'blocking'];
+
+/** --log-format: text (default) or json (one event per line). */
+export function parseLogFormat(cmd: string, s: string | undefined): LogFormat {
+  if (s === undefined) return 'text';
+  if (!(LOG_FORMATS as readonly string[]).includes(s)) throw new UsageError(`${cmd}: --log-format must be text or json, not ${JSON.stringify(s)}`);
+  return s as LogFormat;
+}
+
+/** --name: the endpoint label in metrics and logs (default: the runtime's target-1 / initiator-1). */
+export function parseEndpointName(cmd: string, s: string | undefined): string | undefined {
+  if (s === undefined) return undefined;
+  try {
+    return checkEndpointName(s);
+  } catch (e) {
+    throw new UsageError(`${cmd}: --name ${(e as Error).message}`);
+  }
+}
 
 export function parsePollMode(cmd: string, s: string | undefined): PollMode {
   if (s === undefined) return 'hybrid';
@@ -96,12 +115,16 @@ export function pickInterface(cmd: string, provider: ProviderName | undefined, n
 export class Log {
   private onProgressLine = false;
   private readonly tty: boolean;
+  /** Set with --log-format json: every line and progress line is one JSON event. */
+  private readonly json?: EventLog;
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, readonly quiet = false) {
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr, readonly quiet = false, format: LogFormat = 'text', fields: LogFields = {}) {
     this.tty = stream.isTTY === true;
+    if (format === 'json') this.json = new EventLog(stream, fields);
   }
 
-  line(text: string): void {
+  line(text: string, level: LogLevel = 'info', fields?: LogFields): void {
+    if (this.json) { this.json.write(level, text, fields); return; }
     if (this.onProgressLine) this.stream.write('\n');
     this.onProgressLine = false;
     this.stream.write(`${text}\n`);
@@ -109,6 +132,7 @@ export class Log {
 
   progress(text: string): void {
     if (this.quiet) return;
+    if (this.json) { this.json.write('info', text); return; }
     if (this.tty) {
       this.stream.write(`\r\x1b[K${text}`);
       this.onProgressLine = true;

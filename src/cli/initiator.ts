@@ -10,15 +10,18 @@ import { TargetInfo } from '../fabrics/target-info.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import { Word } from '../metrics/endpoint-stats.js';
 import { Fabrics } from '../runtime/coordinator.js';
+import { addon } from '../native/index.js';
+import { processExporter } from '../metrics/exporter.js';
 import type { PeerEvent } from '../runtime/initiator-handle.js';
 import { UsageError } from './exit-codes.js';
 import {
-  Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseFlags, parseHostPort, parsePollMode, parseProviderFlag,
+  Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseEndpointName, parseFlags, parseHostPort, parseLogFormat, parsePollMode, parseProviderFlag,
   pickInterface, requireDomain, untilStopped,
 } from './endpoint-options.js';
 
 export const initiatorHelp = `usage: mxl-fabrics initiator -d DOMAIN -f FLOW_ID -t @FILE|BASE64 [-t ...] [-p PROVIDER] [-n NODE]
                              [-s SERVICE] [--metrics HOST:PORT] [--poll MODE] [-q]
+                             [--name NAME] [--log-format text|json]
 
 Sends a flow over fabrics: follows flow FLOW_ID in DOMAIN (written by any MXL application)
 and forwards every grain to each target as soon as it is committed. Runs until
@@ -30,7 +33,12 @@ SIGINT/SIGTERM (exit 0).
   -p, --provider     tcp, verbs, efa or shm (default: the provider named in the TargetInfo)
   -n, --node         local address to send from (default: chosen by the provider)
   -s, --service      local port (tcp/verbs) or name suffix (shm); rarely needed
-      --metrics      serve Prometheus metrics at http://HOST:PORT/metrics (PORT 0: any free port)
+      --metrics      serve Prometheus metrics at http://HOST:PORT/metrics (PORT 0: any free port),
+                     with /healthz and /readyz (200 while every target is connected and
+                     completing writes)
+      --name         this endpoint's name: the \`endpoint\` label of its metrics and log events
+      --log-format   text (default) or json: one event per line (time, level, endpoint,
+                     target_id, msg)
       --poll         busy, hybrid (default) or blocking completion polling
   -q, --quiet        no progress lines (events and errors are still logged)
       --verbose      stack traces on errors
@@ -76,6 +84,8 @@ export async function runInitiator(argv: string[]): Promise<number> {
     node: { type: 'string', short: 'n' },
     service: { type: 'string', short: 's' },
     metrics: { type: 'string' },
+    name: { type: 'string' },
+    'log-format': { type: 'string' },
     poll: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
     verbose: { type: 'boolean' },
@@ -87,6 +97,8 @@ export async function runInitiator(argv: string[]): Promise<number> {
   // Flags first (exit 2), then the domain, TargetInfos and the flow (exit 1).
   const providerFlag = parseProviderFlag('initiator', str('provider'));
   const pollMode = parsePollMode('initiator', str('poll'));
+  const name = parseEndpointName('initiator', str('name'));
+  const logFormat = parseLogFormat('initiator', str('log-format'));
   const metrics = str('metrics') !== undefined ? parseHostPort('initiator', str('metrics')!) : undefined;
   const tArgs = (values['target-info'] as string[] | undefined) ?? [];
   if (tArgs.length === 0) throw new UsageError('initiator: -t/--target-info is required: @FILE written by `mxl-fabrics target -t`, or the base64 text it logs');
@@ -141,11 +153,11 @@ export async function runInitiator(argv: string[]): Promise<number> {
   if (node !== undefined) node = pickInterface('initiator', provider, node).node;
   else pickInterface('initiator', provider, undefined); // the node stays unset: the provider picks the source address
 
-  const log = new Log(process.stderr, values.quiet === true);
+  const log = new Log(process.stderr, values.quiet === true, logFormat, { endpoint: name ?? 'initiator-1' });
   const stop = untilStopped();
-  const fx = new Fabrics({ metrics: metrics !== undefined });
+  const fx = new Fabrics({ metrics: metrics && processExporter(addon().fabricVersion()) });
   try {
-    const ini = await fx.createInitiator({ provider, node, service: str('service'), domain, flowId, follow: true, pollMode });
+    const ini = await fx.createInitiator({ name, provider, node, service: str('service'), domain, flowId, follow: true, pollMode });
     ini.on('error', (e: Error) => stop.fail(e));
     log.line(`initiator: following flow ${flowId} (${provider}, poll ${pollMode}) in ${domain}`);
     // Events can come before addTarget's answer (shm connects at once): name peers by target id.
@@ -155,21 +167,21 @@ export async function runInitiator(argv: string[]): Promise<number> {
     const perPeer = new Map<number, number>();
     const seenReasons = new Set<string>();
     let peerErrors = 0;
-    ini.on('connected', (e: PeerEvent) => log.line(`initiator: connected to ${nameOf(e)}`));
-    ini.on('disconnected', (e: PeerEvent) => log.line(`initiator: disconnected from ${nameOf(e)}${e.reason ? ` (${e.reason})` : ''}; reconnecting`));
+    ini.on('connected', (e: PeerEvent) => log.line(`initiator: connected to ${nameOf(e)}`, 'info', { target_id: e.targetId }));
+    ini.on('disconnected', (e: PeerEvent) => log.line(`initiator: disconnected from ${nameOf(e)}${e.reason ? ` (${e.reason})` : ''}; reconnecting`, 'warn', { target_id: e.targetId }));
     ini.on('peerError', (e: PeerEvent) => {
       peerErrors++;
       const msg = oneLine(e.error?.message ?? e.reason ?? 'unknown error');
       const key = msg.replace(/\d+/g, 'N');
       if (!seenReasons.has(key)) {
         seenReasons.add(key);
-        log.line(`initiator: ${nameOf(e)}: ${msg} (repeats are counted in the progress line)`);
+        log.line(`initiator: ${nameOf(e)}: ${msg} (repeats are counted in the progress line)`, 'error', { target_id: e.targetId });
       }
     });
     for (const t of targets) {
       const { peer } = await ini.addTarget(t.text);
       perPeer.set(peer, 0);
-      log.line(`initiator: added target #${t.n} ${t.info.printableAddress} (id ${t.info.id}${t.from === 'inline' ? '' : `, from ${t.from}`})`);
+      log.line(`initiator: added target #${t.n} ${t.info.printableAddress} (id ${t.info.id}${t.from === 'inline' ? '' : `, from ${t.from}`})`, 'info', { target_id: t.info.id.toString() });
     }
     if (metrics) {
       const srv = await fx.serveMetrics(metrics.host, metrics.port);
@@ -188,7 +200,7 @@ export async function runInitiator(argv: string[]): Promise<number> {
         const unit = audio ? 'windows' : 'grains';
         return `${meters.size > 1 ? `#${p} ` : ''}${rate.toFixed(1)} ${unit}/s, ${total} ${unit}`;
       });
-      const rejected = s.read(Word.TRANSFERS_REJECTED);
+      const rejected = s.skippedTotal();
       log.progress(`initiator: ${parts.join('; ')}, ${conns}/${targets.length} connected` +
         (rejected > 0 ? `, ${rejected} skipped` : '') + (peerErrors > 0 ? `, ${peerErrors} errors` : ''));
     }, PROGRESS_INTERVAL_MS);

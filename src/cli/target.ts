@@ -10,14 +10,17 @@ import { parseFlowDef } from '../domain/index.js';
 import { TargetInfo } from '../fabrics/target-info.js';
 import { Word } from '../metrics/endpoint-stats.js';
 import { Fabrics } from '../runtime/coordinator.js';
+import { addon } from '../native/index.js';
+import { processExporter } from '../metrics/exporter.js';
 import { UsageError } from './exit-codes.js';
 import {
-  Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseFlags, parseHostPort, parsePollMode, parseProviderFlag,
+  Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseEndpointName, parseFlags, parseHostPort, parseLogFormat, parsePollMode, parseProviderFlag,
   pickInterface, requireDomain, untilStopped, writeFileAtomic,
 } from './endpoint-options.js';
 
 export const targetHelp = `usage: mxl-fabrics target -d DOMAIN -f FLOW_DEF.json [-p PROVIDER] [-n NODE] [-s SERVICE]
                           [-t @FILE | -t FILE | -t -] [--metrics HOST:PORT] [--poll MODE] [-q]
+                          [--name NAME] [--log-format text|json]
 
 Receives a flow over fabrics: creates the flow described by FLOW_DEF.json in DOMAIN (or
 joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an initiator's
@@ -29,7 +32,10 @@ joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an 
                      default: the chosen interface's address, a unique name for shm)
   -s, --service      local port (tcp/verbs) or name suffix (shm); default: any free port
   -t, --target-info  also write the TargetInfo as raw JSON: @FILE or FILE, or - for stdout
-      --metrics      serve Prometheus metrics at http://HOST:PORT/metrics (PORT 0: any free port)
+      --metrics      serve Prometheus metrics at http://HOST:PORT/metrics (PORT 0: any free port),
+                     with /healthz and /readyz (200 while listening)
+      --name         this endpoint's name: the \`endpoint\` label of its metrics and log events
+      --log-format   text (default) or json: one event per line (time, level, endpoint, msg)
       --poll         busy, hybrid (default) or blocking completion polling
       --cq-depth     completion queue depth (default 64)
   -q, --quiet        no progress lines (events and errors are still logged)
@@ -55,6 +61,8 @@ export async function runTarget(argv: string[]): Promise<number> {
     service: { type: 'string', short: 's' },
     'target-info': { type: 'string', short: 't' },
     metrics: { type: 'string' },
+    name: { type: 'string' },
+    'log-format': { type: 'string' },
     poll: { type: 'string' },
     'cq-depth': { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
@@ -67,6 +75,8 @@ export async function runTarget(argv: string[]): Promise<number> {
   // Flags first (exit 2), then files and the domain (exit 1).
   const providerFlag = parseProviderFlag('target', str('provider'));
   const pollMode = parsePollMode('target', str('poll'));
+  const name = parseEndpointName('target', str('name'));
+  const logFormat = parseLogFormat('target', str('log-format'));
   const metrics = str('metrics') !== undefined ? parseHostPort('target', str('metrics')!) : undefined;
   let cqDepth: number | undefined;
   if (str('cq-depth') !== undefined) {
@@ -90,12 +100,12 @@ export async function runTarget(argv: string[]): Promise<number> {
   const audio = def.format === 'audio';
   const { provider, node } = pickInterface('target', providerFlag, str('node'));
 
-  const log = new Log(process.stderr, values.quiet === true);
+  const log = new Log(process.stderr, values.quiet === true, logFormat, { endpoint: name ?? 'target-1' });
   const stop = untilStopped();
-  const fx = new Fabrics({ metrics: metrics !== undefined });
+  const fx = new Fabrics({ metrics: metrics && processExporter(addon().fabricVersion()) });
   let grainsAtStop = 0;
   try {
-    const target = await fx.createTarget({ provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth });
+    const target = await fx.createTarget({ name, provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth });
     target.on('error', (e: Error) => stop.fail(e));
     const info = TargetInfo.parse(target.info);
     log.line(`target: flow ${target.flowId} (${def.mediaType}, ${target.grainCount} grains) in ${domain}, listening on ${info.printableAddress} (${provider}${provider === 'shm' || provider === 'efa' ? ', connectionless' : ''}, poll ${pollMode})`);
@@ -117,9 +127,9 @@ export async function runTarget(argv: string[]): Promise<number> {
 
     let dropped = 0;
     target.on('connected', (e: { connection: number }) => log.line(`target: initiator connected (connection ${e.connection})`));
-    target.on('disconnected', (e: { connection: number }) => log.line(`target: initiator disconnected (connection ${e.connection})`));
-    target.on('dropped', (m: { reason?: string }) => { if (dropped++ === 0) log.line(`target: dropped a write: ${m.reason ?? 'out of range'} (further drops are counted in the progress line)`); });
-    target.on('peerError', (e?: Error) => log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}`));
+    target.on('disconnected', (e: { connection: number }) => log.line(`target: initiator disconnected (connection ${e.connection})`, 'warn'));
+    target.on('dropped', (m: { reason?: string }) => { if (dropped++ === 0) log.line(`target: dropped a write: ${m.reason ?? 'out of range'} (further drops are counted in the progress line)`, 'warn'); });
+    target.on('peerError', (e?: Error) => log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}`, 'error'));
     // Drain the event ring (grains are committed by the worker; nothing to do per grain here).
     const drain = audio
       ? (async () => { for await (const _ of target.samples()) { /* counted by the stats */ } })()

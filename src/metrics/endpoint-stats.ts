@@ -22,7 +22,7 @@ import { FabricsError } from '../errors.js';
 /** 'MXLS' in the first Int32: tells a stats SAB from any other SharedArrayBuffer. */
 export const STATS_MAGIC = 0x534c584d;
 /** Bumped whenever a word moves; a reader refuses a buffer of another version. */
-export const STATS_LAYOUT_VERSION = 1;
+export const STATS_LAYOUT_VERSION = 2;
 
 /** Fixed latency buckets (upper bounds, seconds): 25 µs (loopback RDMA write) to 1 s. */
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
@@ -55,6 +55,43 @@ export const COMPLETION_ERROR_CODES = Object.freeze([
 ] as const);
 export type CompletionErrorCode = (typeof COMPLETION_ERROR_CODES)[number];
 
+/**
+ * Why an initiator did not post a transfer to a target (label `reason` of
+ * mxl_fabrics_transfers_skipped_total), counted per target skipped:
+ * - not_connected: the target was connecting or backing off after a failure.
+ * - in_flight_limit: the target already had maxInFlight writes posted or queued.
+ * - source_overwritten: the grain (or samples) left the source ring before it was posted.
+ * - fell_behind: follow mode fell more than the source ring behind and jumped ahead.
+ * - invalid_request: an API transfer request the initiator refused (bad index or range).
+ */
+export const SKIP_REASONS = Object.freeze(['not_connected', 'in_flight_limit', 'source_overwritten', 'fell_behind', 'invalid_request'] as const);
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+/**
+ * Why a target dropped a write (label `reason` of mxl_fabrics_immediates_dropped_total):
+ * - out_of_range: the immediate names a slot, slice or bounce entry the target does not have.
+ * - geometry_mismatch: the sender's grain header disagrees with the flow (size or slices).
+ * - bad_entry: an audio bounce entry whose header is inconsistent.
+ * - stale_session: a write of an ended session (the session engine).
+ */
+export const DROP_REASONS = Object.freeze(['out_of_range', 'geometry_mismatch', 'bad_entry', 'stale_session'] as const);
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/**
+ * Why an initiator lost (or could not reach) a target (label `reason` of
+ * mxl_fabrics_peer_failures_total):
+ * - connect_failed: a connection attempt failed (refused, unreachable, rejected).
+ * - connection_lost: the target closed the connection or the connection broke.
+ * - stall_timeout: no write completion for the stall timeout (target gone or stalled).
+ * - write_error: a write completed with an error (also counted by code in completion errors).
+ * - endpoint_error: a local endpoint could not be created or a post failed.
+ */
+export const PEER_FAILURE_REASONS = Object.freeze(['connect_failed', 'connection_lost', 'stall_timeout', 'write_error', 'endpoint_error'] as const);
+export type PeerFailureReason = (typeof PEER_FAILURE_REASONS)[number];
+
+/** Targets an initiator's stats track one by one (peer area); later ones are only counted in totals. */
+export const MAX_TRACKED_PEERS = 16;
+
 /** Word offsets (64-bit words) of the scalar fields. */
 export const Word = {
   /** Int32[0] = STATS_MAGIC, Int32[1] = STATS_LAYOUT_VERSION. */
@@ -68,26 +105,46 @@ export const Word = {
   SAMPLE_BATCHES: 5,
   BYTES: 6,
   COMMITS: 7,
-  IMMEDIATES_DROPPED: 8,
-  TRANSFERS_REJECTED: 9,
-  RING_OVERFLOWS: 10,
-  PEER_CONNECTS: 11,
-  PEER_DISCONNECTS: 12,
-  POLL_ITERATIONS: 13,
-  POLL_BUSY_ITERATIONS: 14,
+  RING_OVERFLOWS: 8,
+  PEER_CONNECTS: 9,
+  PEER_DISCONNECTS: 10,
+  POLL_ITERATIONS: 11,
+  POLL_BUSY_ITERATIONS: 12,
   // --- gauges (i64) ---
-  PEERS_CONNECTED: 15,
+  PEERS_CONNECTED: 13,
   /** -1 until the first grain. */
-  LAST_GRAIN_INDEX: 16,
-  FLOW_LAG_GRAINS: 17,
+  LAST_GRAIN_INDEX: 14,
+  FLOW_LAG_GRAINS: 15,
+  // --- fault and session counters (u64) ---
+  WRITES_DEFERRED: 16,
+  OVERRUNS: 17,
+  TORN_GRAINS_PREVENTED: 18,
+  RECONNECTS: 19,
+  SESSIONS_STARTED: 20,
+  SESSIONS_ENDED: 21,
+  INITIATORS_REFUSED: 22,
   /** First of COMPLETION_ERROR_CODES.length counters, in that order. */
-  COMPLETION_ERRORS: 18,
+  COMPLETION_ERRORS: 23,
+  /** First of SKIP_REASONS.length counters. */
+  SKIPPED: 23 + 8,
+  /** First of DROP_REASONS.length counters. */
+  DROPS: 23 + 8 + 5,
+  /** First of PEER_FAILURE_REASONS.length counters. */
+  PEER_FAILURES: 23 + 8 + 5 + 4,
 } as const;
 
-const HIST_BASE = Word.COMPLETION_ERRORS + COMPLETION_ERROR_CODES.length;
+const HIST_BASE = Word.PEER_FAILURES + PEER_FAILURE_REASONS.length;
 /** Per stage: BUCKET_SLOTS non-cumulative bucket counters, then the sum in nanoseconds. */
 const HIST_STRIDE = BUCKET_SLOTS + 1;
-const TOTAL_WORDS = HIST_BASE + LATENCY_STAGES.length * HIST_STRIDE;
+/**
+ * Peer area (initiators): MAX_TRACKED_PEERS entries of PEER_STRIDE words each:
+ * target id (u64, 0 = free), up (gauge 0/1, -1 = removed), completions (counter), last completion (gauge,
+ * Unix time in ms).
+ */
+const PEER_BASE = HIST_BASE + LATENCY_STAGES.length * HIST_STRIDE;
+export const PEER_STRIDE = 4;
+export const PeerWord = { ID: 0, UP: 1, COMPLETIONS: 2, LAST_COMPLETION_MS: 3 } as const;
+const TOTAL_WORDS = PEER_BASE + MAX_TRACKED_PEERS * PEER_STRIDE;
 
 /** The layout in one object, for docs, tests and a native writer's static asserts. */
 export const STATS_LAYOUT = Object.freeze({
@@ -97,7 +154,12 @@ export const STATS_LAYOUT = Object.freeze({
   histogramBase: HIST_BASE,
   histogramStride: HIST_STRIDE,
   bucketSlots: BUCKET_SLOTS,
+  peerBase: PEER_BASE,
+  peerStride: PEER_STRIDE,
 });
+
+/** Word of field `field` (a PeerWord) of peer entry `slot`. */
+export const peerWord = (slot: number, field: number): number => PEER_BASE + slot * PEER_STRIDE + field;
 
 /** Word of bucket `slot` (0..BUCKET_SLOTS-1, last = +Inf) of a stage's histogram. */
 export const histogramBucketWord = (stage: LatencyStageIndex, slot: number): number => HIST_BASE + stage * HIST_STRIDE + slot;
@@ -128,8 +190,6 @@ export interface EndpointStatsSnapshot {
   sampleBatches: number;
   bytes: number;
   commits: number;
-  immediatesDropped: number;
-  transfersRejected: number;
   ringOverflows: number;
   peerConnects: number;
   peerDisconnects: number;
@@ -139,7 +199,19 @@ export interface EndpointStatsSnapshot {
   /** -1 until the first grain. */
   lastGrainIndex: number;
   flowLagGrains: number;
+  writesDeferred: number;
+  overruns: number;
+  tornGrainsPrevented: number;
+  reconnects: number;
+  sessionsStarted: number;
+  sessionsEnded: number;
+  initiatorsRefused: number;
   completionErrors: Record<CompletionErrorCode, number>;
+  skipped: Record<SkipReason, number>;
+  drops: Record<DropReason, number>;
+  peerFailures: Record<PeerFailureReason, number>;
+  /** Initiators: the tracked targets (target id as a decimal string). */
+  peers: Array<{ targetId: string; up: boolean; completions: number; lastCompletionMs: number }>;
   latency: Record<LatencyStageName, { buckets: number[]; sumSeconds: number; count: number }>;
 }
 
@@ -245,10 +317,93 @@ export class EndpointStats {
 
   /** Target: one grain or sample batch committed into the local flow. */
   commit(): void { this.add(Word.COMMITS, 1); }
-  /** Target: an immediate whose grain index was out of the flow's range. */
-  immediateDropped(): void { this.add(Word.IMMEDIATES_DROPPED, 1); }
-  /** Initiator: a transfer refused (FI_EAGAIN, or our own queue full). */
-  transferRejected(): void { this.add(Word.TRANSFERS_REJECTED, 1); }
+  /** Target: a write dropped, by reason (see DROP_REASONS). */
+  dropped(reason: DropReason): void { this.add(Word.DROPS + DROP_REASONS.indexOf(reason), 1); }
+  /** Initiator: `n` per-target transfers not posted, by reason (see SKIP_REASONS). */
+  transferSkipped(reason: SkipReason, n = 1): void { this.add(Word.SKIPPED + SKIP_REASONS.indexOf(reason), n); }
+  /** Initiator: a write the provider refused with FI_EAGAIN and that was queued for later. */
+  writeDeferred(): void { this.add(Word.WRITES_DEFERRED, 1); }
+  /** Initiator: a transfer completed after its source slot was overwritten (the target may hold a torn grain). */
+  overrun(): void { this.add(Word.OVERRUNS, 1); }
+  /** A grain that would have been torn was not delivered as valid (the session engine's guard). */
+  tornGrainPrevented(): void { this.add(Word.TORN_GRAINS_PREVENTED, 1); }
+  /** Initiator: a target connected again after it had been connected before. */
+  reconnected(): void { this.add(Word.RECONNECTS, 1); }
+  /** A session with a peer started / ended (the session engine). */
+  sessionStarted(): void { this.add(Word.SESSIONS_STARTED, 1); }
+  sessionEnded(): void { this.add(Word.SESSIONS_ENDED, 1); }
+  /** Target: an initiator's connection request refused or failed to be accepted. */
+  initiatorRefused(): void { this.add(Word.INITIATORS_REFUSED, 1); }
+  /** Initiator: a target failed or could not be reached, by reason. */
+  peerFailed(reason: PeerFailureReason): void { this.add(Word.PEER_FAILURES + PEER_FAILURE_REASONS.indexOf(reason), 1); }
+
+  /** Sum of the skipped-transfer counters (the CLI's progress line). */
+  skippedTotal(): number {
+    let n = 0;
+    for (let i = 0; i < SKIP_REASONS.length; i++) n += this.read(Word.SKIPPED + i);
+    return n;
+  }
+
+  /**
+   * Initiator peer area: the slot of a target id, claiming a free one on first sight
+   * (-1 when all MAX_TRACKED_PEERS are taken). Only the worker calls this.
+   */
+  peerSlot(targetId: bigint): number {
+    const id = BigInt.asIntN(64, targetId);
+    for (let i = 0; i < MAX_TRACKED_PEERS; i++) {
+      const w = peerWord(i, PeerWord.ID);
+      const v = this.i64[w];
+      if (v === id) return i;
+      if (v === 0n) {
+        const j = w << 1;
+        this.setBoth(j, Number(id & 0xffffffffn) | 0, Number((id >> 32n) & 0xffffffffn) | 0);
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Initiator: a tracked target is up (connected) or not. */
+  peerUp(slot: number, up: boolean): void {
+    if (slot >= 0) this.setGauge(peerWord(slot, PeerWord.UP), up ? 1 : 0);
+  }
+
+  /** Initiator: a tracked target was removed (its entry is kept but no longer reported). */
+  peerRemoved(slot: number): void {
+    if (slot >= 0) this.setGauge(peerWord(slot, PeerWord.UP), -1);
+  }
+
+  /** Initiator: a write to a tracked target completed at `nowMs` (Unix ms). */
+  peerCompleted(slot: number, nowMs: number): void {
+    if (slot < 0) return;
+    this.add(peerWord(slot, PeerWord.COMPLETIONS), 1);
+    this.setGauge(peerWord(slot, PeerWord.LAST_COMPLETION_MS), nowMs);
+  }
+
+  /** Reader: the tracked targets, in slot order. */
+  peers(): EndpointStatsSnapshot['peers'] {
+    const out: EndpointStatsSnapshot['peers'] = [];
+    for (let i = 0; i < MAX_TRACKED_PEERS; i++) {
+      const w = peerWord(i, PeerWord.ID);
+      let id = 0n;
+      for (let tries = 0; tries < 10_000; tries++) {
+        const s1 = Atomics.load(this.i32, 2);
+        if ((s1 & 1) !== 0) continue;
+        id = Atomics.load(this.i64, w);
+        if (Atomics.load(this.i32, 2) === s1) break;
+      }
+      if (id === 0n) break;
+      const up = this.read(peerWord(i, PeerWord.UP));
+      if (up < 0) continue; // removed
+      out.push({
+        targetId: BigInt.asUintN(64, id).toString(),
+        up: up === 1,
+        completions: this.read(peerWord(i, PeerWord.COMPLETIONS)),
+        lastCompletionMs: this.read(peerWord(i, PeerWord.LAST_COMPLETION_MS)),
+      });
+    }
+    return out;
+  }
   /** Notification records the main thread did not drain in time (ring full). */
   ringOverflow(n = 1): void { this.add(Word.RING_OVERFLOWS, n); }
 
@@ -329,6 +484,13 @@ export class EndpointStats {
     return { buckets, sumSeconds: this.read(base + BUCKET_SLOTS) / 1e9, count: acc };
   }
 
+  /** Reads `keys.length` consecutive counters from `base` into a keyed record. */
+  record<K extends string>(keys: readonly K[], base: number): Record<K, number> {
+    const out = {} as Record<K, number>;
+    keys.forEach((k, i) => { out[k] = this.read(base + i); });
+    return out;
+  }
+
   snapshot(): EndpointStatsSnapshot {
     const completionErrors = {} as Record<CompletionErrorCode, number>;
     COMPLETION_ERROR_CODES.forEach((c, i) => { completionErrors[c] = this.read(Word.COMPLETION_ERRORS + i); });
@@ -341,8 +503,6 @@ export class EndpointStats {
       sampleBatches: this.read(Word.SAMPLE_BATCHES),
       bytes: this.read(Word.BYTES),
       commits: this.read(Word.COMMITS),
-      immediatesDropped: this.read(Word.IMMEDIATES_DROPPED),
-      transfersRejected: this.read(Word.TRANSFERS_REJECTED),
       ringOverflows: this.read(Word.RING_OVERFLOWS),
       peerConnects: this.read(Word.PEER_CONNECTS),
       peerDisconnects: this.read(Word.PEER_DISCONNECTS),
@@ -351,7 +511,18 @@ export class EndpointStats {
       peersConnected: this.read(Word.PEERS_CONNECTED),
       lastGrainIndex: this.read(Word.LAST_GRAIN_INDEX),
       flowLagGrains: this.read(Word.FLOW_LAG_GRAINS),
+      writesDeferred: this.read(Word.WRITES_DEFERRED),
+      overruns: this.read(Word.OVERRUNS),
+      tornGrainsPrevented: this.read(Word.TORN_GRAINS_PREVENTED),
+      reconnects: this.read(Word.RECONNECTS),
+      sessionsStarted: this.read(Word.SESSIONS_STARTED),
+      sessionsEnded: this.read(Word.SESSIONS_ENDED),
+      initiatorsRefused: this.read(Word.INITIATORS_REFUSED),
       completionErrors,
+      skipped: this.record(SKIP_REASONS, Word.SKIPPED),
+      drops: this.record(DROP_REASONS, Word.DROPS),
+      peerFailures: this.record(PEER_FAILURE_REASONS, Word.PEER_FAILURES),
+      peers: this.peers(),
       latency,
     };
   }

@@ -13,8 +13,8 @@ import { isMainThread } from 'node:worker_threads';
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { FabricsError } from '../errors.js';
 import {
-  COMPLETION_ERROR_CODES, EndpointStats, LATENCY_BUCKETS_SECONDS, LATENCY_STAGES, LatencyStage, Word,
-  type LatencyStageName,
+  COMPLETION_ERROR_CODES, DROP_REASONS, EndpointStats, LATENCY_BUCKETS_SECONDS, LATENCY_STAGES, LatencyStage,
+  PEER_FAILURE_REASONS, SKIP_REASONS, Word, type LatencyStageName,
 } from './endpoint-stats.js';
 
 export type EndpointRole = 'target' | 'initiator';
@@ -49,7 +49,35 @@ export interface MetricsServerOptions {
   host?: string;
   /** Default 0 (any free port); the demo uses 9464. */
   port?: number;
+  /** What GET /readyz reports (the exporter passes its own); without it /readyz is 404. */
+  readiness?: () => Readiness;
 }
+
+export interface RegisterOptions {
+  /** False while the endpoint's worker is not running (failed, restarting); default always true. */
+  alive?: () => boolean;
+}
+
+/** One endpoint's readiness, as /readyz reports it. */
+export interface EndpointReadiness {
+  endpoint: string;
+  role: EndpointRole;
+  ready: boolean;
+  /** Why not, in words (absent when ready). */
+  reason?: string;
+}
+
+export interface Readiness {
+  /** True when there is at least one endpoint and every endpoint is ready. */
+  ready: boolean;
+  endpoints: EndpointReadiness[];
+}
+
+/**
+ * An initiator's target counts as moving when a write to it completed within this window.
+ * Several frame times at any rate, short enough that a dead target turns /readyz within seconds.
+ */
+export const READY_WINDOW_MS = 3000;
 
 export interface MetricsServer {
   /** Full URL of the metrics path, e.g. http://127.0.0.1:9464/metrics. */
@@ -75,6 +103,7 @@ interface Registered {
   endpoint: string;
   role: EndpointRole;
   stats: EndpointStats;
+  alive: () => boolean;
   labels: Record<(typeof ENDPOINT_LABELS)[number], string>;
   flowId?: string;
 }
@@ -82,15 +111,24 @@ interface Registered {
 type Value = { value: number; labels: Record<string, string | number>; metricName?: string };
 
 /** Scalar SAB words exported one series per endpoint. */
-const SCALARS: ReadonlyArray<{ name: string; type: 'counter' | 'gauge'; word: number; help: string }> = [
+type Roles = readonly EndpointRole[];
+const BOTH: Roles = ['target', 'initiator'];
+const INI: Roles = ['initiator'];
+const TGT: Roles = ['target'];
+const SCALARS: ReadonlyArray<{ name: string; type: 'counter' | 'gauge'; word: number; help: string; roles?: Roles }> = [
   { name: 'mxl_fabrics_grains_total', type: 'counter', word: Word.GRAINS, help: 'Whole discrete grains (video, data) transferred by an initiator or received by a target.' },
   { name: 'mxl_fabrics_slices_total', type: 'counter', word: Word.SLICES, help: 'Partial-grain (slice range) transfers.' },
   { name: 'mxl_fabrics_samples_total', type: 'counter', word: Word.SAMPLES, help: 'Audio samples (per channel) transferred or received.' },
   { name: 'mxl_fabrics_sample_batches_total', type: 'counter', word: Word.SAMPLE_BATCHES, help: 'Audio transfers (contiguous sample ranges).' },
   { name: 'mxl_fabrics_bytes_total', type: 'counter', word: Word.BYTES, help: 'Payload bytes transferred or received.' },
-  { name: 'mxl_fabrics_commits_total', type: 'counter', word: Word.COMMITS, help: 'Grains or sample batches a target committed into its local flow.' },
-  { name: 'mxl_fabrics_immediates_dropped_total', type: 'counter', word: Word.IMMEDIATES_DROPPED, help: 'Write immediates a target dropped because the grain index was out of range.' },
-  { name: 'mxl_fabrics_transfers_rejected_total', type: 'counter', word: Word.TRANSFERS_REJECTED, help: 'Transfers an initiator could not post (FI_EAGAIN or queue full).' },
+  { name: 'mxl_fabrics_commits_total', type: 'counter', word: Word.COMMITS, help: 'Grains or sample batches a target committed into its local flow.', roles: TGT },
+  { name: 'mxl_fabrics_writes_deferred_total', type: 'counter', word: Word.WRITES_DEFERRED, help: 'Writes the provider refused with FI_EAGAIN and the initiator queued for its next progress call.', roles: INI },
+  { name: 'mxl_fabrics_overruns_total', type: 'counter', word: Word.OVERRUNS, help: 'Transfers that completed after their source slot was overwritten (the target may hold a torn grain).', roles: INI },
+  { name: 'mxl_fabrics_torn_grains_prevented_total', type: 'counter', word: Word.TORN_GRAINS_PREVENTED, help: 'Grains that would have been torn and were not delivered as valid.', roles: BOTH },
+  { name: 'mxl_fabrics_reconnects_total', type: 'counter', word: Word.RECONNECTS, help: 'Connections to a target established again after it had been connected before.', roles: INI },
+  { name: 'mxl_fabrics_sessions_started_total', type: 'counter', word: Word.SESSIONS_STARTED, help: 'Sessions started with a peer.', roles: BOTH },
+  { name: 'mxl_fabrics_sessions_ended_total', type: 'counter', word: Word.SESSIONS_ENDED, help: 'Sessions with a peer that ended.', roles: BOTH },
+  { name: 'mxl_fabrics_initiators_refused_total', type: 'counter', word: Word.INITIATORS_REFUSED, help: 'Connection requests a target refused or could not accept.', roles: TGT },
   { name: 'mxl_fabrics_ring_overflow_total', type: 'counter', word: Word.RING_OVERFLOWS, help: 'Notification records lost because the main thread did not drain the worker ring in time.' },
   { name: 'mxl_fabrics_peer_connects_total', type: 'counter', word: Word.PEER_CONNECTS, help: 'Peer connections established.' },
   { name: 'mxl_fabrics_peer_disconnects_total', type: 'counter', word: Word.PEER_DISCONNECTS, help: 'Peer connections lost or closed.' },
@@ -128,6 +166,19 @@ function packageVersion(): string {
 
 const invalid = (field: string, msg: string): FabricsError => new FabricsError('MXL_ERR_INVALID_ARG', msg, { field });
 
+/** Returns the name if it can be an endpoint label; throws MXL_ERR_INVALID_ARG otherwise. */
+export function checkEndpointName(endpoint: string): string {
+  if (typeof endpoint !== 'string' || !ENDPOINT_NAME_RE.test(endpoint)) {
+    throw invalid('endpoint', `endpoint name ${JSON.stringify(endpoint)} must match ${ENDPOINT_NAME_RE} (it is a metric label)`);
+  }
+  return endpoint;
+}
+
+/** The exporter a CLI process serves: with prom-client's process_* and nodejs_* metrics. */
+export function processExporter(libfabricVersion: string): MetricsExporter {
+  return new MetricsExporter({ libfabricVersion, defaultMetrics: true });
+}
+
 export class MetricsExporter {
   readonly registry: Registry;
   private readonly endpoints = new Map<string, Registered>();
@@ -151,8 +202,25 @@ export class MetricsExporter {
       () => [{ value: this.refused, labels: {} }]);
 
     for (const s of SCALARS) {
-      this.define(s.name, s.type, s.help, ENDPOINT_LABELS, () => this.each((r) => [{ value: r.stats.read(s.word), labels: r.labels }]));
+      const roles = s.roles ?? BOTH;
+      this.define(s.name, s.type, s.help, ENDPOINT_LABELS, () => this.each((r) => (roles.includes(r.role) ? [{ value: r.stats.read(s.word), labels: r.labels }] : [])));
     }
+    const byReason = (name: string, help: string, roles: Roles, reasons: readonly string[], base: number): void => {
+      this.define(name, 'counter', help, [...ENDPOINT_LABELS, 'reason'], () => this.each((r) => (roles.includes(r.role)
+        ? reasons.map((reason, i) => ({ value: r.stats.read(base + i), labels: { ...r.labels, reason } }))
+        : [])));
+    };
+    byReason('mxl_fabrics_transfers_skipped_total', 'Per-target transfers an initiator did not post, by reason (fixed set).', INI, SKIP_REASONS, Word.SKIPPED);
+    byReason('mxl_fabrics_immediates_dropped_total', 'Writes a target dropped, by reason (fixed set).', TGT, DROP_REASONS, Word.DROPS);
+    byReason('mxl_fabrics_peer_failures_total', 'Targets an initiator lost or could not reach, by reason (fixed set).', INI, PEER_FAILURE_REASONS, Word.PEER_FAILURES);
+    this.define('mxl_fabrics_peer_up', 'gauge', 'Initiator: 1 while the target is connected, else 0 (one series per added target).', [...ENDPOINT_LABELS, 'target_id'],
+      () => this.each((r) => r.stats.peers().map((p) => ({ value: p.up ? 1 : 0, labels: { ...r.labels, target_id: p.targetId } }))));
+    this.define('mxl_fabrics_peer_completions_total', 'counter', 'Initiator: transfers to the target that completed.', [...ENDPOINT_LABELS, 'target_id'],
+      () => this.each((r) => r.stats.peers().map((p) => ({ value: p.completions, labels: { ...r.labels, target_id: p.targetId } }))));
+    this.define('mxl_fabrics_peer_last_completion_timestamp_seconds', 'gauge', 'Initiator: Unix time of the latest completed transfer to the target (absent before the first).', [...ENDPOINT_LABELS, 'target_id'],
+      () => this.each((r) => r.stats.peers().filter((p) => p.completions > 0).map((p) => ({ value: p.lastCompletionMs / 1000, labels: { ...r.labels, target_id: p.targetId } }))));
+    this.define('mxl_fabrics_endpoint_ready', 'gauge', 'Endpoint readiness as /readyz reports it: 1 ready (target listening; initiator: every target connected and completing writes), else 0.', ENDPOINT_LABELS,
+      () => this.each((r) => [{ value: this.readinessOf(r).ready ? 1 : 0, labels: r.labels }]));
     for (const g of GRAIN_GAUGES) {
       this.define(g.name, 'gauge', g.help, ENDPOINT_LABELS, () => this.each((r) =>
         r.stats.read(Word.LAST_GRAIN_INDEX) < 0 ? [] : [{ value: r.stats.read(g.word), labels: r.labels }]));
@@ -181,10 +249,8 @@ export class MetricsExporter {
    * label and MXL_ERR_EXISTS for a (role, endpoint) already registered; returns false
    * (and counts it) when maxEndpoints are already exported.
    */
-  register(endpoint: string, role: EndpointRole, stats: EndpointStats, labels: EndpointLabels): boolean {
-    if (typeof endpoint !== 'string' || !ENDPOINT_NAME_RE.test(endpoint)) {
-      throw invalid('endpoint', `endpoint name ${JSON.stringify(endpoint)} must match ${ENDPOINT_NAME_RE} (it is a metric label)`);
-    }
+  register(endpoint: string, role: EndpointRole, stats: EndpointStats, labels: EndpointLabels, opts: RegisterOptions = {}): boolean {
+    checkEndpointName(endpoint);
     if (!ROLES.includes(role)) throw invalid('role', `role must be 'target' or 'initiator', not ${JSON.stringify(role)}`);
     if (!(stats instanceof EndpointStats)) throw invalid('stats', 'stats must be an EndpointStats');
     if (typeof labels?.provider !== 'string' || !PROVIDER_RE.test(labels.provider)) {
@@ -198,10 +264,16 @@ export class MetricsExporter {
       this.refused++;
       return false;
     }
-    const r: Registered = { endpoint, role, stats, labels: { role, endpoint, provider: labels.provider, kind: labels.kind } };
+    const r: Registered = { endpoint, role, stats, alive: opts.alive ?? (() => true), labels: { role, endpoint, provider: labels.provider, kind: labels.kind } };
     if (labels.flowId !== undefined) r.flowId = labels.flowId.toLowerCase();
     this.endpoints.set(key, r);
     return true;
+  }
+
+  /** Throws what register() would for this name and role (bad name, already registered), registering nothing. */
+  preflight(endpoint: string, role: EndpointRole): void {
+    checkEndpointName(endpoint);
+    if (this.endpoints.has(`${role}\0${endpoint}`)) throw new FabricsError('MXL_ERR_EXISTS', `${role} endpoint ${endpoint} is already registered for metrics`, { field: 'endpoint' });
   }
 
   /** Stops exporting an endpoint (its series vanish from the next scrape). */
@@ -214,9 +286,28 @@ export class MetricsExporter {
     return this.registry.metrics();
   }
 
-  /** Serves GET /metrics from this exporter's registry. */
+  /** Readiness of every registered endpoint (what /readyz serves). */
+  readiness(now = Date.now()): Readiness {
+    const endpoints = [...this.endpoints.values()].map((r) => this.readinessOf(r, now));
+    return { ready: endpoints.length > 0 && endpoints.every((e) => e.ready), endpoints };
+  }
+
+  private readinessOf(r: Registered, now = Date.now()): EndpointReadiness {
+    const base = { endpoint: r.endpoint, role: r.role };
+    if (!r.alive()) return { ...base, ready: false, reason: 'the endpoint worker is not running' };
+    if (r.role === 'target') return { ...base, ready: true };
+    const peers = r.stats.peers();
+    if (peers.length === 0) return { ...base, ready: false, reason: 'no target added' };
+    for (const p of peers) {
+      if (!p.up) return { ...base, ready: false, reason: `target ${p.targetId} is not connected` };
+      if (!(now - p.lastCompletionMs <= READY_WINDOW_MS)) return { ...base, ready: false, reason: `no write to target ${p.targetId} completed in the last ${READY_WINDOW_MS} ms` };
+    }
+    return { ...base, ready: true };
+  }
+
+  /** Serves GET /metrics, /healthz and /readyz from this exporter. */
   async startMetricsServer(opts: MetricsServerOptions = {}): Promise<MetricsServer> {
-    const srv = await startMetricsServer(this.registry, opts);
+    const srv = await startMetricsServer(this.registry, { readiness: () => this.readiness(), ...opts });
     this.servers.add(srv);
     return {
       url: srv.url,
@@ -266,7 +357,11 @@ export class MetricsExporter {
   }
 }
 
-/** Serves `GET /metrics` (and HEAD) from a registry: 404 for other paths, 500 if collection fails. */
+/**
+ * Serves `GET /metrics` (and HEAD) from a registry, `/healthz` (200 while the process
+ * serves) and `/readyz` (200 or 503 with the readiness as JSON, when `readiness` is given):
+ * 404 for other paths, 500 if collection fails.
+ */
 export function startMetricsServer(registry: Registry, opts: MetricsServerOptions = {}): Promise<MetricsServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 0;
@@ -274,7 +369,17 @@ export function startMetricsServer(registry: Registry, opts: MetricsServerOption
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && path === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : 'ok\n');
+      return;
+    }
+    if (get && path === '/readyz' && opts.readiness) {
+      const r = opts.readiness();
+      res.writeHead(r.ready ? 200 : 503, { 'Content-Type': 'application/json' }).end(req.method === 'HEAD' ? undefined : `${JSON.stringify(r)}\n`);
+      return;
+    }
+    if (path !== '/metrics' || !get) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found; metrics are at /metrics\n');
       return;
     }

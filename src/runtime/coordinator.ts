@@ -8,6 +8,7 @@ import { addon } from '../native/index.js';
 import { FabricsError } from '../errors.js';
 import { MetricsExporter, type MetricsServer } from '../metrics/exporter.js';
 import type { ProviderName } from '../fabrics/provider.js';
+import { endpointLabels } from '../metrics/endpoint-labels.js';
 import type { PollMode } from './control-block.js';
 import type { EndpointHandle } from './endpoint-handle.js';
 import { InitiatorHandle } from './initiator-handle.js';
@@ -97,12 +98,14 @@ export class Fabrics {
     this.server = undefined;
   }
 
-  private async adopt<H extends EndpointHandle>(h: H, provider: string): Promise<H> {
-    if (this.metrics) this.metrics.register(h.name, h.config.role, h.stats, { provider, kind: 'video' });
+  private async adopt<H extends EndpointHandle & { readonly kind: 'grains' | 'samples'; readonly flowId: string }>(h: H, provider: string): Promise<H> {
+    this.metrics?.preflight(h.name, h.config.role); // a bad or taken name fails before any worker starts
+    await h.start();
     try {
-      await h.start();
+      // After start: the worker has told the flow id, and the flow's format is on disk.
+      if (this.metrics) this.metrics.register(h.name, h.config.role, h.stats, endpointLabels(h, provider), { alive: () => h.state === 'ready' });
     } catch (e) {
-      this.metrics?.unregister(h.name, h.config.role);
+      await h.close();
       throw e;
     }
     this.endpoints.add(h);

@@ -8,6 +8,9 @@ import { addon } from '../native/index.js';
 import { MxlInstance, type DiscreteFlowReader } from '../domain/index.js';
 import { FabricsError, asFabricsError } from '../errors.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
+import { InitiatorFaults, countRefusedTransfer, countSkipped } from '../metrics/endpoint-faults.js';
+import { SliceLedger } from '../metrics/slice-ledger.js';
+import type { TransferResult } from '../fabrics/initiator.js';
 import { ringFromReader } from '../fabrics/flow-rings.js';
 import { samplesFromReader } from '../fabrics/sample-ring.js';
 import { Initiator } from '../fabrics/initiator.js';
@@ -37,12 +40,16 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const bytesPerSample = g.channelCount * g.wordSize;
     const peerNo = new Map<bigint, number>();
     let nextPeer = 1;
+    const faults = new InitiatorFaults(stats);
+    const ledger = new SliceLedger(g.grainCount, g.totalSlices, g.sliceSizes.reduce((a, b) => a + b, 0), grainBytes);
+    const skips = (r: TransferResult): void => { if (r.skipped > 0) countSkipped(stats, r.skipped, ini.targets); };
     ini.onEvent = (e) => {
+      faults.onEvent(e);
       if (e.type === 'completed') {
         pushEvent(events, stats, EventKind.COMPLETED, Number(e.index), audio ? 0 : Number(e.index % BigInt(g.grainCount)), e.count ?? 0, g.totalSlices,
           Number(process.hrtime.bigint()), Number(e.latencyNs), peerNo.get(e.target) ?? 0);
         if (audio) stats.samples(e.count ?? 0, (e.count ?? 0) * bytesPerSample);
-        else stats.grain(grainBytes);
+        else ledger.completed(stats, e.index);
         stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
         return;
       }
@@ -76,7 +83,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       if (next < 0n) next = head;
       if (head + 1n - next > BigInt(g.grainCount)) {
         // Fell behind by more than the ring: skip to the oldest grain still held.
-        stats.transferRejected();
+        stats.transferSkipped('fell_behind', Number(head - BigInt(g.grainCount) + 1n - next));
         next = head - BigInt(g.grainCount) + 1n;
         sentSlices = 0;
       }
@@ -92,10 +99,10 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         if (r.status !== 'OK') break;
         const valid = r.invalid ? r.totalSlices : r.validSlices;
         try {
-          if (r.invalid) ini.transferGrain(next, 0, 0);
-          else if (valid > sentSlices) ini.transferGrain(next, sentSlices, valid);
-        } catch {
-          stats.transferRejected(); // overwritten between the read and the post
+          if (r.invalid) { ledger.posted(next, 0, 0); skips(ini.transferGrain(next, 0, 0)); }
+          else if (valid > sentSlices) { ledger.posted(next, sentSlices, valid); skips(ini.transferGrain(next, sentSlices, valid)); }
+        } catch (e) {
+          countRefusedTransfer(stats, e); // overwritten between the read and the post
         }
         n++;
         if (valid < r.totalSlices) { sentSlices = valid; break; }
@@ -115,7 +122,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       if (head === 0n) return 0;
       if (sentHead < 0n || head < sentHead) sentHead = head; // start now (or after a writer restart)
       if (head - sentHead > half) {
-        stats.transferRejected(); // fell more than half a ring behind: those samples are gone
+        stats.transferSkipped('fell_behind'); // fell more than half a ring behind: those samples are gone
         sentHead = head - half;
       }
       let n = 0;
@@ -124,9 +131,9 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         const count = head - sentHead < max ? head - sentHead : max;
         if (count <= 0n) break;
         try {
-          ini.transferSamples(sentHead + count, Number(count));
-        } catch {
-          stats.transferRejected();
+          skips(ini.transferSamples(sentHead + count, Number(count)));
+        } catch (e) {
+          countRefusedTransfer(stats, e);
         }
         sentHead += count;
         n++;
@@ -147,7 +154,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
           try {
             if (m.type === 'addTarget') {
               const info = TargetInfo.parse(m.info);
-              ini.addTarget(info);
+              faults.add(info.id, () => ini.addTarget(info));
               peerNo.set(info.id, nextPeer);
               kit.reply(m.id, { peer: nextPeer++, targetId: info.id.toString() });
             } else if (m.type === 'removeTarget') {
@@ -165,13 +172,14 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       while (requests.tryPop(req)) {
         work++;
         try {
-          if (req[RequestRecord.OP] === RequestOp.TRANSFER_SAMPLES) ini.transferSamples(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START]);
+          if (req[RequestRecord.OP] === RequestOp.TRANSFER_SAMPLES) skips(ini.transferSamples(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START]));
           else if (req[RequestRecord.OP] === RequestOp.TRANSFER) {
             const end = req[RequestRecord.END];
-            ini.transferGrain(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START], end < 0 ? undefined : end);
+            ledger.posted(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START], end < 0 ? g.totalSlices : end);
+            skips(ini.transferGrain(BigInt(req[RequestRecord.INDEX]), req[RequestRecord.START], end < 0 ? undefined : end));
           }
         } catch (e) {
-          stats.transferRejected();
+          countRefusedTransfer(stats, e);
           kit.post({ type: 'peer', event: 'error', peer: 0, error: asFabricsError(e).toRecord() });
         }
       }

@@ -7,6 +7,8 @@ import { MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowWriter } from '
 import { FabricsError } from '../errors.js';
 import { samplesFromWriter } from '../fabrics/sample-ring.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
+import { TargetFaults, timedCommits } from '../metrics/endpoint-faults.js';
+import { SliceLedger } from '../metrics/slice-ledger.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
 import { EventKind } from '../runtime/event-records.js';
@@ -27,7 +29,9 @@ runWorker<TargetWorkerConfig>((kit) => {
     const rate = writer.geometry.grainRate;
     const grainBytes = w.geometry.grainSize + 8192;
     const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit };
-    target = audio ? new Target({ ...endpoint, samples: samplesFromWriter(writer) }) : new Target({ ...endpoint, ring: ringFromWriter(w) });
+    target = audio ? new Target({ ...endpoint, samples: timedCommits(samplesFromWriter(writer), stats, 'commit') }) : new Target({ ...endpoint, ring: timedCommits(ringFromWriter(w), stats, 'commitLanded') });
+    const faults = new TargetFaults(stats);
+    const ledger = new SliceLedger(w.geometry.grainCount, w.geometry.totalSlices, w.geometry.sliceSizes.reduce((a, b) => a + b, 0), grainBytes);
     const bytesPerSample = writer.geometry.channelCount * writer.geometry.wordSize;
     target.onSamples = (s) => {
       pushEvent(events, stats, EventKind.SAMPLES, Number(s.headIndex), s.entry, s.count, 0, Number(s.arrivalNs), s.committed ? 1 : 0, 0);
@@ -37,8 +41,7 @@ runWorker<TargetWorkerConfig>((kit) => {
     };
     target.onLanded = (g) => {
       pushEvent(events, stats, EventKind.GRAIN, Number(g.index), g.slot, g.validSlices, g.totalSlices, Number(g.arrivalNs), g.committed ? 1 : 0, 0);
-      if (g.validSlices === g.totalSlices) stats.grain(grainBytes);
-      else stats.slice(0);
+      ledger.landed(stats, g.slot, g.index, g.validSlices);
       if (g.committed) stats.commit();
       const now = taiNow();
       const ts = indexToTimestamp(g.index, rate);
@@ -55,28 +58,29 @@ runWorker<TargetWorkerConfig>((kit) => {
     while (!ctl.shouldStop()) {
       let n = target.poll(64);
       for (const e of target.takeEvents()) {
+        faults.onEvent(e);
         if (e.type === 'connected' || e.type === 'disconnected') {
           if (e.type === 'connected') stats.peerConnected(target.connections);
           else stats.peerDisconnected(target.connections);
           kit.post({ type: 'peer', event: e.type, peer: Number(e.connection) });
         } else if (e.type === 'dropped') {
-          stats.immediateDropped();
           kit.post({ type: 'dropped', reason: e.reason, immediate: e.immediate });
         } else kit.post({ type: 'peer', event: 'error', peer: 0, error: e.error.toRecord() });
       }
       if (++iter % CONTROL_EVERY === 0 || ctl.doorbellSeen() !== seen) {
         seen = ctl.doorbellSeen();
+        faults.sync(target.counters);
         for (const m of kit.takeControl()) {
           if (m.type === 'status') kit.reply(m.id, plain({ counters: target.counters, connections: target.connections, spinWindowNs: idle.spinWindowNs }));
           else kit.replyError(m.id, new FabricsError('MXL_ERR_INVALID_ARG', `a target does not take ${m.type}`));
         }
       }
-      stats.pollIteration(n > 0);
       if (n > 0) idle.activity();
       else if (idle.shouldBlock()) {
         n = target.wait(BLOCK_MS);
         if (n > 0) idle.activity();
       }
+      stats.pollIteration(n > 0); // after wait(): grains reaped there are work too
     }
     ctl.setState('stopping');
   } finally {

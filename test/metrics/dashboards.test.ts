@@ -1,5 +1,8 @@
 import test from 'ava';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MetricsExporter } from '../../src/metrics/exporter.js';
 
 const root = new URL('../../../grafana/', import.meta.url);
@@ -36,13 +39,14 @@ export function metricNames(expr: string): string[] {
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/\$\w+/g, ' ');
   // label_values(metric, label): the second argument is a label.
-  const lv = /label_values\(\s*([a-zA-Z_:][\w:]*)?[^,]*,\s*(\w+)\s*\)/.exec(expr);
+  const lv = /label_values\(\s*([a-zA-Z_:][\w:]*)?(?:[^{},]|\{[^}]*\})*,\s*(\w+)\s*\)/.exec(expr);
   const ids = stripped.match(/[a-zA-Z_:][a-zA-Z0-9_:]*/g) ?? [];
   return ids.filter((id) => !PROMQL_WORDS.has(id) && !/^\d/.test(id) && id !== lv?.[2]);
 }
 
 async function registryNames(): Promise<Set<string>> {
-  const exp = new MetricsExporter();
+  // As the CLI serves it: with prom-client's process_* metrics.
+  const exp = new MetricsExporter({ defaultMetrics: true });
   const names = new Set<string>();
   for (const m of await exp.registry.getMetricsAsJSON()) {
     names.add(m.name);
@@ -149,4 +153,86 @@ test('provisioning files point at the datasource and the dashboards folder', (t)
   t.regex(dash, /^\s+path: \/var\/lib\/grafana\/dashboards\/mxl$/m);
   const prom = readFileSync(new URL('prometheus.yml', root), 'utf8');
   t.regex(prom, /127\.0\.0\.1:9464/);
+  t.regex(prom, /file_sd_configs:\n\s+- files: \['targets\/\*\.json'\]/);
+  const sd = JSON.parse(readFileSync(new URL('targets/example.json', root), 'utf8')) as Json[];
+  t.true(sd.length >= 2 && sd.every((g) => Array.isArray(g.targets) && g.targets.every((x: string) => /^[\w.-]+:\d+$/.test(x))));
+});
+
+test('job, instance, role and endpoint variables chain, and every panel query filters on all four', (t) => {
+  for (const f of files) {
+    const d = load(f);
+    const vars = (d.templating.list as Json[]).filter((v) => v.type === 'query');
+    t.deepEqual(vars.map((v) => v.name), ['job', 'instance', 'role', 'endpoint'], f);
+    t.regex(vars[1].query.query, /\{job=~"\$job"\}/);
+    t.regex(vars[3].query.query, /instance=~"\$instance".*role=~"\$role"/);
+    for (const p of allPanels(d)) {
+      for (const tg of p.targets ?? []) {
+        const e = tg.expr as string;
+        t.regex(e, /job=~"\$job",instance=~"\$instance"/, `${f} ${p.title}: ${e}`);
+        if (/mxl_fabrics_/.test(e)) t.regex(e, /role=~"\$role",endpoint=~"\$endpoint"/, `${f} ${p.title}: ${e}`);
+      }
+    }
+  }
+});
+
+test('every grouped aggregation keeps instance (two processes never merge into one line); only stat totals drop it', (t) => {
+  for (const f of files) {
+    for (const p of allPanels(load(f))) {
+      for (const tg of p.targets ?? []) {
+        const e = tg.expr as string;
+        const groups = [...e.matchAll(/\b(?:sum|max|min|avg|count) by \(([^)]*)\)/g)].map((m) => m[1]);
+        if (p.type === 'stat') continue; // a single number over the selection, on purpose
+        t.true(groups.length > 0, `${f} ${p.title}: ungrouped aggregation in ${e}`);
+        for (const g of groups) t.true(g.split(',').map((x) => x.trim()).includes('instance'), `${f} ${p.title}: by (${g}) drops instance`);
+        t.regex(tg.legendFormat, /\{\{instance\}\}/, `${f} ${p.title}: legend without instance`);
+      }
+    }
+  }
+});
+
+test('throughput is drawn in bits per second', (t) => {
+  const d = load('mxl-fabrics.json');
+  const bits = allPanels(d).filter((p) => (p.targets ?? []).some((x: Json) => /mxl_fabrics_bytes_total/.test(x.expr)));
+  t.true(bits.length >= 2);
+  for (const p of bits) {
+    t.is(p.fieldConfig.defaults.unit, 'bps', p.title);
+    for (const x of p.targets) t.regex(x.expr, /\* 8$/, p.title);
+  }
+});
+
+// @grafana/schema ships the dashboard model as TypeScript types (no runtime validator):
+// the JSON is compiled as an object literal that must satisfy them, excess-property checks
+// included. Enums (ThresholdsMode, ...) are compared by their string values, as JSON holds them.
+const TSC = fileURLToPath(new URL('../../../node_modules/typescript/bin/tsc', import.meta.url));
+function schemaCheck(dashboard: string): { status: number | null; out: string } {
+  const dir = mkdtempSync(path.join(fileURLToPath(new URL('../../', import.meta.url)), 'dashboard-check-'));
+  try {
+    const file = path.join(dir, 'check.ts');
+    writeFileSync(file, `import type { Dashboard } from '@grafana/schema';
+type J<T> = T extends string ? \`\${T}\` : T extends readonly (infer U)[] ? J<U>[] : T extends object ? { [K in keyof T]: J<T[K]> } : T;
+export const dashboard = (${dashboard.trim()}) satisfies J<Dashboard>;
+`);
+    const r = spawnSync(process.execPath, [TSC, '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', file], { encoding: 'utf8' });
+    return { status: r.status, out: r.stdout + r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('dashboards satisfy the @grafana/schema Dashboard type', (t) => {
+  for (const f of files) {
+    const r = schemaCheck(readFileSync(new URL(`dashboards/${f}`, root), 'utf8'));
+    t.is(r.status, 0, `${f}:\n${r.out}`);
+  }
+  // The check is live: a wrong field type and an unknown property are both caught.
+  const wrongType = load('mxl-fabrics.json');
+  wrongType.panels[1].gridPos.h = 'tall';
+  const r1 = schemaCheck(JSON.stringify(wrongType));
+  t.not(r1.status, 0);
+  t.regex(r1.out, /'string' is not assignable to type 'number'/);
+  const unknown = load('mxl-fabrics.json');
+  unknown.refreshEvery = '5s';
+  const r2 = schemaCheck(JSON.stringify(unknown));
+  t.not(r2.status, 0);
+  t.regex(r2.out, /refreshEvery/);
 });

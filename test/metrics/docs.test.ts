@@ -42,3 +42,12 @@ test('docs/metrics.md states the buckets, error codes and layout size in force',
   t.regex(doc, new RegExp(`\\| ${STATS_LAYOUT.histogramBase}–${STATS_LAYOUT.histogramBase + STATS_LAYOUT.histogramStride - 1} \\| stage \`transfer\``));
   t.regex(doc, new RegExp(`\\| ${Word.FLOW_LAG_GRAINS} \\| flow lag`));
 });
+
+test('docs/metrics.md names every reason of every reason label, and the layout of the fault words', async (t) => {
+  const { DROP_REASONS, PEER_FAILURE_REASONS, SKIP_REASONS } = await import('../../src/metrics/endpoint-stats.js');
+  for (const r of [...SKIP_REASONS, ...DROP_REASONS, ...PEER_FAILURE_REASONS]) t.true(flat.includes(`\`${r}\``), r);
+  t.regex(doc, new RegExp(`\\| ${Word.SKIPPED}–${Word.SKIPPED + SKIP_REASONS.length - 1} \\| skipped transfers`));
+  t.regex(doc, new RegExp(`\\| ${Word.DROPS}–${Word.DROPS + DROP_REASONS.length - 1} \\| dropped writes`));
+  t.regex(doc, new RegExp(`\\| ${Word.PEER_FAILURES}–${Word.PEER_FAILURES + PEER_FAILURE_REASONS.length - 1} \\| peer failures`));
+  t.regex(doc, new RegExp(`\\| ${STATS_LAYOUT.peerBase}–${STATS_LAYOUT.words - 1} \\| peer area`));
+});

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { PerformanceObserver } from 'node:perf_hooks';
 import {
-  COMPLETION_ERROR_CODES, EndpointStats, LATENCY_BUCKETS_SECONDS, LatencyStage, STATS_LAYOUT, STATS_MAGIC,
-  Word, completionErrorSlot, histogramBucketWord, histogramSumWord,
+  COMPLETION_ERROR_CODES, EndpointStats, LATENCY_BUCKETS_SECONDS, LatencyStage, MAX_TRACKED_PEERS, PEER_FAILURE_REASONS,
+  PEER_STRIDE, STATS_LAYOUT, STATS_MAGIC, Word, completionErrorSlot, histogramBucketWord, histogramSumWord,
 } from '../../src/metrics/endpoint-stats.js';
 import { FabricsError } from '../../src/errors.js';
 import { runStatsWorker } from './helpers.js';
@@ -14,8 +14,10 @@ test('layout: header words and size are as documented', (t) => {
   t.is(i32[1], STATS_LAYOUT.version);
   t.is(i32[3], LATENCY_BUCKETS_SECONDS.length + 1);
   t.is(s.buffer.byteLength, STATS_LAYOUT.bytes);
-  t.is(STATS_LAYOUT.histogramBase, Word.COMPLETION_ERRORS + COMPLETION_ERROR_CODES.length);
-  t.is(histogramSumWord(LatencyStage.source) + 1, STATS_LAYOUT.words);
+  t.is(Word.SKIPPED, Word.COMPLETION_ERRORS + COMPLETION_ERROR_CODES.length);
+  t.is(STATS_LAYOUT.histogramBase, Word.PEER_FAILURES + PEER_FAILURE_REASONS.length);
+  t.is(histogramSumWord(LatencyStage.source) + 1, STATS_LAYOUT.peerBase);
+  t.is(STATS_LAYOUT.peerBase + MAX_TRACKED_PEERS * PEER_STRIDE, STATS_LAYOUT.words);
   t.is(s.read(Word.LAST_GRAIN_INDEX), -1);
   // Words are little-endian 64-bit: a BigUint64Array view sees the same counter.
   s.add(Word.GRAINS, 3);
@@ -71,6 +73,21 @@ test('latency buckets: bound is inclusive (le), NaN ignored, negative counts as 
   t.is(h.sumSeconds, (25_000 + 25_001 + 1e9 + 1.5e9 + 100_000) / 1e9);
   // Other stages untouched.
   t.is(s.histogram(LatencyStage.transfer).count, 0);
+});
+
+test('peer area: 64-bit target ids round-trip, slots are claimed once, the 17th target is not tracked', (t) => {
+  const s = EndpointStats.create();
+  const ids = Array.from({ length: MAX_TRACKED_PEERS }, (_, i) => 2n ** 63n + BigInt(i) * 0x1_0000_0001n);
+  t.deepEqual(ids.map((id) => s.peerSlot(id)), ids.map((_, i) => i));
+  t.is(s.peerSlot(ids[3]), 3);
+  t.is(s.peerSlot(7n), -1);
+  s.peerUp(3, true);
+  s.peerCompleted(3, 1_700_000_000_001);
+  s.peerCompleted(-1, 5); // untracked: ignored
+  const peers = s.peers();
+  t.deepEqual(peers.map((p) => p.targetId), ids.map(String));
+  t.deepEqual(peers[3], { targetId: ids[3].toString(), up: true, completions: 1, lastCompletionMs: 1_700_000_000_001 });
+  t.false(peers[0].up);
 });
 
 test('completion error numbers map to the fixed code set', (t) => {

@@ -50,9 +50,25 @@ test('a real HTTP scrape shows exactly what a worker thread wrote', async (t) =>
     t.is(v('mxl_fabrics_samples_total'), 1440);
     t.is(v('mxl_fabrics_sample_batches_total'), 3);
     t.is(v('mxl_fabrics_bytes_total'), 10 * 5_184_000 + 4 * 1000 + 3 * 3840);
-    t.is(v('mxl_fabrics_commits_total'), 7);
-    t.is(v('mxl_fabrics_immediates_dropped_total'), 2);
-    t.is(v('mxl_fabrics_transfers_rejected_total'), 5);
+    // Target-only series are not exported for an initiator, whatever its buffer holds.
+    t.false(samples.some((s) => s.labels.endpoint === 'cam1-tx' && (s.name === 'mxl_fabrics_commits_total' || s.name === 'mxl_fabrics_immediates_dropped_total')));
+    const skip = (reason: string) => v('mxl_fabrics_transfers_skipped_total', { ...TX, reason });
+    t.deepEqual([skip('in_flight_limit'), skip('not_connected'), skip('source_overwritten'), skip('fell_behind'), skip('invalid_request')], [3, 2, 0, 0, 0]);
+    t.is(v('mxl_fabrics_overruns_total'), 1);
+    t.is(v('mxl_fabrics_reconnects_total'), 2);
+    t.is(v('mxl_fabrics_writes_deferred_total'), 1);
+    t.is(v('mxl_fabrics_peer_failures_total', { ...TX, reason: 'stall_timeout' }), 1);
+    t.is(v('mxl_fabrics_peer_failures_total', { ...TX, reason: 'connect_failed' }), 0);
+    const far = { ...TX, target_id: (2n ** 64n - 5n).toString() };
+    t.is(v('mxl_fabrics_peer_up', far), 1);
+    t.is(v('mxl_fabrics_peer_completions_total', far), 2);
+    t.is(v('mxl_fabrics_peer_last_completion_timestamp_seconds', far), 1_700_000_000.456);
+    t.is(v('mxl_fabrics_peer_up', { ...TX, target_id: '42' }), 0);
+    t.false(samples.some((s) => s.name === 'mxl_fabrics_peer_last_completion_timestamp_seconds' && s.labels.target_id === '42'));
+    t.is(v('mxl_fabrics_endpoint_ready'), 0, 'a target never connected: not ready');
+    t.is(v('mxl_fabrics_endpoint_ready', RX), 1);
+    t.is(v('mxl_fabrics_immediates_dropped_total', { ...RX, reason: 'out_of_range' }), 0);
+    t.false(samples.some((s) => s.labels.endpoint === 'cam1-rx' && s.name === 'mxl_fabrics_transfers_skipped_total'));
     t.is(v('mxl_fabrics_ring_overflow_total'), 3);
     t.is(v('mxl_fabrics_peer_connects_total'), 2);
     t.is(v('mxl_fabrics_peer_disconnects_total'), 1);

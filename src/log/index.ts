@@ -1,0 +1,2 @@
+/** Structured (JSON lines) logging for the CLI and applications. */
+export * from './event-log.js';
