@@ -10,6 +10,7 @@ import { type DemoProgress, type DemoSummary, runDemo as run } from '../demo/dem
 import { providerFromString, providerToString } from '../fabrics/provider.js';
 import { POLL_MODES, type PollMode } from '../runtime/control-block.js';
 import { ExitCode, UsageError } from './exit-codes.js';
+import { claimSignals } from './process-guards.js';
 
 export const demoHelp = `usage: mxl-fabrics demo [options]
 
@@ -98,6 +99,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  if (claimSignals()) abort.abort(); // interrupted while starting
   let summary: DemoSummary;
   try {
     summary = await run({

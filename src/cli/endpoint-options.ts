@@ -10,6 +10,7 @@ import { getInterfaces } from '../fabrics/interfaces.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import type { PollMode } from '../runtime/control-block.js';
 import { UsageError } from './exit-codes.js';
+import { claimSignals } from './process-guards.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -139,6 +140,9 @@ export function untilStopped(): { stopped: Promise<StopReason>; fail: (e: Error)
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A signal that came while the command was still starting stops it as soon as it runs.
+  const early = claimSignals();
+  if (early) onSignal(early);
   return {
     stopped,
     fail: (error) => resolve({ kind: 'error', error }),
