@@ -54,6 +54,7 @@ function summaryText(s: DemoSummary): string {
     `  written ${s.written}, arrived ${s.arrived}, verified ${s.verified}, lost ${s.lost}, corrupt ${s.corrupt}, late ${s.late}` +
       (s.sourceSkipped ? `, source skipped ${s.sourceSkipped}` : '') + (s.unverified ? `, unverified ${s.unverified}` : '') + (s.missing ? `, missing ${s.missing}` : ''),
     `  latency commit->arrival p50 ${s.latencyP50Ms.toFixed(2)} ms, p99 ${s.latencyP99Ms.toFixed(2)} ms; ${s.bytes >= 1e9 ? `${(s.bytes / 1e9).toFixed(2)} GB` : `${(s.bytes / 1e6).toFixed(1)} MB`} moved`,
+    ...(s.failure ? [`  stopped early: ${s.failure}`] : []),
     `  ${verdict}`,
   ].join('\n');
 }
