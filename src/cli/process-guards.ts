@@ -30,9 +30,18 @@ export function claimSignals(): NodeJS.Signals | undefined {
 /** Output streams whose reader went away: true once a write failed with EPIPE. */
 export const brokenOutput = { stdout: false, stderr: false };
 
+/** Where bin/mxl-fabrics.js keeps what it caught before this module loaded. */
+const BIN_KEY = Symbol.for('mxl-fabrics.earlySignals');
+type BinSignals = { signals: NodeJS.Signals[]; off: () => void };
+
 export function installProcessGuards(): void {
   process.on('SIGINT', onEarlySignal);
   process.on('SIGTERM', onEarlySignal);
+  const bin = (process as unknown as Record<symbol, BinSignals | undefined>)[BIN_KEY];
+  if (bin) {
+    bin.off(); // ours are installed: the bin's catch-all can go
+    if (bin.signals.length > 0) early ??= bin.signals[0];
+  }
   for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {

@@ -35,6 +35,15 @@ export function readUserFile(file: string, opts: BoundedReadOptions = {}): strin
   const what = opts.what ?? 'file';
   const field = opts.field ?? 'path';
   if (typeof file !== 'string' || file.length === 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `${what}: empty path`, { field });
+  // Look before opening: opening a FIFO or a device can block or have effects; a socket cannot be opened.
+  let pre: fs.Stats | undefined;
+  try {
+    pre = fs.statSync(file);
+  } catch {
+    pre = undefined; // open() below reports why
+  }
+  const preKind = pre ? kindOf(pre) : undefined;
+  if (preKind) throw new FabricsError('MXL_ERR_INVALID_ARG', `cannot read ${what} ${file} (${preKind === 'a directory' ? 'EISDIR' : 'not a regular file'}): ${preKind}, not a regular file`, { field });
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
