@@ -178,6 +178,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   } finally {
     interrupted = o.signal?.aborted ?? false;
     for (const w of watchdogs) w.stop();
+    // Initiators first, then targets: over shm a target's endpoint going away while this
+    // process's initiator still progresses writes to it crashed the demo (SIGSEGV inside
+    // libfabric) on a loaded host.
+    await Promise.allSettled(streams.map((st) => st.initiator.close()));
     await fx.close().catch(() => {});
     for (const st of streams) {
       st.audio?.reader.close();
