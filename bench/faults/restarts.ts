@@ -21,7 +21,8 @@ try {
     const up = r.cycles.map((c) => c.resumedMs).filter(Number.isFinite);
     const down = reportedDowntimes(r.ini);
     const stalled = r.ini.stderr.some((l) => /worker stalled/.test(l));
-    console.log(`${provider}: resumed within 3 s ${ok.length}/${cycles}; new target up -> first grain median ${Math.round(median(up))} ms, max ${Math.round(Math.max(...up))} ms; ` +
+    const note = r.cycles.length < cycles ? ` (stopped after cycle ${r.cycles.length} of ${cycles}: it never resumed)` : '';
+    console.log(`${provider}: resumed within 3 s ${ok.length}/${r.cycles.length} attempts${note}; new target up -> first grain median ${Math.round(median(up))} ms, max ${Math.round(Math.max(...up))} ms; ` +
       `initiator-reported downtime median ${median(down)} ms, max ${Math.max(...down)} ms${stalled ? '; initiator worker stalled' : ''}`);
     await r.ini.stop('SIGINT');
     await r.target.stop('SIGINT');
