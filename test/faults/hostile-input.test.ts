@@ -130,7 +130,7 @@ test('CLI: SIGINT in the first moments (just after Node booted, and up to 500 ms
   // script; so the first delay is just past this host's current boot time, while the CLI
   // modules are still loading.
   const boot = await nodeBootMs();
-  for (const delay of [Math.max(150, Math.ceil(boot * 1.5)), Math.max(300, Math.ceil(boot * 2.5)), 500]) {
+  for (const delay of [Math.max(150, Math.ceil(boot * 1.5)), Math.max(300, Math.ceil(boot * 2.5)), Math.max(500, Math.ceil(boot * 1.2))]) {
     const domain = tempDir();
     const p = startCli(['target', '-d', domain, '-f', defFile, '-p', 'tcp', '-n', '127.0.0.1']);
     await sleep(delay);
