@@ -1,5 +1,14 @@
 #!/usr/bin/env node
 // Package bin: runs the compiled CLI (npm run build:ts / npm run setup produce build/).
+// SIGINT/SIGTERM while the CLI modules still load are kept for the command (it stops
+// cleanly, exit 0) instead of killing the process: src/cli/process-guards.ts takes them.
+{
+  const signals = [];
+  const keep = (s) => signals.push(s);
+  process.on('SIGINT', keep);
+  process.on('SIGTERM', keep);
+  process[Symbol.for('mxl-fabrics.earlySignals')] = { signals, off: () => { process.off('SIGINT', keep); process.off('SIGTERM', keep); } };
+}
 import('../build/src/cli/main.js')
   .then((m) => m.main(process.argv.slice(2)))
   .catch((e) => {

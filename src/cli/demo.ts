@@ -12,6 +12,7 @@ import { POLL_MODES, type PollMode } from '../runtime/control-block.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { formatEvent } from '../log/event-log.js';
 import { parseLogFormat } from './endpoint-options.js';
+import { claimSignals } from './process-guards.js';
 
 export const demoHelp = `usage: mxl-fabrics demo [options]
 
@@ -56,6 +57,7 @@ function summaryText(s: DemoSummary): string {
     `  written ${s.written}, arrived ${s.arrived}, verified ${s.verified}, lost ${s.lost}, corrupt ${s.corrupt}, late ${s.late}` +
       (s.sourceSkipped ? `, source skipped ${s.sourceSkipped}` : '') + (s.unverified ? `, unverified ${s.unverified}` : '') + (s.missing ? `, missing ${s.missing}` : ''),
     `  latency commit->arrival p50 ${s.latencyP50Ms.toFixed(2)} ms, p99 ${s.latencyP99Ms.toFixed(2)} ms; ${s.bytes >= 1e9 ? `${(s.bytes / 1e9).toFixed(2)} GB` : `${(s.bytes / 1e6).toFixed(1)} MB`} moved`,
+    ...(s.failure ? [`  stopped early: ${s.failure}`] : []),
     `  ${verdict}`,
   ].join('\n');
 }
@@ -103,6 +105,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  if (claimSignals()) abort.abort(); // interrupted while starting
   let summary: DemoSummary;
   try {
     summary = await run({

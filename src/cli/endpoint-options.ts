@@ -12,6 +12,7 @@ import type { PollMode } from '../runtime/control-block.js';
 import { UsageError } from './exit-codes.js';
 import { EventLog, LOG_FORMATS, type LogFields, type LogFormat, type LogLevel } from '../log/event-log.js';
 import { checkEndpointName } from '../metrics/exporter.js';
+import { claimSignals } from './process-guards.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -163,6 +164,9 @@ export function untilStopped(): { stopped: Promise<StopReason>; fail: (e: Error)
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A signal that came while the command was still starting stops it as soon as it runs.
+  const early = claimSignals();
+  if (early) onSignal(early);
   return {
     stopped,
     fail: (error) => resolve({ kind: 'error', error }),

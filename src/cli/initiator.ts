@@ -3,17 +3,19 @@
  * any MXL application) and forwards every grain to one or more targets as soon as it is
  * committed (follow mode), until SIGINT/SIGTERM.
  */
-import fs from 'node:fs';
 import { FabricsError } from '../errors.js';
 import { MxlInstance, canonicalUuid } from '../domain/index.js';
-import { TargetInfo } from '../fabrics/target-info.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import { Word } from '../metrics/endpoint-stats.js';
 import { Fabrics } from '../runtime/coordinator.js';
 import { addon } from '../native/index.js';
 import { processExporter } from '../metrics/exporter.js';
 import type { PeerEvent } from '../runtime/initiator-handle.js';
+import { openTargetInfoSource, type TargetInfoSource } from '../session/target-info-source.js';
+import { TargetSessions } from '../session/target-session.js';
 import { UsageError } from './exit-codes.js';
+import { serveMetricsChecked } from './listeners.js';
+import { logSessionEvents, watchWorker } from './session-log.js';
 import {
   Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseEndpointName, parseFlags, parseHostPort, parseLogFormat, parsePollMode, parseProviderFlag,
   pickInterface, requireDomain, untilStopped,
@@ -44,35 +46,11 @@ SIGINT/SIGTERM (exit 0).
       --verbose      stack traces on errors
   -h, --help         this text`;
 
-interface TargetArg { n: number; text: string; info: TargetInfo; from: string }
-
-/** One -t value: @FILE holds raw JSON (base64 tolerated), anything else is inline base64 (JSON tolerated). */
-function readTargetArg(v: string, n: number): TargetArg {
-  const which = `-t #${n}`;
-  let text = v;
-  let from = 'inline';
-  if (v.startsWith('@')) {
-    const file = v.slice(1);
-    if (!file) throw new UsageError(`initiator: ${which}: @ must be followed by a file name`);
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new FabricsError(code === 'ENOENT' ? 'MXL_ERR_NOT_FOUND' : 'MXL_ERR_INVALID_ARG',
-        `initiator: ${which}: cannot read TargetInfo file ${file} (${code ?? (e as Error).message}): give the file the target wrote with -t`, { field: 'target-info' });
-    }
-    from = file;
-  }
-  try {
-    return { n, text: text.trim(), info: TargetInfo.parse(text), from };
-  } catch (e) {
-    const msg = oneLine((e as Error).message);
-    const unreadable = /neither JSON nor base64|does not decode|malformed JSON|not a JSON object|empty string/.test(msg);
-    let hint = !unreadable ? 'this is not a complete TargetInfo: copy it again from the target (its -t file or its "Target info:" log line)'
-      : from === 'inline' ? 'pass the base64 text the target logs after "Target info:", or @FILE' : 'the file must hold the raw JSON the target wrote';
-    if (from === 'inline' && fs.existsSync(v)) hint = `${v} is a file: write -t @${v}`;
-    throw new FabricsError('MXL_ERR_INVALID_ARG', `initiator: ${which} (${from === 'inline' ? 'inline' : from}): ${msg}: ${hint}`, { field: 'target-info', cause: e });
-  }
+/** One -t value as a TargetInfo source: @FILE (watched), http(s)://... (refetched) or inline text. */
+function openTargetArg(v: string, n: number): Promise<TargetInfoSource> {
+  const which = `initiator: -t #${n}`;
+  if (v === '@') throw new UsageError(`${which}: @ must be followed by a file name`);
+  return openTargetInfoSource(v, { which });
 }
 
 export async function runInitiator(argv: string[]): Promise<number> {
@@ -106,7 +84,14 @@ export async function runInitiator(argv: string[]): Promise<number> {
   const flowId = canonicalUuid(str('flow')!);
   if (!flowId) throw new UsageError(`initiator: -f takes a flow id (a UUID), not ${JSON.stringify(str('flow'))}; see \`mxl-fabrics flows -d DOMAIN\``);
   const domain = requireDomain('initiator', str('domain'));
-  const targets = tArgs.map((v, i) => readTargetArg(v, i + 1));
+  const sources: TargetInfoSource[] = [];
+  try {
+    for (const [i, v] of tArgs.entries()) sources.push(await openTargetArg(v, i + 1));
+  } catch (e) {
+    for (const src of sources) src.close();
+    throw e;
+  }
+  const targets = sources.map((src, i) => ({ n: i + 1, info: src.current().info, from: src.kind === 'inline' ? 'inline' : src.from }));
 
   const ids = new Set<bigint>();
   for (const t of targets) {
@@ -156,15 +141,21 @@ export async function runInitiator(argv: string[]): Promise<number> {
   const log = new Log(process.stderr, values.quiet === true, logFormat, { endpoint: name ?? 'initiator-1' });
   const stop = untilStopped();
   const fx = new Fabrics({ metrics: metrics && processExporter(addon().fabricVersion()) });
+  let sessions: TargetSessions | undefined;
   try {
+    // Listeners first: a busy port fails before the endpoint exists.
+    const metricsServer = metrics ? await serveMetricsChecked('initiator', fx, metrics) : undefined;
     const ini = await fx.createInitiator({ name, provider, node, service: str('service'), domain, flowId, follow: true, pollMode });
     ini.on('error', (e: Error) => stop.fail(e));
+    const watchdog = watchWorker('initiator', ini, log);
     log.line(`initiator: following flow ${flowId} (${provider}, poll ${pollMode}) in ${domain}`);
     // Events can come before addTarget's answer (shm connects at once): name peers by target id.
-    const label = new Map<string, string>();
-    for (const t of targets) label.set(t.info.id.toString(), `target #${t.n} ${t.info.printableAddress}`);
-    const nameOf = (e: PeerEvent) => (e.targetId !== undefined ? label.get(e.targetId) : undefined) ?? `target ${e.peer}`;
-    const perPeer = new Map<number, number>();
+    sessions = new TargetSessions(ini);
+    const ss = sessions;
+    const nameOf = (e: PeerEvent) => {
+      const x = ss.of(e);
+      return x ? `${x.name} ${x.info.printableAddress}` : `target ${e.peer}`;
+    };
     const seenReasons = new Set<string>();
     let peerErrors = 0;
     ini.on('connected', (e: PeerEvent) => log.line(`initiator: connected to ${nameOf(e)}`, 'info', { target_id: e.targetId }));
@@ -178,21 +169,16 @@ export async function runInitiator(argv: string[]): Promise<number> {
         log.line(`initiator: ${nameOf(e)}: ${msg} (repeats are counted in the progress line)`, 'error', { target_id: e.targetId });
       }
     });
-    for (const t of targets) {
-      const { peer } = await ini.addTarget(t.text);
-      perPeer.set(peer, 0);
-      log.line(`initiator: added target #${t.n} ${t.info.printableAddress} (id ${t.info.id}${t.from === 'inline' ? '' : `, from ${t.from}`})`, 'info', { target_id: t.info.id.toString() });
-    }
-    if (metrics) {
-      const srv = await fx.serveMetrics(metrics.host, metrics.port);
-      log.line(`initiator: metrics at ${srv.url}`);
-    }
+    logSessionEvents(ss, log, audio);
+    await ss.add(sources);
+    for (const t of targets) log.line(`initiator: added target #${t.n} ${t.info.printableAddress} (id ${t.info.id}${t.from === 'inline' ? '' : `, from ${t.from}`})`, 'info', { target_id: t.info.id.toString() });
+    if (metricsServer) log.line(`initiator: metrics at ${metricsServer.url}`);
     const drain = (async () => {
-      for await (const c of ini.completions()) perPeer.set(c.peer, (perPeer.get(c.peer) ?? 0) + 1);
+      for await (const c of ini.completions()) ss.completion(c);
     })();
 
     const s = ini.stats;
-    const meters = new Map<number, RateMeter>([...perPeer.keys()].map((p) => [p, new RateMeter(() => perPeer.get(p) ?? 0)]));
+    const meters = new Map<number, RateMeter>(ss.sessions.map((x) => [x.n, new RateMeter(() => x.completed)]));
     const timer = setInterval(() => {
       const conns = s.read(Word.PEERS_CONNECTED);
       const parts = [...meters].map(([p, m]) => {
@@ -207,15 +193,18 @@ export async function runInitiator(argv: string[]): Promise<number> {
 
     const why = await stop.stopped;
     clearInterval(timer);
+    watchdog.stop();
     if (why.kind === 'error') throw why.error;
     log.line(`initiator: ${why.signal}: stopping`);
     await fx.close();
     await drain;
-    log.line(`initiator: stopped after ${[...perPeer.values()].join('/')} grains`);
+    log.line(`initiator: stopped after ${ss.sessions.map((x) => x.completed).join('/')} grains`);
     return 0;
   } finally {
     stop.dispose();
     log.end();
+    sessions?.close();
+    for (const src of sources) src.close();
     await fx.close();
   }
 }

@@ -2,6 +2,7 @@
  * mxl-fabrics command line. Each command lives in its own module; errors print as one
  * line that says what to do (a stack trace only with --verbose / MXL_FABRICS_DEBUG=1).
  */
+import './process-guards.js'; // first: early signals and EPIPE on stdout/stderr
 import { FabricsError } from '../errors.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { runInfo } from './info.js';

@@ -4,7 +4,6 @@
  * upstream's mxl-fabrics-demo (raw JSON to a file or stdout, base64 in the log), commits
  * every grain that lands, and runs until SIGINT/SIGTERM.
  */
-import fs from 'node:fs';
 import { FabricsError } from '../errors.js';
 import { parseFlowDef } from '../domain/index.js';
 import { TargetInfo } from '../fabrics/target-info.js';
@@ -12,6 +11,10 @@ import { Word } from '../metrics/endpoint-stats.js';
 import { Fabrics } from '../runtime/coordinator.js';
 import { addon } from '../native/index.js';
 import { processExporter } from '../metrics/exporter.js';
+import { readUserFile } from '../util/bounded-read.js';
+import { TargetInfoServer } from '../session/target-info-server.js';
+import { parseListenFlag, serveMetricsChecked } from './listeners.js';
+import { watchWorker } from './session-log.js';
 import { UsageError } from './exit-codes.js';
 import {
   Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseEndpointName, parseFlags, parseHostPort, parseLogFormat, parsePollMode, parseProviderFlag,
@@ -19,8 +22,8 @@ import {
 } from './endpoint-options.js';
 
 export const targetHelp = `usage: mxl-fabrics target -d DOMAIN -f FLOW_DEF.json [-p PROVIDER] [-n NODE] [-s SERVICE]
-                          [-t @FILE | -t FILE | -t -] [--metrics HOST:PORT] [--poll MODE] [-q]
-                          [--name NAME] [--log-format text|json]
+                          [-t @FILE | -t FILE | -t -] [--info-http HOST:PORT] [--metrics HOST:PORT]
+                          [--poll MODE] [-q] [--name NAME] [--log-format text|json]
 
 Receives a flow over fabrics: creates the flow described by FLOW_DEF.json in DOMAIN (or
 joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an initiator's
@@ -32,6 +35,8 @@ joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an 
                      default: the chosen interface's address, a unique name for shm)
   -s, --service      local port (tcp/verbs) or name suffix (shm); default: any free port
   -t, --target-info  also write the TargetInfo as raw JSON: @FILE or FILE, or - for stdout
+      --info-http    serve the TargetInfo at http://HOST:PORT/targetinfo (?format=base64 for the
+                     base64 form), for initiators given -t http://HOST:PORT/targetinfo
       --metrics      serve Prometheus metrics at http://HOST:PORT/metrics (PORT 0: any free port),
                      with /healthz and /readyz (200 while listening)
       --name         this endpoint's name: the \`endpoint\` label of its metrics and log events
@@ -44,11 +49,20 @@ joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an 
 
 function readFlowDefFile(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readUserFile(file, { what: 'flow definition', field: 'flow' });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new FabricsError(code === 'ENOENT' ? 'MXL_ERR_NOT_FOUND' : 'MXL_ERR_INVALID_ARG',
-      `target: cannot read flow definition ${file} (${code ?? (e as Error).message}): -f takes the path of an NMOS flow JSON file`, { field: 'flow' });
+    const err = e as FabricsError;
+    throw new FabricsError(err.code, `target: ${err.message}: -f takes the path of an NMOS flow JSON file`, { field: 'flow', cause: e });
+  }
+}
+
+/** --info-http: the TargetInfo server, its failure prefixed with the command. */
+async function serveTargetInfo(at: { host: string; port: number }): Promise<TargetInfoServer> {
+  try {
+    return await TargetInfoServer.start(at.host, at.port);
+  } catch (e) {
+    const err = e as FabricsError;
+    throw new FabricsError(err.code ?? 'MXL_ERR_INVALID_ARG', `target: ${err.message}`, { field: 'info-http', cause: e });
   }
 }
 
@@ -60,6 +74,7 @@ export async function runTarget(argv: string[]): Promise<number> {
     node: { type: 'string', short: 'n' },
     service: { type: 'string', short: 's' },
     'target-info': { type: 'string', short: 't' },
+    'info-http': { type: 'string' },
     metrics: { type: 'string' },
     name: { type: 'string' },
     'log-format': { type: 'string' },
@@ -78,6 +93,7 @@ export async function runTarget(argv: string[]): Promise<number> {
   const name = parseEndpointName('target', str('name'));
   const logFormat = parseLogFormat('target', str('log-format'));
   const metrics = str('metrics') !== undefined ? parseHostPort('target', str('metrics')!) : undefined;
+  const infoHttp = str('info-http') !== undefined ? parseListenFlag('target', '--info-http', str('info-http')!) : undefined;
   let cqDepth: number | undefined;
   if (str('cq-depth') !== undefined) {
     cqDepth = Number(str('cq-depth'));
@@ -104,9 +120,14 @@ export async function runTarget(argv: string[]): Promise<number> {
   const stop = untilStopped();
   const fx = new Fabrics({ metrics: metrics && processExporter(addon().fabricVersion()) });
   let grainsAtStop = 0;
+  let infoServer: TargetInfoServer | undefined;
   try {
+    // Listeners first: a busy port fails before the flow and the endpoint exist.
+    const metricsServer = metrics ? await serveMetricsChecked('target', fx, metrics) : undefined;
+    if (infoHttp) infoServer = await serveTargetInfo(infoHttp);
     const target = await fx.createTarget({ name, provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth });
     target.on('error', (e: Error) => stop.fail(e));
+    const watchdog = watchWorker('target', target, log);
     const info = TargetInfo.parse(target.info);
     log.line(`target: flow ${target.flowId} (${def.mediaType}, ${target.grainCount} grains) in ${domain}, listening on ${info.printableAddress} (${provider}${provider === 'shm' || provider === 'efa' ? ', connectionless' : ''}, poll ${pollMode})`);
     if (infoOut === '-') process.stdout.write(`${target.info}\n`);
@@ -118,12 +139,13 @@ export async function runTarget(argv: string[]): Promise<number> {
       }
       log.line(`target: TargetInfo written to ${infoOut}`);
     }
-    // Last, so that a script waiting for this line finds the file complete.
-    log.line(`Target info:  ${info.toBase64()}`);
-    if (metrics) {
-      const srv = await fx.serveMetrics(metrics.host, metrics.port);
-      log.line(`target: metrics at ${srv.url}`);
+    if (infoServer) {
+      infoServer.update(target.info);
+      log.line(`target: TargetInfo at ${infoServer.url}`);
     }
+    if (metricsServer) log.line(`target: metrics at ${metricsServer.url}`);
+    // Last, so that a script waiting for this line finds the file and the URL ready.
+    log.line(`Target info:  ${info.toBase64()}`);
 
     let dropped = 0;
     target.on('connected', (e: { connection: number }) => log.line(`target: initiator connected (connection ${e.connection})`));
@@ -150,6 +172,7 @@ export async function runTarget(argv: string[]): Promise<number> {
 
     const why = await stop.stopped;
     clearInterval(timer);
+    watchdog.stop();
     grainsAtStop = s.read(audio ? Word.SAMPLE_BATCHES : Word.GRAINS);
     if (why.kind === 'error') throw why.error;
     log.line(`target: ${why.signal}: stopping`);
@@ -160,6 +183,7 @@ export async function runTarget(argv: string[]): Promise<number> {
   } finally {
     stop.dispose();
     log.end();
+    await infoServer?.close();
     await fx.close();
   }
 }

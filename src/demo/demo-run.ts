@@ -18,6 +18,7 @@ import type { PollMode } from '../runtime/control-block.js';
 import { type DemoFormat, demoFlowDef } from './demo-formats.js';
 import { LatencyStats } from './latency-stats.js';
 import { TestPattern } from './test-pattern.js';
+import { EndpointWatchdog } from '../session/endpoint-watchdog.js';
 import type { VerifyResult, VerifyTask } from './verify-task.js';
 
 export interface DemoOptions {
@@ -67,6 +68,8 @@ export interface DemoSummary extends DemoProgress {
   unverified: number;
   /** Grains reported as arrived that the target flow did not show. */
   missing: number;
+  /** Why the run stopped early: an endpoint worker died or stalled (with its error). */
+  failure?: string;
   ok: boolean;
   domains: string[];
 }
@@ -119,6 +122,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const start = performance.now();
   const periodNs = (1e9 * o.format.rate.denominator) / o.format.rate.numerator;
   let interrupted = false;
+  // A dead or stalled endpoint worker ends the run at once (fail fast, with its error).
+  let failure: string | undefined;
+  const watchdogs: EndpointWatchdog[] = [];
+  const stopped = () => o.signal?.aborted === true || failure !== undefined;
+  const watch = (h: TargetHandle | InitiatorHandle) => {
+    const w = new EndpointWatchdog(h);
+    const fail = (e: FabricsError) => {
+      if (failure !== undefined) return;
+      failure = `${e.message} [${e.code}]`;
+      log(`FAILED: ${failure}`);
+    };
+    w.on('dead', fail);
+    w.on('stalled', fail);
+    watchdogs.push(w);
+  };
   let window = { t: start, arrived: 0, bytes: 0 };
   let rates = { grainsPerSec: 0, gbitPerSec: 0 };
 
@@ -151,7 +169,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       await produce();
       // Let the last grains arrive and be verified.
       const end = performance.now() + GRACE_MS;
-      while (counts.arrived < counts.written && performance.now() < end && !o.signal?.aborted) await sleep(20);
+      while (counts.arrived < counts.written && performance.now() < end && !stopped()) await sleep(20);
     } finally {
       clearInterval(ticker);
     }
@@ -159,6 +177,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     void consumers;
   } finally {
     interrupted = o.signal?.aborted ?? false;
+    for (const w of watchdogs) w.stop();
+    // Initiators first, then targets: over shm a target's endpoint going away while this
+    // process's initiator still progresses writes to it crashed the demo (SIGSEGV inside
+    // libfabric) on a loaded host.
+    await Promise.allSettled(streams.map((st) => st.initiator.close()));
     await fx.close().catch(() => {});
     for (const st of streams) {
       st.audio?.reader.close();
@@ -172,8 +195,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const lost = counts.written - counts.arrived;
   const p = progress(lost);
   return {
-    ...p, provider: o.provider, format: o.format.name, streams: o.streams, interrupted, sourceSkipped: counts.sourceSkipped, unverified: counts.lateVerify, missing: counts.missing, domains,
-    ok: !interrupted && counts.written > 0 && lost === 0 && p.corrupt === 0 && counts.verified === counts.written,
+    ...p, provider: o.provider, format: o.format.name, streams: o.streams, interrupted, sourceSkipped: counts.sourceSkipped, unverified: counts.lateVerify, missing: counts.missing, domains, failure,
+    ok: !interrupted && failure === undefined && counts.written > 0 && lost === 0 && p.corrupt === 0 && counts.verified === counts.written,
   };
 
   function makeDomain(role: string, historyNs: number): string {
@@ -191,20 +214,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const pattern = new TestPattern(g.sliceSizes[0], g.totalSlices, planes);
     const node = o.provider === 'tcp' ? o.node ?? '127.0.0.1' : undefined;
     const target = await fx.createTarget({ name: `demo-target-${s}`, provider: o.provider, node, domain: dstDir, flowDef: def, pollMode: o.pollMode });
-    const initiator = await fx.createInitiator({ name: `demo-initiator-${s}`, provider: o.provider, node, domain: srcDir, flowId: writer.id, follow: true, pollMode: o.pollMode });
-    const connected = new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: the initiator did not connect to its target within 10 s`)), 10_000);
-      initiator.once('connected', () => { clearTimeout(t); resolve(); });
-    });
-    await initiator.addTarget(target.info);
-    await connected;
+    const { initiator } = await connectInitiator(s, target, writer.id, node);
     return { writer, flowId: writer.id, target, initiator, sums: new Map(), pattern, patternSpec: { lineBytes: g.sliceSizes[0], lines: g.totalSlices, planes }, next: 0n };
   }
 
   async function connect(s: number, def: string, flowId: string): Promise<{ target: TargetHandle; initiator: InitiatorHandle }> {
     const node = o.provider === 'tcp' ? o.node ?? '127.0.0.1' : undefined;
     const target = await fx.createTarget({ name: `demo-target-${s}`, provider: o.provider, node, domain: dstDir, flowDef: def, pollMode: o.pollMode });
+    return connectInitiator(s, target, flowId, node);
+  }
+
+  /** Starts the stream's initiator, adds its target, waits for the connection; both watched from here on. */
+  async function connectInitiator(s: number, target: TargetHandle, flowId: string, node: string | undefined): Promise<{ target: TargetHandle; initiator: InitiatorHandle }> {
+    watch(target);
     const initiator = await fx.createInitiator({ name: `demo-initiator-${s}`, provider: o.provider, node, domain: srcDir, flowId, follow: true, pollMode: o.pollMode });
+    watch(initiator);
     const connected = new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: the initiator did not connect to its target within 10 s`)), 10_000);
       initiator.once('connected', () => { clearTimeout(t); resolve(); });
@@ -297,7 +321,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   async function produceAudio(): Promise<void> {
     const deadline = performance.now() + o.durationS * 1000;
     const n = BigInt(o.format.windowSamples!);
-    while (performance.now() < deadline && !o.signal?.aborted) {
+    while (performance.now() < deadline && !stopped()) {
       if (o.unpaced) {
         if (counts.written - counts.arrived >= streams.length * 8) { await sleep(0.2); continue; }
       } else {
@@ -318,7 +342,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const rate = o.format.rate;
     let index = currentIndex(rate);
     for (const st of streams) st.next = index;
-    while (performance.now() < deadline && !o.signal?.aborted) {
+    while (performance.now() < deadline && !stopped()) {
       if (o.unpaced) {
         // As fast as the link and the verifier take it: a few grains per stream in flight.
         const checked = counts.verified + counts.corrupt + counts.lateVerify + counts.missing;

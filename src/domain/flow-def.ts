@@ -52,11 +52,12 @@ export type FlowDef = VideoFlowDef | DataFlowDef | AudioFlowDef;
 
 const UUID_RE = /^\{?([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})\}?$/i;
 const GROUP_HINT = 'urn:x-nmos:tag:grouphint/v1.0';
-const FORMAT_URNS: Record<string, FlowFormat> = {
-  'urn:x-nmos:format:video': 'video',
-  'urn:x-nmos:format:audio': 'audio',
-  'urn:x-nmos:format:data': 'data',
-};
+// A Map, not an object literal: "constructor" or "__proto__" must not look like a format.
+const FORMAT_URNS: ReadonlyMap<string, FlowFormat> = new Map([
+  ['urn:x-nmos:format:video', 'video'],
+  ['urn:x-nmos:format:audio', 'audio'],
+  ['urn:x-nmos:format:data', 'data'],
+]);
 
 /** Canonical lowercase form of a UUID string, or undefined when it is not one. */
 export function canonicalUuid(s: string): string | undefined {
@@ -80,8 +81,11 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** JSON numbers are doubles truncated toward zero, as upstream reads them. */
+/** An own property only: inherited names (constructor, toString...) are absent, not values. */
+const own = (o: Json, key: string): unknown => (Object.hasOwn(o, key) ? o[key] : undefined);
+
 function integer(o: Json, key: string, field: string, opts: { min?: number; max?: number; default?: number } = {}): number {
-  const v = o[key];
+  const v = own(o, key);
   if (v === undefined && opts.default !== undefined) return opts.default;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw badArg(`${field} must be a number`, field);
   const n = Math.trunc(v);
@@ -91,7 +95,7 @@ function integer(o: Json, key: string, field: string, opts: { min?: number; max?
 }
 
 function rational(o: Json, key: string): Rational {
-  const v = o[key];
+  const v = own(o, key);
   if (!isObject(v)) throw badArg(`${key} must be an object {numerator, denominator}`, key);
   const numerator = integer(v, 'numerator', `${key}.numerator`, { min: 1, max: 2 ** 31 - 1 });
   const denominator = integer(v, 'denominator', `${key}.denominator`, { min: 1, max: 2 ** 31 - 1, default: 1 });
@@ -99,7 +103,7 @@ function rational(o: Json, key: string): Rational {
 }
 
 function nonEmptyString(o: Json, key: string): string {
-  const v = o[key];
+  const v = own(o, key);
   if (typeof v !== 'string' || v.length === 0) throw badArg(`${key} must be a non-empty string`, key);
   return v;
 }
@@ -107,7 +111,7 @@ function nonEmptyString(o: Json, key: string): string {
 function groupHints(o: Json): string[] {
   const field = `tags.${GROUP_HINT}`;
   const tags = o.tags;
-  const hints = isObject(tags) ? tags[GROUP_HINT] : undefined;
+  const hints = isObject(tags) ? own(tags, GROUP_HINT) : undefined;
   if (!Array.isArray(hints) || hints.length === 0) throw badArg(`${field} must be a non-empty array`, field);
   for (const h of hints) {
     const parts = typeof h === 'string' ? h.split(':') : [];
@@ -132,8 +136,8 @@ export function parseFlowDef(json: string): FlowDef {
   if (typeof root.id !== 'string') throw badArg('id must be a UUID string', 'id');
   const id = canonicalUuid(root.id);
   if (!id) throw badArg(`id is not a UUID: ${root.id}`, 'id');
-  const fmt = typeof root.format === 'string' ? FORMAT_URNS[root.format] : undefined;
-  if (!fmt) throw badArg(`format must be one of ${Object.keys(FORMAT_URNS).join(', ')} (got ${JSON.stringify(root.format)})`, 'format');
+  const fmt = typeof root.format === 'string' ? FORMAT_URNS.get(root.format) : undefined;
+  if (!fmt) throw badArg(`format must be one of ${[...FORMAT_URNS.keys()].join(', ')} (got ${JSON.stringify(root.format)})`, 'format');
   const label = nonEmptyString(root, 'label');
   const hints = groupHints(root);
   const description = typeof root.description === 'string' ? root.description : undefined;

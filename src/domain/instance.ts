@@ -17,6 +17,7 @@ import type { FlowReaderOptions } from './flow-reader-base.js';
 import { garbageCollectFlows, isFlowActive, listFlowIds, listFlows, readFlowDef, type FlowRow, type GcOptions } from './discovery.js';
 import { DEFAULT_HISTORY_NS, HISTORY_OPTION_KEY } from './layout.js';
 import { badArg, sysFail } from './fail.js';
+import { readUserFile } from '../util/bounded-read.js';
 
 export type FlowWriter = DiscreteFlowWriter | ContinuousFlowWriter;
 export type FlowReader = DiscreteFlowReader | ContinuousFlowReader;
@@ -30,7 +31,7 @@ export interface InstanceOptions {
 export function readDomainHistory(domain: string): bigint {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(domain, 'options.json'), 'utf8');
+    text = readUserFile(path.join(domain, 'options.json'), { what: 'domain options' });
   } catch {
     return DEFAULT_HISTORY_NS;
   }
@@ -52,6 +53,10 @@ export class MxlInstance {
   private closed = false;
 
   constructor(domain: string, opts: InstanceOptions = {}) {
+    // path.resolve('') is the current directory: an empty domain must not mean "here".
+    if (typeof domain !== 'string' || domain.trim().length === 0) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `domain must be a directory path, not ${JSON.stringify(domain)}`, { field: 'domain' });
+    }
     this.domain = path.resolve(domain);
     let st: fs.Stats;
     try {

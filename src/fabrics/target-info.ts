@@ -37,7 +37,15 @@ function decString(v: unknown, field: string): bigint {
   return n;
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * Padded base64, checked without backtracking: a repeated group like (?:[..]{4})* needs
+ * regex stack per repetition and throws RangeError on megabytes of input.
+ */
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+const isPaddedBase64 = (s: string): boolean => s.length % 4 === 0 && BASE64_CHARS.test(s);
+
+/** Longest TargetInfo text accepted: 65536 regions of 20-digit numbers, base64-wrapped, fit. */
+export const MAX_TARGET_INFO_CHARS = 8 << 20;
 
 export function newEndpointId(): bigint {
   return randomBytes(8).readBigUInt64LE(0);
@@ -94,12 +102,13 @@ export class TargetInfo {
    */
   static parse(text: string): TargetInfo {
     if (typeof text !== 'string') throw invalid('expected a string');
+    if (text.length > MAX_TARGET_INFO_CHARS) throw invalid(`text too long (${text.length} characters; at most ${MAX_TARGET_INFO_CHARS})`);
     let s = text.trim();
     if (s.length === 0) throw invalid('empty string');
     // A JSON array is JSON too: let it reach the "not a JSON object" check.
     if (!s.startsWith('{') && !s.startsWith('[')) {
       const compact = s.replace(/\s+/g, '');
-      if (!BASE64.test(compact)) throw invalid('neither JSON nor base64-wrapped JSON');
+      if (!isPaddedBase64(compact)) throw invalid('neither JSON nor base64-wrapped JSON');
       s = Buffer.from(compact, 'base64').toString('utf8').trim();
       if (!s.startsWith('{')) throw invalid('base64 text does not decode to a JSON object');
     }
@@ -111,19 +120,21 @@ export class TargetInfo {
     }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalid('not a JSON object');
     const o = doc as Record<string, unknown>;
+    // Own properties only: "constructor" or "toString" are not fields of a TargetInfo.
+    const has = (x: object, k: string) => Object.hasOwn(x, k);
 
-    if (!('addressFormat' in o)) throw invalid('missing addressFormat', 'addressFormat');
+    if (!has(o, 'addressFormat')) throw invalid('missing addressFormat', 'addressFormat');
     const fmt = o.addressFormat;
     if (typeof fmt !== 'number' || !Number.isInteger(fmt)) throw invalid('addressFormat must be an integer', 'addressFormat');
     if (!SUPPORTED_ADDR_FORMATS.includes(fmt)) throw invalid(`unsupported addressFormat ${fmt}`, 'addressFormat');
 
-    if (!('provider' in o)) throw invalid('missing provider', 'provider');
+    if (!has(o, 'provider')) throw invalid('missing provider', 'provider');
     if (typeof o.provider !== 'string') throw invalid('provider must be a string', 'provider');
     if (!PROVIDER_NAMES.includes(o.provider)) throw invalid(`unknown provider ${JSON.stringify(o.provider)}`, 'provider');
 
-    if (!('fabricAddress' in o)) throw invalid('missing fabricAddress', 'fabricAddress');
+    if (!has(o, 'fabricAddress')) throw invalid('missing fabricAddress', 'fabricAddress');
     if (typeof o.fabricAddress !== 'string' || o.fabricAddress.length === 0) throw invalid('fabricAddress must be a non-empty base64 string', 'fabricAddress');
-    if (o.fabricAddress.length % 4 !== 0 || !BASE64.test(o.fabricAddress)) throw invalid('fabricAddress is not valid padded base64', 'fabricAddress');
+    if (!isPaddedBase64(o.fabricAddress)) throw invalid('fabricAddress is not valid padded base64', 'fabricAddress');
     const address = Buffer.from(o.fabricAddress, 'base64');
     try {
       parseFabricAddress(fmt, address);
@@ -131,24 +142,24 @@ export class TargetInfo {
       throw invalid((e as Error).message, 'fabricAddress');
     }
 
-    if (!('id' in o)) throw invalid('missing id', 'id');
+    if (!has(o, 'id')) throw invalid('missing id', 'id');
     const id = decString(o.id, 'id');
 
-    if (!('regions' in o)) throw invalid('missing regions', 'regions');
+    if (!has(o, 'regions')) throw invalid('missing regions', 'regions');
     if (!Array.isArray(o.regions)) throw invalid('regions must be an array', 'regions');
     if (o.regions.length === 0) throw invalid('regions is empty: a target exposes at least one grain', 'regions');
     if (o.regions.length > 65536) throw invalid(`${o.regions.length} regions: the immediate data carries at most 65536 slots`, 'regions');
     const regions = o.regions.map((r: unknown, i: number): RemoteRegion => {
       if (typeof r !== 'object' || r === null || Array.isArray(r)) throw invalid(`regions[${i}] must be an object`, `regions[${i}]`);
       const rr = r as Record<string, unknown>;
-      for (const k of ['addr', 'len', 'rkey']) if (!(k in rr)) throw invalid(`regions[${i}] is missing ${k}`, `regions[${i}].${k}`);
+      for (const k of ['addr', 'len', 'rkey']) if (!has(rr, k)) throw invalid(`regions[${i}] is missing ${k}`, `regions[${i}].${k}`);
       const len = decString(rr.len, `regions[${i}].len`);
       if (len === 0n) throw invalid(`regions[${i}].len is 0`, `regions[${i}].len`);
       return { addr: decString(rr.addr, `regions[${i}].addr`), len, rkey: decString(rr.rkey, `regions[${i}].rkey`) };
     });
 
     let bounce: BounceBufferInfo | undefined;
-    if ('bounceBufferInfo' in o && o.bounceBufferInfo !== undefined) {
+    if (has(o, 'bounceBufferInfo') && o.bounceBufferInfo !== undefined) {
       const b = o.bounceBufferInfo;
       if (typeof b !== 'object' || b === null || Array.isArray(b)) throw invalid('bounceBufferInfo must be an object', 'bounceBufferInfo');
       const bb = b as Record<string, unknown>;

@@ -1,0 +1,32 @@
+// Fault soak, not part of the suite: kill -9 and restart the target N times (default 20)
+// while the initiator runs, per provider, and report resumptions out of attempts and the
+// time from each new target being up to its first grain (plus the downtime the initiator
+// reports: from the failure it saw to the new target's first completion).
+//   node build/bench/faults/restarts.js [--cycles 20] [--provider tcp|shm|both]
+// Over shm a restart can wedge the initiator's worker inside libfabric's shm progress
+// (its poll loop stops; the initiator logs "worker stalled"): counted as not resumed.
+import { parseArgs } from 'node:util';
+import { cleanupAll } from '../../test/cli/fixtures/cli.js';
+import { makeRig, median, reportedDowntimes, targetRestarts } from '../../test/faults/fixtures/restart.js';
+
+const { values } = parseArgs({ options: { cycles: { type: 'string' }, provider: { type: 'string' } } });
+const cycles = Number(values.cycles ?? 20);
+const providers = values.provider === 'tcp' || values.provider === 'shm' ? [values.provider] : ['tcp', 'shm'] as const;
+
+try {
+  for (const provider of providers) {
+    const rig = await makeRig(provider as 'tcp' | 'shm');
+    const r = await targetRestarts(rig, cycles, (s) => console.log(`${provider} ${s}`));
+    const ok = r.cycles.filter((c) => c.resumedMs <= 3000 && c.bad.length === 0);
+    const up = r.cycles.map((c) => c.resumedMs).filter(Number.isFinite);
+    const down = reportedDowntimes(r.ini);
+    const stalled = r.ini.stderr.some((l) => /worker stalled/.test(l));
+    const note = r.cycles.length < cycles ? ` (stopped after cycle ${r.cycles.length} of ${cycles}: it never resumed)` : '';
+    console.log(`${provider}: resumed within 3 s ${ok.length}/${r.cycles.length} attempts${note}; new target up -> first grain median ${Math.round(median(up))} ms, max ${Math.round(Math.max(...up))} ms; ` +
+      `initiator-reported downtime median ${median(down)} ms, max ${Math.max(...down)} ms${stalled ? '; initiator worker stalled' : ''}`);
+    await r.ini.stop('SIGINT');
+    await r.target.stop('SIGINT');
+  }
+} finally {
+  cleanupAll();
+}
