@@ -4,14 +4,15 @@
  * (waking local readers) and pushes one small record per grain into the event ring.
  */
 import { MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowWriter } from '../domain/index.js';
+import { GRAIN_PAYLOAD_OFFSET } from '../domain/layout.js';
 import { FabricsError } from '../errors.js';
 import { samplesFromWriter } from '../fabrics/sample-ring.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
-import { EventKind } from '../runtime/event-records.js';
+import { EventKind } from '../ipc/event-records.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
-import type { TargetWorkerConfig } from './messages.js';
+import type { TargetWorkerConfig } from '../ipc/worker-messages.js';
 
 const BLOCK_MS = 20;
 const CONTROL_EVERY = 64;
@@ -25,7 +26,7 @@ runWorker<TargetWorkerConfig>((kit) => {
     const audio = writer.kind === 'continuous';
     const w = writer as DiscreteFlowWriter;
     const rate = writer.geometry.grainRate;
-    const grainBytes = w.geometry.grainSize + 8192;
+    const grainBytes = w.geometry.grainSize + GRAIN_PAYLOAD_OFFSET;
     const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit };
     target = audio ? new Target({ ...endpoint, samples: samplesFromWriter(writer) }) : new Target({ ...endpoint, ring: ringFromWriter(w) });
     const bytesPerSample = writer.geometry.channelCount * writer.geometry.wordSize;
