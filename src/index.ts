@@ -14,4 +14,3 @@ export type { PollMode } from './ipc/control-block.js';
 export * from './fabrics/index.js';
 export * from './domain/index.js';
 export * from './metrics/index.js';
-export { addon as nativeAddon } from './native/index.js';
