@@ -295,9 +295,9 @@ async function main(): Promise<void> {
   const N = quick ? 1_000_000 : 5_000_000;
   const tp = [] as Array<{ name: string; mrps: number; foreign: number }>;
   for (const len of [4, 8]) {
-    tp.push(await throughput(`${len * 4} B records, publish per record`, N, 'per-record', len));
-    tp.push(await throughput(`${len * 4} B records, commit(false) + publish every 64`, N, 'every-64', len));
-    tp.push(await throughput(`${len * 4} B records, pushMany(64)`, N, 'pushMany-64', len));
+    tp.push(await throughput(`${len * 8} B records, publish per record`, N, 'per-record', len));
+    tp.push(await throughput(`${len * 8} B records, commit(false) + publish every 64`, N, 'every-64', len));
+    tp.push(await throughput(`${len * 8} B records, pushMany(64)`, N, 'pushMany-64', len));
   }
   console.log(`\nthroughput, main produces → busy worker drains, capacity 4096, ${N} records each`);
   console.log("| policy | M records/s | other procs' CPU |");
