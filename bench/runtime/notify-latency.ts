@@ -48,9 +48,9 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { Fabrics } from '../../src/runtime/coordinator.js';
-import type { PollMode } from '../../src/runtime/control-block.js';
-import type { SpscRing, RingData } from '../../src/runtime/spsc-ring.js';
-import { EventKind, EventRecord } from '../../src/runtime/event-records.js';
+import type { PollMode } from '../../src/ipc/control-block.js';
+import type { SpscRing, RingData } from '../../src/ipc/spsc-ring.js';
+import { EventKind, EventRecord } from '../../src/ipc/event-records.js';
 import type { TargetHandle } from '../../src/runtime/target-handle.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 

@@ -14,9 +14,12 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { SpscRing, type RingData } from '../../src/runtime/spsc-ring.js';
-import { ControlBlock } from '../../src/runtime/control-block.js';
-import { HybridWaiter, type HybridWaiterOptions } from '../../src/runtime/control-waiter.js';
+import { SpscRing, type RingData } from '../../src/ipc/spsc-ring.js';
+import { ControlBlock } from '../../src/ipc/control-block.js';
+import { IdlePolicy } from '../../src/workers/idle-policy.js';
+
+/** The consumer's sleep bound, ms (the workers' BLOCK_MS plays this role). */
+interface HybridWaiterOptions { sleepTimeoutMs?: number }
 
 const SELF = new URL(import.meta.url);
 type Kind = 'raw' | 'raw-notify' | 'ring';
@@ -68,7 +71,8 @@ function hybridConsumer(job: HybridConsumerJob): void {
   const ring = SpscRing.attach(job.ring);
   const ctl = ControlBlock.attach(job.ctl);
   const out = new Float64Array(job.results);
-  const waiter = new HybridWaiter(ctl, { mode: 'hybrid', ...job.waiter });
+  const idle = new IdlePolicy(() => 'hybrid');
+  const sleepMs = job.waiter?.sleepTimeoutMs ?? 5;
   let got = 0;
   const visit = (d: RingData, off: number): void => {
     out[got++] = now() - d[off + 1];
@@ -76,10 +80,10 @@ function hybridConsumer(job: HybridConsumerJob): void {
   };
   ctl.setState('ready');
   while (got < job.n) {
-    if (ring.drain(visit, 64) > 0) waiter.activity();
-    else waiter.idle();
+    const seen = ctl.doorbellSeen();
+    if (ring.drain(visit, 64) > 0) idle.activity();
+    else if (idle.shouldBlock()) ctl.sleep(seen, sleepMs);
   }
-  waiter.flush();
   ctl.setState('stopped');
 }
 
@@ -150,7 +154,7 @@ export async function latencyRun(name: string, consumer: 'raw-spin' | 'raw-wait'
   const shared = new SharedArrayBuffer(128);
   const w = new Int32Array(shared, 0, 16);
   const stamp = new Float64Array(shared, 64, 1);
-  const ring = SpscRing.create(1024, 2, { type: 'f64' });
+  const ring = SpscRing.create(1024, 2);
   const lat = new Float64Array(n);
 
   if (consumer === 'raw-wait') {
@@ -291,9 +295,9 @@ async function main(): Promise<void> {
   const N = quick ? 1_000_000 : 5_000_000;
   const tp = [] as Array<{ name: string; mrps: number; foreign: number }>;
   for (const len of [4, 8]) {
-    tp.push(await throughput(`${len * 4} B records, publish per record`, N, 'per-record', len));
-    tp.push(await throughput(`${len * 4} B records, commit(false) + publish every 64`, N, 'every-64', len));
-    tp.push(await throughput(`${len * 4} B records, pushMany(64)`, N, 'pushMany-64', len));
+    tp.push(await throughput(`${len * 8} B records, publish per record`, N, 'per-record', len));
+    tp.push(await throughput(`${len * 8} B records, commit(false) + publish every 64`, N, 'every-64', len));
+    tp.push(await throughput(`${len * 8} B records, pushMany(64)`, N, 'pushMany-64', len));
   }
   console.log(`\nthroughput, main produces → busy worker drains, capacity 4096, ${N} records each`);
   console.log("| policy | M records/s | other procs' CPU |");

@@ -13,6 +13,14 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The one errno -> status map (common.cc), for TS code that meets an OS errno (Node fs).
+Napi::Value StatusForErrno(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) { mxlf::ThrowArg(env, "statusForErrno: errno must be a number"); return env.Undefined(); }
+  int e = info[0].As<Napi::Number>().Int32Value();
+  return Napi::String::New(env, mxlf::StatusForErrno(e < 0 ? -e : e));
+}
+
 Napi::Value FabricVersion(const Napi::CallbackInfo& info) {
   uint32_t v = fi_version();
   return Napi::String::New(info.Env(), std::to_string(FI_MAJOR(v)) + "." + std::to_string(FI_MINOR(v)));
@@ -29,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitLibfabricOnce();
   env.SetInstanceData<mxlf::AddonData>(new mxlf::AddonData());
   exports.Set("_setErrorClass", Napi::Function::New(env, SetErrorClass, "_setErrorClass"));
+  exports.Set("statusForErrno", Napi::Function::New(env, StatusForErrno, "statusForErrno"));
   exports.Set("fabricVersion", Napi::Function::New(env, FabricVersion, "fabricVersion"));
   exports.Set("headerVersion", Napi::String::New(env, std::to_string(FI_MAJOR_VERSION) + "." + std::to_string(FI_MINOR_VERSION)));
   mxlf::InitFabric(env, exports);

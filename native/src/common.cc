@@ -131,4 +131,64 @@ bool GetBytes(Napi::Env env, const Napi::Value& v, uint8_t** data, size_t* len, 
 
 Napi::Value U64(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 
+bool GetSize(Napi::Env env, const Napi::Value& v, size_t* out, const char* what) {
+  if (!v.IsNumber()) { ThrowArg(env, std::string(what) + " must be a number"); return false; }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || d != (double)(uint64_t)d) {
+    ThrowArg(env, std::string(what) + " must be a non-negative integer");
+    return false;
+  }
+  *out = (size_t)d;
+  return true;
+}
+
+namespace {
+bool Matches(const Napi::Value& v, Arg type) {
+  switch (type) {
+    case Arg::Number: return v.IsNumber();
+    case Arg::Integer: return v.IsNumber() || v.IsBigInt();
+    case Arg::Bytes: return v.IsArrayBuffer() || v.IsTypedArray() || v.IsDataView();
+    case Arg::Array: return v.IsArray();
+    case Arg::Object: return v.IsObject();
+    case Arg::Boolean: return v.IsBoolean();
+    case Arg::String: return v.IsString();
+    case Arg::Any: return true;
+  }
+  return false;
+}
+const char* TypeName(Arg type) {
+  switch (type) {
+    case Arg::Number: return "a number";
+    case Arg::Integer: return "a number or bigint";
+    case Arg::Bytes: return "an ArrayBuffer or a typed array";
+    case Arg::Array: return "an array";
+    case Arg::Object: return "an object";
+    case Arg::Boolean: return "a boolean";
+    case Arg::String: return "a string";
+    case Arg::Any: return "a value";
+  }
+  return "a value";
+}
+}  // namespace
+
+bool ValidateArgs(const Napi::CallbackInfo& info, const char* method, std::initializer_list<ArgSpec> spec) {
+  Napi::Env env = info.Env();
+  size_t required = 0, i = 0;
+  for (const ArgSpec& a : spec) if (!a.optional) required = ++i; else ++i;
+  if (info.Length() < required) {
+    ThrowArg(env, std::string(method) + " expects " + std::to_string(required) + " arguments, got " + std::to_string(info.Length()));
+    return false;
+  }
+  i = 0;
+  for (const ArgSpec& a : spec) {
+    Napi::Value v = info[i++];
+    if (a.optional && v.IsUndefined()) continue;
+    if (!Matches(v, a.type)) {
+      ThrowArg(env, std::string(method) + ": " + a.name + " must be " + TypeName(a.type));
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace mxlf

@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace mxlf {
@@ -16,7 +17,7 @@ struct AddonData {
 
 inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
-// Status name for a libfabric error (positive FI_E* value). See docs/errors.md.
+// Status name for a libfabric error (positive FI_E* value). See docs/native.md.
 const char* StatusForFiErrno(int fiErrno);
 // Status name for an OS errno (positive).
 const char* StatusForErrno(int err);
@@ -35,6 +36,35 @@ bool GetU64(Napi::Env env, const Napi::Value& v, uint64_t* out, const char* what
 bool GetU32(Napi::Env env, const Napi::Value& v, uint32_t* out, const char* what);
 bool GetBytes(Napi::Env env, const Napi::Value& v, uint8_t** data, size_t* len, const char* what);
 Napi::Value U64(Napi::Env env, uint64_t v);
+// A non-negative integer Number below 2^53 (byte offsets and lengths).
+bool GetSize(Napi::Env env, const Napi::Value& v, size_t* out, const char* what);
+
+// Up-front validation of an exported method's arguments, before any conversion: checks
+// the count and the type of each argument and, on the first mismatch, throws
+// MXL_ERR_INVALID_ARG naming the method and the argument, and returns false. Callers
+// return at once, so no conversion runs with an exception pending.
+enum class Arg {
+  Number,   // a JS number
+  Integer,  // a number or a bigint (GetU64/GetU32 check the range)
+  Bytes,    // ArrayBuffer, typed array or DataView
+  Array,
+  Object,
+  Boolean,
+  String,
+  Any,
+};
+struct ArgSpec {
+  const char* name;
+  Arg type;
+  bool optional = false;  // may be missing or undefined
+};
+bool ValidateArgs(const Napi::CallbackInfo& info, const char* method, std::initializer_list<ArgSpec> spec);
+
+// Keeps an mmap'ed range (shm.cc) mapped while something outside JS still uses it (a
+// memory registration): munmap then only detaches the ArrayBuffer, and the pages go when
+// the last pin is released. Returns nullptr when [p, p+n) is not inside a live mapping.
+void* PinMapping(const void* p, size_t n);
+void UnpinMapping(void* pin);
 
 void InitFabric(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);

@@ -51,7 +51,11 @@ struct MrRes {
   size_t len = 0;
   void* desc = nullptr;
   std::shared_ptr<DomainRes> domain;
-  ~MrRes() { if (mr) fi_close(&mr->fid); }
+  void* pin = nullptr;  // keeps an mmap'ed flow file mapped until the registration is closed
+  ~MrRes() {
+    if (mr) fi_close(&mr->fid);
+    UnpinMapping(pin);  // after fi_close: the NIC may touch the pages until then
+  }
 };
 struct PepRes {
   fid_pep* pep = nullptr;
@@ -105,6 +109,7 @@ class Fabric : public Wrap<Fabric, FabricRes> {
   static constexpr const char* kName = "Fabric";
   Fabric(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "Fabric", {{"info", Arg::Object}})) return;
     fi_info* fi = InfoFromObject(env, info[0]);
     if (!fi) return;
     auto r = std::make_shared<FabricRes>();
@@ -123,6 +128,7 @@ class Domain : public Wrap<Domain, DomainRes> {
   static constexpr const char* kName = "Domain";
   Domain(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "Domain", {{"fabric", Arg::Object}, {"info", Arg::Object}})) return;
     Fabric* f = UNWRAP(Fabric, info[0], fabricCtor);
     if (!f) return;
     fi_info* fi = InfoFromObject(env, info[1]);
@@ -157,6 +163,7 @@ class EventQueue : public Wrap<EventQueue, EqRes> {
   static constexpr const char* kName = "EventQueue";
   EventQueue(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "EventQueue", {{"fabric", Arg::Object}, {"size", Arg::Integer, true}})) return;
     Fabric* f = UNWRAP(Fabric, info[0], fabricCtor);
     if (!f) return;
     uint32_t size = 8;
@@ -237,6 +244,7 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
   bool waitable = false;
   CompletionQueue(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "CompletionQueue", {{"domain", Arg::Object}, {"size", Arg::Integer, true}, {"wait", Arg::Any, true}})) return;
     Domain* d = UNWRAP(Domain, info[0], domainCtor);
     if (!d) return;
     uint32_t size = 8;
@@ -294,7 +302,12 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
       if (n == -FI_EAVAIL) {
         fi_cq_err_entry err{};
         ssize_t en = fi_cq_readerr(res->cq, &err, 0);
-        if (en < 0) break;
+        // A failed readerr must not look like an empty queue: return what was read, and
+        // report the failure as the result of the next call (the error entry is still queued).
+        if (en < 0) {
+          if (got) break;
+          return Napi::Number::New(env, (double)en);
+        }
         uint64_t* rec = out + got * kRecWords;
         rec[0] = (uint64_t)(uintptr_t)err.op_context;
         rec[1] = err.flags | kErrBit;
@@ -339,6 +352,7 @@ class AddressVector : public Wrap<AddressVector, AvRes> {
   static constexpr const char* kName = "AddressVector";
   AddressVector(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "AddressVector", {{"domain", Arg::Object}, {"count", Arg::Integer, true}})) return;
     Domain* d = UNWRAP(Domain, info[0], domainCtor);
     if (!d) return;
     uint32_t count = 4;
@@ -354,6 +368,7 @@ class AddressVector : public Wrap<AddressVector, AvRes> {
   }
   Napi::Value Insert(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "insert", {{"address", Arg::Bytes}})) return env.Null();
     if (!Check(env)) return env.Null();
     uint8_t* p; size_t n;
     if (!GetBytes(env, info[0], &p, &n, "address")) return env.Null();
@@ -364,6 +379,7 @@ class AddressVector : public Wrap<AddressVector, AvRes> {
   }
   Napi::Value Remove(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "remove", {{"fiAddr", Arg::Integer}})) return env.Null();
     if (!Check(env)) return env.Null();
     uint64_t a;
     if (!GetU64(env, info[0], &a, "fiAddr")) return env.Null();
@@ -386,6 +402,9 @@ class MemoryRegion : public Wrap<MemoryRegion, MrRes> {
   // new MemoryRegion(domain, buffer, offset, length, access, requestedKey)
   MemoryRegion(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "MemoryRegion", {{"domain", Arg::Object}, {"buffer", Arg::Bytes}, {"offset", Arg::Integer, true},
+                                             {"length", Arg::Integer, true}, {"access", Arg::Integer}, {"requestedKey", Arg::Integer, true}}))
+      return;
     Domain* d = UNWRAP(Domain, info[0], domainCtor);
     if (!d) return;
     uint8_t* p; size_t n;
@@ -403,6 +422,7 @@ class MemoryRegion : public Wrap<MemoryRegion, MrRes> {
     int ret = fi_mr_reg(d->res->dom, r->base, len, access, 0, key, 0, &r->mr, nullptr);
     if (ret) { r->mr = nullptr; ThrowFi(env, "fi_mr_reg", ret, std::to_string(len) + " bytes"); return; }
     r->desc = fi_mr_desc(r->mr);
+    r->pin = PinMapping(r->base, len);  // null for memory that is not an mmap'ed file
     keepAlive = Napi::Persistent(info[1]);
     res = r;
   }
@@ -441,6 +461,7 @@ class PassiveEndpoint : public Wrap<PassiveEndpoint, PepRes> {
   // new PassiveEndpoint(fabric, info, context)
   PassiveEndpoint(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "PassiveEndpoint", {{"fabric", Arg::Object}, {"info", Arg::Object}})) return;
     Fabric* f = UNWRAP(Fabric, info[0], fabricCtor);
     if (!f) return;
     fi_info* fi = InfoFromObject(env, info[1]);
@@ -502,6 +523,7 @@ class Endpoint : public Wrap<Endpoint, EpRes> {
   // new Endpoint(domain, info, context)
   Endpoint(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "Endpoint", {{"domain", Arg::Object}, {"info", Arg::Object}, {"context", Arg::Integer, true}})) return;
     Domain* d = UNWRAP(Domain, info[0], domainCtor);
     if (!d) return;
     fi_info* fi = InfoFromObject(env, info[1]);
@@ -556,6 +578,7 @@ class Endpoint : public Wrap<Endpoint, EpRes> {
   // connect(address, param?) -> 0 or negative status (no throw: the caller retries).
   Napi::Value Connect(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "connect", {{"address", Arg::Bytes}, {"param", Arg::Bytes, true}})) return env.Null();
     if (!Check(env)) return env.Null();
     uint8_t* p; size_t n;
     if (!GetBytes(env, info[0], &p, &n, "address")) return env.Null();
@@ -565,6 +588,7 @@ class Endpoint : public Wrap<Endpoint, EpRes> {
   }
   Napi::Value Accept(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "accept", {{"param", Arg::Bytes, true}})) return env.Null();
     if (!Check(env)) return env.Null();
     uint8_t* param = nullptr; size_t plen = 0;
     if (info.Length() > 0 && !info[0].IsUndefined() && !GetBytes(env, info[0], &param, &plen, "param")) return env.Null();
@@ -590,8 +614,10 @@ class Endpoint : public Wrap<Endpoint, EpRes> {
   // splits longer lists). data: u32 immediate or -1 for none. One fi_writemsg.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "write", {{"segments", Arg::Array}, {"destAddr", Arg::Integer}, {"remoteAddr", Arg::Integer},
+                                      {"rkey", Arg::Integer}, {"data", Arg::Number}, {"flags", Arg::Integer}, {"context", Arg::Integer}}))
+      return env.Null();
     if (!Check(env)) return env.Null();
-    if (!info[0].IsArray()) { ThrowArg(env, "segments must be an array of [MemoryRegion, offset, length]"); return env.Null(); }
     Napi::Array segs = info[0].As<Napi::Array>();
     uint32_t count = segs.Length();
     constexpr uint32_t kMaxIov = 16;
@@ -607,21 +633,25 @@ class Endpoint : public Wrap<Endpoint, EpRes> {
       if (!mrv.IsObject() || !mrv.As<Napi::Object>().InstanceOf(ad->mrCtor.Value())) { ThrowArg(env, "segment needs a MemoryRegion"); return env.Null(); }
       MemoryRegion* mr = MemoryRegion::Unwrap(mrv.As<Napi::Object>());
       if (!mr->Check(env)) return env.Null();
-      double off = s.Get(1).As<Napi::Number>().DoubleValue();
-      double len = s.Get(2).As<Napi::Number>().DoubleValue();
-      if (!(off >= 0) || !(len >= 0) || off + len > (double)mr->res->len) {
+      size_t off, len;
+      if (!GetSize(env, s.Get(1), &off, "segment offset") || !GetSize(env, s.Get(2), &len, "segment length")) return env.Null();
+      if (off > mr->res->len || len > mr->res->len - off) {
         ThrowError(env, "MXL_ERR_INVALID_ARG", "write segment exceeds its memory region");
         return env.Null();
       }
-      iov[i].iov_base = mr->res->base + (size_t)off;
-      iov[i].iov_len = (size_t)len;
+      iov[i].iov_base = mr->res->base + off;
+      iov[i].iov_len = len;
       desc[i] = mr->res->desc;
     }
     uint64_t dest, raddr, rkey, ctx;
     if (!GetU64(env, info[1], &dest, "destAddr") || !GetU64(env, info[2], &raddr, "remoteAddr") ||
         !GetU64(env, info[3], &rkey, "rkey"))
       return env.Null();
-    double dataD = info[4].As<Napi::Number>().DoubleValue();
+    double dataD = info[4].As<Napi::Number>().DoubleValue();  // a number: ValidateArgs checked
+    if (dataD >= 0 && (dataD > 4294967295.0 || dataD != (double)(uint32_t)dataD)) {
+      ThrowArg(env, "write: data must be a u32 immediate or -1");
+      return env.Null();
+    }
     uint64_t flags = 0;
     if (!GetU64(env, info[5], &flags, "flags") || !GetU64(env, info[6], &ctx, "context")) return env.Null();
     size_t total = 0;
@@ -646,15 +676,17 @@ class Endpoint : public Wrap<Endpoint, EpRes> {
   // receives to absorb write-with-immediate when the info has FI_RX_CQ_DATA).
   Napi::Value Recv(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (!ValidateArgs(info, "recv", {{"mr", Arg::Object}, {"offset", Arg::Number}, {"length", Arg::Number}, {"context", Arg::Integer}}))
+      return env.Null();
     if (!Check(env)) return env.Null();
     MemoryRegion* mr = UNWRAP(MemoryRegion, info[0], mrCtor);
     if (!mr) return env.Null();
-    double off = info[1].As<Napi::Number>().DoubleValue();
-    double len = info[2].As<Napi::Number>().DoubleValue();
+    size_t off, len;
+    if (!GetSize(env, info[1], &off, "offset") || !GetSize(env, info[2], &len, "length")) return env.Null();
     uint64_t ctx = 0;
     if (!GetU64(env, info[3], &ctx, "context")) return env.Null();
-    if (!(off >= 0) || !(len >= 0) || off + len > (double)mr->res->len) { ThrowArg(env, "receive buffer exceeds its memory region"); return env.Null(); }
-    return Napi::Number::New(env, (double)fi_recv(res->ep, mr->res->base + (size_t)off, (size_t)len, mr->res->desc, FI_ADDR_UNSPEC,
+    if (off > mr->res->len || len > mr->res->len - off) { ThrowArg(env, "receive buffer exceeds its memory region"); return env.Null(); }
+    return Napi::Number::New(env, (double)fi_recv(res->ep, mr->res->base + off, len, mr->res->desc, FI_ADDR_UNSPEC,
                                                   (void*)(uintptr_t)ctx));
   }
   static Napi::Function Define(Napi::Env env) {

@@ -37,7 +37,7 @@ struct Mapping {
   void* addr;
   size_t len;
   bool detached = false;  // explicit unmap requested: JS can no longer reach the memory
-  int waiters = 0;        // async futex waits in flight on this range
+  int waiters = 0;        // pins: async futex waits in flight, memory registrations open
   bool finalized = false; // the ArrayBuffer's finalizer ran (always last for this struct's owner)
   bool unmapped = false;
 };
@@ -75,6 +75,26 @@ void FinalizeMapping(napi_env, void*, void* hint) {
   MaybeRelease(m);
 }
 
+}  // namespace
+
+void* PinMapping(const void* p, size_t n) {
+  std::lock_guard<std::mutex> lock(gMu);
+  Mapping* m = FindContaining(reinterpret_cast<uintptr_t>(p), n);
+  if (!m || m->detached) return nullptr;
+  m->waiters++;
+  return m;
+}
+
+void UnpinMapping(void* pin) {
+  if (!pin) return;
+  std::lock_guard<std::mutex> lock(gMu);
+  Mapping* m = static_cast<Mapping*>(pin);
+  m->waiters--;
+  MaybeRelease(m);
+}
+
+namespace {
+
 bool GetInt(Napi::Env env, const Napi::Value& v, int* out, const char* what) {
   if (!v.IsNumber()) { ThrowArg(env, std::string(what) + " must be a number"); return false; }
   double d = v.As<Napi::Number>().DoubleValue();
@@ -86,6 +106,7 @@ bool GetInt(Napi::Env env, const Napi::Value& v, int* out, const char* what) {
 // mmap(fd, length, writable) -> ArrayBuffer (external, zero-copy, MAP_SHARED from offset 0).
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "mmap", {{"fd", Arg::Number}, {"length", Arg::Integer}, {"writable", Arg::Any, true}})) return env.Undefined();
   int fd;
   uint64_t len;
   if (!GetInt(env, info[0], &fd, "fd") || !GetU64(env, info[1], &len, "length")) return env.Undefined();
@@ -115,6 +136,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
 // the last async futex wait on it returns. Unmapping twice is a no-op.
 Napi::Value Munmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "munmap", {{"buffer", Arg::Bytes}})) return env.Undefined();
   if (!info[0].IsArrayBuffer()) { ThrowArg(env, "munmap expects the ArrayBuffer returned by mmap"); return env.Undefined(); }
   Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
   if (ab.IsDetached()) return Napi::Boolean::New(env, false);
@@ -136,6 +158,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 // flock(fd, op) -> 0 or -errno. Never throws for a lock conflict (EWOULDBLOCK).
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "flock", {{"fd", Arg::Number}, {"op", Arg::Number}})) return env.Undefined();
   int fd, op;
   if (!GetInt(env, info[0], &fd, "fd") || !GetInt(env, info[1], &op, "op")) return env.Undefined();
   int r;
@@ -145,6 +168,7 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
 
 Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "fallocate", {{"fd", Arg::Number}, {"offset", Arg::Integer}, {"length", Arg::Integer}})) return env.Undefined();
   int fd;
   uint64_t off, len;
   if (!GetInt(env, info[0], &fd, "fd") || !GetU64(env, info[1], &off, "offset") || !GetU64(env, info[2], &len, "length"))
@@ -284,6 +308,7 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "futexWake", {{"view", Arg::Bytes}, {"index", Arg::Number}, {"count", Arg::Integer, true}})) return env.Undefined();
   uint32_t* word;
   uint32_t count = INT_MAX;
   if (!GetFutexWord(env, info, &word)) return env.Undefined();
@@ -303,6 +328,7 @@ Napi::Value ClockTai(const Napi::CallbackInfo& info) {
 // renameNoReplace(from, to) -> 0, or -EEXIST / -ENOTEMPTY when the target exists; throws otherwise.
 Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "renameNoReplace", {{"from", Arg::String}, {"to", Arg::String}})) return env.Undefined();
   if (!info[0].IsString() || !info[1].IsString()) { ThrowArg(env, "renameNoReplace(from, to) expects two paths"); return env.Undefined(); }
   std::string from = info[0].As<Napi::String>(), to = info[1].As<Napi::String>();
   long r = syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
@@ -316,6 +342,7 @@ Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
 // touchAtime(fd): atime = now, mtime untouched (what upstream readers do to `access`, §3.6).
 Napi::Value TouchAtime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "touchAtime", {{"fd", Arg::Number}})) return env.Undefined();
   int fd;
   if (!GetInt(env, info[0], &fd, "fd")) return env.Undefined();
   timespec t[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
@@ -325,6 +352,7 @@ Napi::Value TouchAtime(const Napi::CallbackInfo& info) {
 // isTmpfs(path) -> true for tmpfs or ramfs (what upstream's mxlIsTmpFs accepts).
 Napi::Value IsTmpfs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (!ValidateArgs(info, "isTmpfs", {{"path", Arg::String}})) return env.Undefined();
   if (!info[0].IsString()) { ThrowArg(env, "isTmpfs(path) expects a path"); return env.Undefined(); }
   std::string p = info[0].As<Napi::String>();
   struct statfs s;

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_FORMATS } from '../demo/demo-formats.js';
 import { type DemoProgress, type DemoSummary, runDemo as run } from '../demo/demo-run.js';
 import { providerFromString, providerToString } from '../fabrics/provider.js';
-import { POLL_MODES, type PollMode } from '../runtime/control-block.js';
+import { POLL_MODES, type PollMode } from '../ipc/control-block.js';
 import { ExitCode, UsageError } from './exit-codes.js';
 import { formatEvent } from '../log/event-log.js';
 import { parseLogFormat } from './endpoint-options.js';

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FabricsError } from '../errors.js';
 import { getInterfaces } from '../fabrics/interfaces.js';
 import type { ProviderName } from '../fabrics/provider.js';
-import type { PollMode } from '../runtime/control-block.js';
+import { POLL_MODES, type PollMode } from '../ipc/control-block.js';
 import { UsageError } from './exit-codes.js';
 import { EventLog, LOG_FORMATS, type LogFields, type LogFormat, type LogLevel } from '../log/event-log.js';
 import { checkEndpointName } from '../metrics/exporter.js';
@@ -46,8 +46,6 @@ export function requireDomain(cmd: string, dir: string | undefined): string {
   return dir;
 }
 
-const POLL_MODES: readonly PollMode[] = ['busy', 'hybrid', 'blocking'];
-
 /** --log-format: text (default) or json (one event per line). */
 export function parseLogFormat(cmd: string, s: string | undefined): LogFormat {
   if (s === undefined) return 'text';
@@ -67,7 +65,7 @@ export function parseEndpointName(cmd: string, s: string | undefined): string | 
 
 export function parsePollMode(cmd: string, s: string | undefined): PollMode {
   if (s === undefined) return 'hybrid';
-  if (!POLL_MODES.includes(s as PollMode)) throw new UsageError(`${cmd}: --poll must be busy, hybrid or blocking, not ${JSON.stringify(s)}`);
+  if (!(POLL_MODES as readonly string[]).includes(s)) throw new UsageError(`${cmd}: --poll must be busy, hybrid or blocking, not ${JSON.stringify(s)}`);
   return s as PollMode;
 }
 

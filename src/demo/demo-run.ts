@@ -14,7 +14,7 @@ import type { ProviderName } from '../fabrics/provider.js';
 import { Fabrics } from '../runtime/coordinator.js';
 import type { TargetHandle } from '../runtime/target-handle.js';
 import type { InitiatorHandle } from '../runtime/initiator-handle.js';
-import type { PollMode } from '../runtime/control-block.js';
+import type { PollMode } from '../ipc/control-block.js';
 import { type DemoFormat, demoFlowDef } from './demo-formats.js';
 import { LatencyStats } from './latency-stats.js';
 import { TestPattern } from './test-pattern.js';

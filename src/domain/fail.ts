@@ -1,21 +1,14 @@
 /** Turning Node fs errors and invalid input into the library's typed FabricsError. */
 import { FabricsError, type FabricsErrorCode } from '../errors.js';
-
-const byErrnoCode: Record<string, FabricsErrorCode> = {
-  ENOENT: 'MXL_ERR_NOT_FOUND',
-  EACCES: 'MXL_ERR_PERMISSION_DENIED',
-  EPERM: 'MXL_ERR_PERMISSION_DENIED',
-  EROFS: 'MXL_ERR_PERMISSION_DENIED',
-  EEXIST: 'MXL_ERR_EXISTS',
-  ENOTEMPTY: 'MXL_ERR_EXISTS',
-  EINVAL: 'MXL_ERR_INVALID_ARG',
-};
+import { addon } from '../native/index.js';
 
 /** Wraps a failed fs call; FabricsErrors pass through unchanged. */
 export function sysFail(e: unknown, op: string, what: string, code?: FabricsErrorCode): FabricsError {
   if (e instanceof FabricsError) return e;
   const err = e as NodeJS.ErrnoException;
-  const c = code ?? byErrnoCode[err?.code ?? ''] ?? 'MXL_ERR_UNKNOWN';
+  // The errno -> status map lives in the addon (native/src/common.cc), next to the syscalls
+  // that raise most of these errors, and is shared with them.
+  const c = code ?? (typeof err?.errno === 'number' ? addon().statusForErrno(err.errno) : 'MXL_ERR_UNKNOWN');
   return new FabricsError(c, `${op} failed for ${what}: ${err?.message ?? String(e)}`, {
     op,
     errno: typeof err?.errno === 'number' ? Math.abs(err.errno) : undefined,

@@ -27,4 +27,3 @@ export function toProvider(p: Provider | ProviderName | string | number): Provid
   return typeof p === 'number' ? (providerFromString(providerToString(p)), p as Provider) : providerFromString(p);
 }
 
-export const isConnected = (p: Provider): boolean => p === Provider.Tcp || p === Provider.Verbs;

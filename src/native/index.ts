@@ -9,12 +9,14 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { FabricsError } from '../errors.js';
+import { FabricsError, type FabricsErrorCode } from '../errors.js';
 import type { NativeFabric } from './fabric.js';
 import type { NativeShm } from './shm.js';
 
 export type NativeAddon = NativeFabric & NativeShm & {
   fabricVersion(): string;
+  /** Status name for an OS errno (sign ignored): the addon's map is the only one. */
+  statusForErrno(errno: number): FabricsErrorCode;
   headerVersion: string;
   _setErrorClass(ctor: typeof FabricsError): void;
 };

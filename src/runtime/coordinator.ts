@@ -9,7 +9,7 @@ import { FabricsError } from '../errors.js';
 import { MetricsExporter, type MetricsServer } from '../metrics/exporter.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import { endpointLabels } from '../metrics/endpoint-labels.js';
-import type { PollMode } from './control-block.js';
+import type { PollMode } from '../ipc/control-block.js';
 import type { EndpointHandle } from './endpoint-handle.js';
 import { InitiatorHandle } from './initiator-handle.js';
 import { TargetHandle } from './target-handle.js';

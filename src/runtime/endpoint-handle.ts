@@ -7,10 +7,10 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { FabricsError } from '../errors.js';
 import { EndpointStats } from '../metrics/endpoint-stats.js';
-import type { ControlMessage, WorkerConfig, WorkerData, WorkerMessage } from '../workers/messages.js';
-import { ControlBlock, type PollMode } from './control-block.js';
-import { EVENT_RING_CAPACITY, EventRecord, REQUEST_RING_CAPACITY, RequestRecord } from './event-records.js';
-import { SpscRing } from './spsc-ring.js';
+import type { ControlMessage, WorkerConfig, WorkerData, WorkerMessage } from '../ipc/worker-messages.js';
+import { ControlBlock, type PollMode } from '../ipc/control-block.js';
+import { EVENT_RING_CAPACITY, EventRecord, REQUEST_RING_CAPACITY, RequestRecord } from '../ipc/event-records.js';
+import { SpscRing } from '../ipc/spsc-ring.js';
 
 export type EndpointState = 'starting' | 'ready' | 'closing' | 'closed' | 'failed';
 
@@ -51,8 +51,8 @@ export abstract class EndpointHandle extends EventEmitter {
   async start(): Promise<this> {
     const site = new Error('start');
     this.control = ControlBlock.create({ pollMode: this.config.pollMode });
-    this.events = SpscRing.create(EVENT_RING_CAPACITY, EventRecord.LENGTH, { type: 'f64' });
-    this.requests = this.config.role === 'initiator' ? SpscRing.create(REQUEST_RING_CAPACITY, RequestRecord.LENGTH, { type: 'f64' }) : undefined;
+    this.events = SpscRing.create(EVENT_RING_CAPACITY, EventRecord.LENGTH);
+    this.requests = this.config.role === 'initiator' ? SpscRing.create(REQUEST_RING_CAPACITY, RequestRecord.LENGTH) : undefined;
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const data: WorkerData = { config: this.config, control: this.control.sab, events: this.events.sab, requests: this.requests?.sab, stats: this.stats.buffer, port: port2 };

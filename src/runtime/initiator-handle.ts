@@ -1,8 +1,8 @@
 /** Main-thread handle of an initiator running in its own worker. */
 import { FabricsError } from '../errors.js';
-import type { InitiatorWorkerConfig, WorkerMessage } from '../workers/messages.js';
+import type { InitiatorWorkerConfig, WorkerMessage } from '../ipc/worker-messages.js';
 import { EndpointHandle } from './endpoint-handle.js';
-import { EventKind, EventRecord, RequestOp, RequestRecord } from './event-records.js';
+import { EventKind, EventRecord, RequestOp, RequestRecord } from '../ipc/event-records.js';
 
 /** A grain whose last write completed (delivery complete) at one target. */
 export interface CompletedGrain {

@@ -1,9 +1,9 @@
 /** Main-thread handle of a target running in its own worker. */
 import { indexToTimestamp } from '../domain/time.js';
 import { FabricsError } from '../errors.js';
-import type { TargetWorkerConfig, WorkerMessage } from '../workers/messages.js';
+import type { TargetWorkerConfig, WorkerMessage } from '../ipc/worker-messages.js';
 import { EndpointHandle } from './endpoint-handle.js';
-import { EventKind, EventRecord } from './event-records.js';
+import { EventKind, EventRecord } from '../ipc/event-records.js';
 
 /** One grain (or slice range) that landed in the target flow. */
 export interface ArrivedGrain {

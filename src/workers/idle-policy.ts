@@ -5,7 +5,7 @@
  * Blocking happens in the worker's own wait (CQ wait object, flow futex or control
  * doorbell), chosen by the worker.
  */
-import type { PollMode } from '../runtime/control-block.js';
+import type { PollMode } from '../ipc/control-block.js';
 
 export class IdlePolicy {
   private windowNs: number;

@@ -6,6 +6,7 @@
  */
 import { addon } from '../native/index.js';
 import { MxlInstance, type DiscreteFlowReader } from '../domain/index.js';
+import { GRAIN_PAYLOAD_OFFSET, SYNC_COUNTER_U32 } from '../domain/layout.js';
 import { FabricsError, asFabricsError } from '../errors.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
 import { InitiatorFaults, countRefusedTransfer, countSkipped } from '../metrics/endpoint-faults.js';
@@ -15,13 +16,12 @@ import { ringFromReader } from '../fabrics/flow-rings.js';
 import { samplesFromReader } from '../fabrics/sample-ring.js';
 import { Initiator } from '../fabrics/initiator.js';
 import { TargetInfo } from '../fabrics/target-info.js';
-import { EventKind, RequestOp, RequestRecord } from '../runtime/event-records.js';
+import { EventKind, RequestOp, RequestRecord } from '../ipc/event-records.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
-import type { InitiatorWorkerConfig } from './messages.js';
+import type { InitiatorWorkerConfig } from '../ipc/worker-messages.js';
 
 const BLOCK_MS = 20;
 const CONTROL_EVERY = 64;
-const SYNC_COUNTER_U32 = 514; // mxl-domain-format.md §3.1: byte 2056 of `data`
 
 runWorker<InitiatorWorkerConfig>((kit) => {
   const { config, ctl, events, stats, idle } = kit;
@@ -36,7 +36,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const endpoint = { provider: config.provider, node: config.node, service: config.service, maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs };
     const ini = (initiator = audio ? new Initiator({ ...endpoint, samples: samplesFromReader(anyReader) }) : new Initiator({ ...endpoint, ring: ringFromReader(reader) }));
     const g = anyReader.geometry;
-    const grainBytes = g.grainSize + 8192;
+    const grainBytes = g.grainSize + GRAIN_PAYLOAD_OFFSET;
     const bytesPerSample = g.channelCount * g.wordSize;
     const peerNo = new Map<bigint, number>();
     let nextPeer = 1;

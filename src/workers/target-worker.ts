@@ -4,6 +4,7 @@
  * (waking local readers) and pushes one small record per grain into the event ring.
  */
 import { MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowWriter } from '../domain/index.js';
+import { GRAIN_PAYLOAD_OFFSET } from '../domain/layout.js';
 import { FabricsError } from '../errors.js';
 import { samplesFromWriter } from '../fabrics/sample-ring.js';
 import { LatencyStage } from '../metrics/endpoint-stats.js';
@@ -11,9 +12,9 @@ import { TargetFaults, timedCommits } from '../metrics/endpoint-faults.js';
 import { SliceLedger } from '../metrics/slice-ledger.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
-import { EventKind } from '../runtime/event-records.js';
+import { EventKind } from '../ipc/event-records.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
-import type { TargetWorkerConfig } from './messages.js';
+import type { TargetWorkerConfig } from '../ipc/worker-messages.js';
 
 const BLOCK_MS = 20;
 const CONTROL_EVERY = 64;
@@ -27,7 +28,7 @@ runWorker<TargetWorkerConfig>((kit) => {
     const audio = writer.kind === 'continuous';
     const w = writer as DiscreteFlowWriter;
     const rate = writer.geometry.grainRate;
-    const grainBytes = w.geometry.grainSize + 8192;
+    const grainBytes = w.geometry.grainSize + GRAIN_PAYLOAD_OFFSET;
     const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit };
     target = audio ? new Target({ ...endpoint, samples: timedCommits(samplesFromWriter(writer), stats, 'commit') }) : new Target({ ...endpoint, ring: timedCommits(ringFromWriter(w), stats, 'commitLanded') });
     const faults = new TargetFaults(stats);

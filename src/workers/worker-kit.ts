@@ -1,11 +1,11 @@
 /** What both endpoint workers share: attaching the shared blocks, control messages, errors. */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { MxlStatus, type MxlStatusCode, asFabricsError } from '../errors.js';
-import { ControlBlock } from '../runtime/control-block.js';
-import { SpscRing } from '../runtime/spsc-ring.js';
+import { ControlBlock } from '../ipc/control-block.js';
+import { SpscRing } from '../ipc/spsc-ring.js';
 import { EndpointStats } from '../metrics/endpoint-stats.js';
-import { EventRecord } from '../runtime/event-records.js';
-import type { ControlMessage, WorkerData, WorkerMessage } from './messages.js';
+import { EventRecord } from '../ipc/event-records.js';
+import type { ControlMessage, WorkerData, WorkerMessage } from '../ipc/worker-messages.js';
 import { IdlePolicy } from './idle-policy.js';
 
 export interface WorkerKit<C> {

@@ -108,3 +108,32 @@ export function badLines(payload: Uint8Array, lineLength: number, index: bigint,
   }
   return bad;
 }
+
+/** Threads of this process parked in a shared FUTEX_WAIT (what readers do; V8 and libuv use private waits). */
+export function sharedFutexWaiters(): number {
+  let n = 0;
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    let line: string;
+    try {
+      line = fs.readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8');
+    } catch {
+      continue; // the thread exited
+    }
+    const [nr, , op] = line.trim().split(' ');
+    if (nr === '202' && op === '0x0') n++; // SYS_futex, FUTEX_WAIT (not _PRIVATE)
+  }
+  return n;
+}
+
+/**
+ * Resolves once a reader of this process sleeps in the kernel on a flow's sync counter:
+ * the condition a "wakes the waiting reader" test depends on. Rejects after `ms` if no
+ * thread ever parks (the reader never waited). Run such tests serially.
+ */
+export async function untilReaderParked(ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (sharedFutexWaiters() === 0) {
+    if (Date.now() > end) throw new Error(`no reader parked in FUTEX_WAIT within ${ms} ms: the reader never waited`);
+    await new Promise((r) => setImmediate(r));
+  }
+}

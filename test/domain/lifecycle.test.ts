@@ -7,7 +7,7 @@ import {
   type ContinuousFlowReader,
 } from '../../src/domain/index.js';
 import { addon } from '../../src/native/index.js';
-import { makeDomain, removeDomains, domainEntries, videoDef, audioDef, json, runChild, fillLines, badLines, sleep } from './helpers.js';
+import { makeDomain, removeDomains, domainEntries, videoDef, audioDef, json, runChild, fillLines, badLines, untilReaderParked } from './helpers.js';
 
 test.after.always(removeDomains);
 
@@ -109,7 +109,8 @@ test('flags are written on every commit: INVALID does not stick to the slot', (t
   inst.close();
 });
 
-test('commitLanded publishes a grain whose header and payload were written into the slot directly', async (t) => {
+// Serial: untilReaderParked counts this process's futex waiters, so no other test may wait meanwhile.
+test.serial('commitLanded publishes a grain whose header and payload were written into the slot directly', async (t) => {
   const d = makeDomain();
   const inst = new MxlInstance(d);
   const w = inst.createFlowWriter(small()) as DiscreteFlowWriter;
@@ -132,7 +133,7 @@ test('commitLanded publishes a grain whose header and payload were written into 
   view.setUint16(26, w.geometry.totalSlices, true);
   fillLines(new Uint8Array(bufs[slot], 8192), w.geometry.sliceSizes[0], index, 0, 240);
   const waiting = r.getGrain(index, { timeoutMs: 2000, minValidSlices: 240 });
-  await sleep(20);
+  await untilReaderParked(); // the commit below must be what wakes it
   const counter = w.flowHeader.syncCounter;
   t.is(w.commitLanded(slot, 240), index);
   t.is(w.flowHeader.headIndex, index);
@@ -163,7 +164,7 @@ test('readers touch access (atime) after a successful read', (t) => {
   inst.close();
 });
 
-test('audio: async reader woken by a commit, fragments across the ring end, TOO_LATE outside L/2', async (t) => {
+test.serial('audio: async reader woken by a commit, fragments across the ring end, TOO_LATE outside L/2', async (t) => {
   const d = makeDomain();
   const inst = new MxlInstance(d);
   const w = inst.createFlowWriter(json(audioDef(ID)), { maxCommitBatchSizeHint: 480, maxSyncBatchSizeHint: 480 }) as ContinuousFlowWriter;
@@ -173,7 +174,7 @@ test('audio: async reader woken by a commit, fragments across the ring end, TOO_
   const L = 19456n;
   const E = L * 1000n + 200n; // wraps: positions L−280 … 199
   const pending = r.getSamples(E, 480, 2000);
-  await sleep(10);
+  await untilReaderParked(); // fails if the reader never waited: the commit must wake it
   const win = w.openSamples(E, 480);
   t.is(win.fragments.length, 2);
   for (const [c, frags] of win.channels.entries()) {

@@ -9,3 +9,10 @@ test('the package root exports the runtime, the engine, the domain and the metri
   t.is(lib.MxlStatus.MXL_ERR_NOT_READY, 1029);
   t.is(lib.Provider.Shm, 4);
 });
+
+test('the raw addon is not part of the public API', (t) => {
+  const names = Object.keys(lib);
+  t.false(names.includes('nativeAddon'));
+  t.false(names.includes('addon'));
+  t.is(names.filter((n) => /native/i.test(n)).length, 0, names.join(', '));
+});

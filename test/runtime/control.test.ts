@@ -2,8 +2,8 @@ import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ControlBlock, CONTROL_BYTES, ControlWord, type PollMode } from '../../src/runtime/control-block.js';
-import { SpscRing } from '../../src/runtime/spsc-ring.js';
+import { ControlBlock, CONTROL_BYTES, ControlWord, type PollMode } from '../../src/ipc/control-block.js';
+import { SpscRing } from '../../src/ipc/spsc-ring.js';
 import { FabricsError } from '../../src/errors.js';
 import type { ControlJob } from './control-helper-worker.js';
 
@@ -111,19 +111,6 @@ test('waitForState times out, and rejects when the worker fails instead', async 
     t.regex(e2!.message, /failed \(MXL_ERR_NO_FABRIC\)/);
     t.is(ctl.errorStatus, 'MXL_ERR_NO_FABRIC');
     await ctl.waitForState('failed', 100);
-  } finally {
-    await w.terminate();
-  }
-});
-
-test('hybrid window doubles when spinning finds work and halves when it does not', async (t) => {
-  const ctl = ControlBlock.create();
-  const w = start({ role: 'adaptive', ctl: ctl.sab });
-  try {
-    const [m] = await once(w, 'message');
-    t.deepEqual(m.windows, [100, 200, 400, 400, 400, 200, 100, 50, 25, 12.5, 10]);
-    t.deepEqual(m.sleeps, [1, 2, 3, 4, 5, 6]);
-    t.is(m.extraSleeps, 3);
   } finally {
     await w.terminate();
   }

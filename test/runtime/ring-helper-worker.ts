@@ -1,6 +1,6 @@
 // Worker side of the ring tests (compiled to build/test/runtime/ring-helper-worker.js).
 import { parentPort, workerData } from 'node:worker_threads';
-import { SpscRing } from '../../src/runtime/spsc-ring.js';
+import { SpscRing } from '../../src/ipc/spsc-ring.js';
 
 export interface ProduceJob {
   role: 'produce';

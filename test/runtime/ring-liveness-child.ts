@@ -1,7 +1,7 @@
 // Child process for ring-wait.test.ts: checks that SpscRing.waitAsync keeps the event loop
 // alive while pending and releases it once settled. Prints one JSON line.
 import { Worker } from 'node:worker_threads';
-import { SpscRing } from '../../src/runtime/spsc-ring.js';
+import { SpscRing } from '../../src/ipc/spsc-ring.js';
 
 const mode = process.argv[2];
 const ring = SpscRing.create(8, 2);

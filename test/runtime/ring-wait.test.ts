@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SpscRing } from '../../src/runtime/spsc-ring.js';
+import { SpscRing } from '../../src/ipc/spsc-ring.js';
 
 const HELPER = new URL('./ring-helper-worker.js', import.meta.url);
 const CHILD = fileURLToPath(new URL('./ring-liveness-child.js', import.meta.url));

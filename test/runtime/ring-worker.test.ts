@@ -2,7 +2,7 @@ import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SpscRing, type RingData } from '../../src/runtime/spsc-ring.js';
+import { SpscRing, type RingData } from '../../src/ipc/spsc-ring.js';
 import { recordWord, type ProduceJob, type ConsumeJob } from './ring-helper-worker.js';
 
 const HELPER = new URL('./ring-helper-worker.js', import.meta.url);

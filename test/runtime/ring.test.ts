@@ -1,12 +1,12 @@
 import test from 'ava';
-import { SpscRing, RingWord, RING_HEADER_BYTES } from '../../src/runtime/spsc-ring.js';
+import { SpscRing, RingWord, RING_HEADER_BYTES } from '../../src/ipc/spsc-ring.js';
 import { FabricsError } from '../../src/errors.js';
 
 const rec = (seq: number, n: number): number[] => Array.from({ length: n }, (_, i) => seq * 100 + i);
 
 test('records come out in order, whole, and a full ring drops and counts', (t) => {
   const ring = SpscRing.create(4, 3);
-  t.is(ring.sab.byteLength, RING_HEADER_BYTES + 4 * 3 * 4);
+  t.is(ring.sab.byteLength, RING_HEADER_BYTES + 4 * 3 * 8); // f64 words
   for (let s = 0; s < 4; s++) t.true(ring.tryPush(...rec(s, 3)));
   t.false(ring.tryPush(...rec(4, 3)));
   t.false(ring.tryPush(...rec(5, 3)));
@@ -58,13 +58,13 @@ test('pushMany publishes what fits, counts the rest, and drain(out, max) copies'
   t.is(ring.overflow, 2);
 });
 
-test('f64 records carry 64-bit values exactly', (t) => {
-  const ring = SpscRing.create(16, 2, { type: 'f64' });
+test('records are f64 words and carry 53-bit values exactly', (t) => {
+  const ring = SpscRing.create(16, 2);
   t.true(ring.data instanceof Float64Array);
   const big = 2 ** 53 - 1;
   ring.tryPush(big, -0.5);
   const peer = SpscRing.attach(ring.sab);
-  t.is(peer.type, 'f64');
+  t.is(peer.words[RingWord.ELEMENT_TYPE], 3, 'header element type: f64');
   const out = new Float64Array(2);
   t.true(peer.tryPop(out));
   t.deepEqual(Array.from(out), [big, -0.5]);
@@ -148,16 +148,16 @@ test('header words sit at the documented byte offsets', (t) => {
   t.is(String.fromCharCode(...new Uint8Array(ring.sab, 0, 4)), 'MXLR');
   t.is(dv.getUint32(8, true), 8);
   t.is(dv.getUint32(12, true), 4);
-  t.is(dv.getUint32(16, true), 1);
+  t.is(dv.getUint32(16, true), 3); // element type f64
   t.is(dv.getUint32(20, true), 256);
   ring.tryPush(1, 2, 3, 4);
   ring.tryPush(9, 9, 9, 9);
   ring.tryPush(9, 9, 9, 9);
   t.is(dv.getUint32(64, true), 8); // tail
   t.is(dv.getUint32(128, true), 5); // head
-  // slot (5 & 7) = 5 holds the first record
-  t.is(dv.getUint32(256 + 5 * 16, true), 1);
-  t.is(dv.getUint32(256 + 5 * 16 + 12, true), 4);
+  // slot (5 & 7) = 5 holds the first record: 4 f64 words = 32 bytes per record
+  t.is(dv.getFloat64(256 + 5 * 32, true), 1);
+  t.is(dv.getFloat64(256 + 5 * 32 + 24, true), 4);
   ring.tryPop(new Uint32Array(4));
   t.is(dv.getUint32(128, true), 6);
   for (let i = 0; i < 8; i++) ring.tryPush(0, 0, 0, 0); // 6 fit

@@ -82,7 +82,9 @@ for (const provider of ['tcp', 'shm'] as const) {
         const g = writer.openGrain(first + k);
         sums.set(first + k, paint(g.payload, first + k));
         writer.commitGrain({});
-        await sleep(20); // real time (50 fps): the 10-grain ring holds 200 ms
+        // Paced by arrival, not by a timer: stay within 5 grains of the consumer so the
+        // 10-grain ring never laps a grain before it has been read.
+        await until(() => seen.length > Number(k) - 5, 10_000, `grain ${k} - 5 to arrive`);
       }
       await Promise.race([consume, sleep(15_000).then(() => { throw new Error('grains did not all arrive'); })]);
       t.deepEqual(seen, Array.from({ length: Number(N) }, (_, i) => first + BigInt(i)), 'every grain, in order');
@@ -123,9 +125,10 @@ test.serial('close() while transfers are in flight frees the workers, the port a
   const again = await fx2.createTarget({ provider: 'tcp', node: '127.0.0.1', service: port, domain: domain(), flowDef });
   t.truthy(again.info);
   await fx2.close();
-  await sleep(50);
-  const handlesAfter = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
-  t.true(handlesAfter <= handlesBefore, `active handles ${handlesBefore} -> ${handlesAfter}`);
+  const handles = (): number => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+  // Closed handles leave the list once libuv has run their close callbacks: wait for that.
+  await until(() => handles() <= handlesBefore, 2000, `active handles back to ${handlesBefore} (now ${handles()})`);
+  t.true(handles() <= handlesBefore);
   writer.close();
   src.close();
 });
@@ -146,7 +149,9 @@ test.serial('a worker killed on purpose is reported and can be restarted', async
     t.is(target.state, 'ready');
     t.is(target.starts, 2);
     t.not(target.info, firstInfo, 'a restarted target publishes a new TargetInfo');
-    t.truthy(await target.status());
+    const status = (await target.status()) as { counters: Record<string, number>; connections: number; spinWindowNs: number };
+    t.like(status, { connections: 0, counters: { grains: 0, connects: 0, completionErrors: 0 } }, 'a fresh worker: nothing yet');
+    t.true(status.spinWindowNs > 0, 'the idle policy of the new worker reports its window');
   } finally {
     await fx.close();
   }

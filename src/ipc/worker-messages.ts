@@ -6,7 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { FabricsErrorRecord } from '../errors.js';
 import type { ProviderName } from '../fabrics/provider.js';
-import type { PollMode } from '../runtime/control-block.js';
+import type { PollMode } from './control-block.js';
 
 export interface CommonEndpointConfig {
   /** Bounded name used in metrics and logs. */

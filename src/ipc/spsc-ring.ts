@@ -6,7 +6,7 @@
  *   line 0, immutable after create
  *     0  u32 magic 0x52_4C_58_4D ("MXLR")      4  u32 layout version (1)
  *     8  u32 capacity (records, power of two)  12  u32 recordLength (elements per record)
- *    16  u32 element type (1 u32, 2 i32, 3 f64) 20 u32 dataOffset (bytes, = 256)
+ *    16  u32 element type (3 = f64, the only one) 20 u32 dataOffset (bytes, = 256)
  *   line 1 (64), written by the producer only
  *    64  u32 tail: records published, monotonic, wraps mod 2^32
  *    68  u32 overflow: records dropped because the ring was full, wraps mod 2^32
@@ -54,12 +54,14 @@ export const RingWord = {
   DOORBELL: 48,
 } as const;
 
-export type RingElementType = 'u32' | 'i32' | 'f64';
-const TYPE_CODE: Record<RingElementType, number> = { u32: 1, i32: 2, f64: 3 };
-const TYPE_NAME: Record<number, RingElementType> = { 1: 'u32', 2: 'i32', 3: 'f64' };
-const ELEMENT_BYTES: Record<RingElementType, number> = { u32: 4, i32: 4, f64: 8 };
+/**
+ * Record words are float64: grain indices (< 2^53) and hrtime nanoseconds fit exactly.
+ * The header keeps the element-type word of layout version 1; f64 (code 3) is the only one.
+ */
+export const RING_ELEMENT_F64 = 3;
+const ELEMENT_BYTES = Float64Array.BYTES_PER_ELEMENT;
 
-export type RingData = Uint32Array | Int32Array | Float64Array;
+export type RingData = Float64Array;
 /** Where records are copied to / from. */
 export type RecordSink = { [i: number]: number; readonly length: number };
 export type RecordSource = ArrayLike<number>;
@@ -67,8 +69,6 @@ export type RecordSource = ArrayLike<number>;
 export type RecordVisitor = (data: RingData, offset: number) => void;
 
 export interface RingCreateOptions {
-  /** Element type of a record's words (default 'u32'). 'f64' gives 64-bit words. */
-  type?: RingElementType;
   /** Start value for head and tail (u32). Only useful to test the 2^32 wrap. */
   initialCounter?: number;
 }
@@ -108,7 +108,6 @@ export class SpscRing {
   readonly sab: SharedArrayBuffer;
   readonly capacity: number;
   readonly recordLength: number;
-  readonly type: RingElementType;
   /** Record storage; slot `i` starts at element `i * recordLength`. */
   readonly data: RingData;
   /** Header words (for tests, metrics and tools; use the methods to move data). */
@@ -125,23 +124,20 @@ export class SpscRing {
   private tailCache: number;
 
   /** Bytes needed for a ring of this geometry. */
-  static byteLengthFor(capacity: number, recordLength: number, type: RingElementType = 'u32'): number {
+  static byteLengthFor(capacity: number, recordLength: number): number {
     checkGeometry(capacity, recordLength);
-    const bytes = ELEMENT_BYTES[type];
-    if (bytes === undefined) throw invalid(`unknown ring element type ${String(type)}`, 'type');
-    return RING_HEADER_BYTES + capacity * recordLength * bytes;
+    return RING_HEADER_BYTES + capacity * recordLength * ELEMENT_BYTES;
   }
 
   /** Allocates and initialises a ring; send `ring.sab` to the other thread and `attach` there. */
   static create(capacity: number, recordLength: number, opts: RingCreateOptions = {}): SpscRing {
-    const type = opts.type ?? 'u32';
-    const sab = new SharedArrayBuffer(SpscRing.byteLengthFor(capacity, recordLength, type));
+    const sab = new SharedArrayBuffer(SpscRing.byteLengthFor(capacity, recordLength));
     const w = new Int32Array(sab, 0, RING_HEADER_BYTES / 4);
     w[RingWord.MAGIC] = RING_MAGIC | 0;
     w[RingWord.VERSION] = RING_VERSION;
     w[RingWord.CAPACITY] = capacity;
     w[RingWord.RECORD_LENGTH] = recordLength;
-    w[RingWord.ELEMENT_TYPE] = TYPE_CODE[type];
+    w[RingWord.ELEMENT_TYPE] = RING_ELEMENT_F64;
     w[RingWord.DATA_OFFSET] = RING_HEADER_BYTES;
     const start = (opts.initialCounter ?? 0) | 0;
     w[RingWord.TAIL] = start;
@@ -165,22 +161,18 @@ export class SpscRing {
     const capacity = w[RingWord.CAPACITY] >>> 0;
     const recordLength = w[RingWord.RECORD_LENGTH] >>> 0;
     checkGeometry(capacity, recordLength);
-    const type = TYPE_NAME[w[RingWord.ELEMENT_TYPE]];
-    if (type === undefined) throw invalid(`unknown ring element type code ${w[RingWord.ELEMENT_TYPE]}`, 'type');
+    if (w[RingWord.ELEMENT_TYPE] !== RING_ELEMENT_F64) throw invalid(`unknown ring element type code ${w[RingWord.ELEMENT_TYPE]}`, 'type');
     if (w[RingWord.DATA_OFFSET] !== RING_HEADER_BYTES) throw invalid(`unsupported ring data offset ${w[RingWord.DATA_OFFSET]}`, 'dataOffset');
-    const expected = RING_HEADER_BYTES + capacity * recordLength * ELEMENT_BYTES[type];
+    const expected = RING_HEADER_BYTES + capacity * recordLength * ELEMENT_BYTES;
     if (sab.byteLength !== expected) throw invalid(`ring buffer is ${sab.byteLength} bytes but its header describes ${expected}`, 'sab');
 
     this.sab = sab;
     this.words = w;
     this.capacity = capacity;
     this.recordLength = recordLength;
-    this.type = type;
     this.mask = capacity - 1;
     const n = capacity * recordLength;
-    this.data = type === 'f64' ? new Float64Array(sab, RING_HEADER_BYTES, n)
-      : type === 'i32' ? new Int32Array(sab, RING_HEADER_BYTES, n)
-        : new Uint32Array(sab, RING_HEADER_BYTES, n);
+    this.data = new Float64Array(sab, RING_HEADER_BYTES, n);
     this.localTail = Atomics.load(w, RingWord.TAIL);
     this.headCache = Atomics.load(w, RingWord.HEAD);
     this.localHead = this.headCache;
@@ -222,15 +214,6 @@ export class SpscRing {
   publish(): void {
     Atomics.store(this.words, RingWord.TAIL, this.localTail);
     ringDoorbell(this.words, RingWord.DOORBELL, RingWord.NOTIFIES);
-  }
-
-  /**
-   * For a producer that writes records and tail from native code (C++ with
-   * std::atomic_ref release stores): V8's Atomics.wait does not sleep on a kernel futex, so
-   * native code cannot wake a JS waiter. Call this from JS after the native call returns.
-   */
-  notifyIfSleeping(): boolean {
-    return ringDoorbell(this.words, RingWord.DOORBELL, RingWord.NOTIFIES);
   }
 
   /** Pushes one record given as arguments (convenient; allocates the rest array). */

@@ -93,13 +93,6 @@ export function waitAsyncRef(words: Int32Array, index: number, expected: number,
   });
 }
 
-/** Blocking wait (worker threads only). */
-export function waitSync(words: Int32Array, index: number, expected: number, timeoutMs: number): WaitResult {
-  assertMayBlock('waitSync');
-  checkTimeout(timeoutMs, 'waitSync');
-  return Atomics.wait(words, index, expected, timeoutMs);
-}
-
 /**
  * Sequence doorbell: `seqIndex` is a counter bumped by every ring, `sleepIndex` a flag the
  * waiter sets while it sleeps on the counter.
@@ -125,13 +118,5 @@ export class SeqDoorbell {
     const r = Atomics.wait(this.words, this.seqIndex, seen, timeoutMs);
     Atomics.store(this.words, this.sleepIndex, 0);
     return r;
-  }
-
-  /** Async waiter for the main thread. */
-  sleepAsync(seen: number, timeoutMs: number): Promise<WaitResult> {
-    Atomics.store(this.words, this.sleepIndex, 1);
-    return waitAsyncRef(this.words, this.seqIndex, seen, timeoutMs).finally(() => {
-      Atomics.store(this.words, this.sleepIndex, 0);
-    });
   }
 }

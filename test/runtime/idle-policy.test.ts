@@ -1,0 +1,54 @@
+// The endpoint workers' idle strategy (src/workers/idle-policy.ts), driven with an injected
+// clock in ns. The worker-thread loop that sleeps on its verdict is in control.test.ts.
+import test from 'ava';
+import type { PollMode } from '../../src/ipc/control-block.js';
+import { IdlePolicy } from '../../src/workers/idle-policy.js';
+
+const US = 1000;
+
+test('busy never blocks and blocking always does, whatever the clock', (t) => {
+  let mode: PollMode = 'busy';
+  const p = new IdlePolicy(() => mode);
+  p.activity(1e9);
+  t.false(p.shouldBlock(1e9 + 10e9));
+  mode = 'blocking'; // read on every call: the coordinator can switch a running worker
+  t.true(p.shouldBlock(1e9 + 1));
+  mode = 'busy';
+  t.false(p.shouldBlock(1e9 + 2));
+});
+
+test('hybrid spins inside the window after activity and blocks once it has passed', (t) => {
+  const p = new IdlePolicy(() => 'hybrid', 20 * US, 2000 * US, 200 * US);
+  p.activity(1e9);
+  t.false(p.shouldBlock(1e9 + 199 * US));
+  t.true(p.shouldBlock(1e9 + 201 * US));
+  t.is(p.spinWindowNs, 100 * US, 'a window that ran out halves');
+  const fresh = new IdlePolicy(() => 'hybrid');
+  t.true(fresh.shouldBlock(1e9), 'no activity yet: nothing to spin for');
+});
+
+test('hybrid window doubles when a spin finds work and halves when it has to block', (t) => {
+  const p = new IdlePolicy(() => 'hybrid', 10 * US, 400 * US, 50 * US);
+  let now = 1e9;
+  p.activity(now);
+  const windows: number[] = [];
+  // Work every 20 µs, inside the window: spinning pays, the window widens to its bound.
+  for (let k = 0; k < 5; k++) {
+    now += 20 * US;
+    t.false(p.shouldBlock(now));
+    p.activity(now);
+    windows.push(p.spinWindowNs / US);
+  }
+  t.deepEqual(windows, [100, 200, 400, 400, 400]);
+  // Idle for 1 ms after each burst: the window runs out, halves once per blocking episode,
+  // and the activity that ends the block does not widen it again.
+  windows.length = 0;
+  for (let k = 0; k < 7; k++) {
+    now += 1000 * US;
+    t.true(p.shouldBlock(now));
+    t.true(p.shouldBlock(now + 1), 'still blocked: no second halving');
+    p.activity(now + 2);
+    windows.push(p.spinWindowNs / US);
+  }
+  t.deepEqual(windows, [200, 100, 50, 25, 12.5, 10, 10]);
+});
