@@ -1,0 +1,82 @@
+/**
+ * One target as an initiator sees it: its state, its endpoint (and, RDM, its address
+ * vector), its writes and its counters. Every way a peer goes away, a failure that backs
+ * off or a removal, goes through close().
+ */
+import type { NativeAddressVector, NativeEndpoint, NativeMemoryRegion } from '../../native/fabric.js';
+import type { TargetInfo } from '../target-info.js';
+import { type Write, WriteQueue } from './write-queue.js';
+
+export type PeerState = 'connecting' | 'connected' | 'backoff' | 'closed';
+
+export interface PeerStatus {
+  id: bigint;
+  state: PeerState;
+  inFlight: number;
+  grains: number;
+  bytes: number;
+  skipped: number;
+  errors: number;
+  lastError?: string;
+}
+
+/** Audio: the target's bounce buffer as this initiator uses it. */
+export interface BounceState { entryCount: number; entrySize: number; headers: BigUint64Array; mr: NativeMemoryRegion; k: number }
+
+export class Peer {
+  state: PeerState = 'connecting';
+  ep?: NativeEndpoint;
+  /** RDM only: the peer's own address vector and the target's address in it. */
+  av?: NativeAddressVector;
+  fiAddr = 0n;
+  /** Endpoints opened for this peer (names shm endpoints uniquely). */
+  attempts = 0;
+  readonly writes = new WriteQueue();
+  bounce?: BounceState;
+  retryAt = 0;
+  grains = 0;
+  bytes = 0;
+  skipped = 0;
+  errors = 0;
+  lastError?: string;
+
+  /** `ctx`: this peer's tag in the high 32 bits of every write context. */
+  constructor(readonly info: TargetInfo, readonly ctx: bigint) {}
+
+  get id(): bigint { return this.info.id; }
+
+  status(): PeerStatus {
+    return { id: this.info.id, state: this.state, inFlight: this.writes.size, grains: this.grains, bytes: this.bytes, skipped: this.skipped, errors: this.errors, lastError: this.lastError };
+  }
+
+  /** Whether a new transfer may be queued: connected and below the in-flight bound. */
+  accepts(maxInFlight: number): boolean {
+    return this.state === 'connected' && this.writes.size < maxInFlight;
+  }
+
+  /**
+   * Tears the peer's connection down. 'backoff' (a failure, `reason` recorded) retries
+   * after `retryAt`; 'closed' (removed) also releases what the media attached. A graceful
+   * close shuts a connected MSG endpoint down first. Returns the writes that were pending.
+   */
+  close(next: 'backoff' | 'closed', opts: { reason?: string; retryAt?: number; graceful?: boolean } = {}): Write[] {
+    if (this.ep) {
+      if (opts.graceful && this.state === 'connected' && !this.av) this.ep.shutdown();
+      this.ep.close();
+    }
+    this.ep = undefined;
+    this.av?.close();
+    this.av = undefined;
+    const pending = this.writes.clear();
+    if (next === 'backoff') {
+      this.errors++;
+      this.lastError = opts.reason;
+      this.retryAt = opts.retryAt ?? 0;
+    } else {
+      this.bounce?.mr.close();
+      this.bounce = undefined;
+    }
+    this.state = next;
+    return pending;
+  }
+}
