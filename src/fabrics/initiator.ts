@@ -47,7 +47,11 @@ export interface InitiatorOptions extends EndpointOptions {
   stallTimeoutMs?: number;
   /**
    * Grains: publish a grain at a target only if its local slot still held it when its
-   * payload write completed (two-phase transfer, see docs/fabrics.md). Default false.
+   * payload write completed (default true). The payload and header go without the
+   * immediate; a small commit write of the header carries it once the check passed, and a
+   * grain whose slot was reopened meanwhile is committed as INVALID (`torn` event). false
+   * is upstream's one write with the immediate: a reopened slot is then only reported
+   * (`overrun`), and the target may publish a mix of two grains.
    */
   protectTorn?: boolean;
 }
@@ -62,7 +66,12 @@ export type InitiatorEvent =
    * The local slot was reopened for a newer grain before this grain's writes completed:
    * what the target got may mix the two (torn protection off).
    */
-  | { type: 'overrun'; target: bigint; index: bigint };
+  | { type: 'overrun'; target: bigint; index: bigint }
+  /**
+   * Torn protection: the local slot was reopened before this grain's payload write
+   * completed, so the target was told the grain is INVALID instead of publishing a mix.
+   */
+  | { type: 'torn'; target: bigint; index: bigint };
 
 export interface TransferResult {
   /** Targets the grain was posted to. */
@@ -86,8 +95,10 @@ export class Initiator {
   private readonly local: { node?: string; service?: string };
   private nextCtx = 1n;
   private closed = false;
-  /** Grains whose local slot was overwritten before their transfer completed. */
+  /** Grains whose local slot was overwritten before their transfer completed (protection off). */
   overruns = 0;
+  /** Grains not published at a target because their local slot was reopened in flight (protection on). */
+  tornPrevented = 0;
   /** Called for each event as it happens (events are also queued for takeEvents()). */
   onEvent?: (e: InitiatorEvent) => void;
 
@@ -104,7 +115,7 @@ export class Initiator {
     const f = openFabric(opts, 'initiator');
     this.fabric = f;
     try {
-      this.media = opts.ring ? new GrainSender(f, opts.ring, opts.protectTorn ?? false) : new SampleSender(f, opts.samples!);
+      this.media = opts.ring ? new GrainSender(f, opts.ring, opts.protectTorn ?? true) : new SampleSender(f, opts.samples!);
       this.cq = new a.CompletionQueue(f.domain, opts.cqDepth ?? 256, true);
       this.reader = new CompletionReader(this.cq, f.cqWaitable);
       this.connector = f.config.epType === FI.EP_MSG ? new MsgConnector(f, this.cq) : new RdmConnector(f, this.cq);
@@ -239,7 +250,7 @@ export class Initiator {
   }
 
   private emit(e: InitiatorEvent): void {
-    if (e.type !== 'completed' && e.type !== 'overrun') this.events.push(e);
+    if (e.type !== 'completed' && e.type !== 'overrun' && e.type !== 'torn') this.events.push(e);
     this.onEvent?.(e);
   }
 
@@ -349,6 +360,9 @@ export class Initiator {
       return;
     }
     if (outcome === 'torn') {
+      this.tornPrevented++;
+      peer.tornPrevented++;
+      this.emit({ type: 'torn', target: peer.id, index: w.index });
       this.flush(peer);
       return;
     }

@@ -46,8 +46,8 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
         return;
       }
-      if (e.type === 'overrun') {
-        kit.post({ type: 'peer', event: 'error', peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(), reason: `grain ${e.index} was overwritten in the source flow before its transfer completed` });
+      if (e.type === 'overrun' || e.type === 'torn') {
+        kit.post({ type: 'peer', event: 'error', peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(), reason: `grain ${e.index} was overwritten in the source flow before its transfer completed${e.type === 'torn' ? ': sent as invalid' : ''}` });
         return;
       }
       const connected = ini.targets.filter((t) => t.state === 'connected').length;

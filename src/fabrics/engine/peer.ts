@@ -16,6 +16,8 @@ export interface PeerStatus {
   grains: number;
   bytes: number;
   skipped: number;
+  /** Grains sent as INVALID because their local slot was reopened in flight. */
+  tornPrevented: number;
   errors: number;
   lastError?: string;
 }
@@ -37,6 +39,7 @@ export class Peer {
   grains = 0;
   bytes = 0;
   skipped = 0;
+  tornPrevented = 0;
   errors = 0;
   lastError?: string;
 
@@ -46,7 +49,7 @@ export class Peer {
   get id(): bigint { return this.info.id; }
 
   status(): PeerStatus {
-    return { id: this.info.id, state: this.state, inFlight: this.writes.size, grains: this.grains, bytes: this.bytes, skipped: this.skipped, errors: this.errors, lastError: this.lastError };
+    return { id: this.info.id, state: this.state, inFlight: this.writes.size, grains: this.grains, bytes: this.bytes, skipped: this.skipped, tornPrevented: this.tornPrevented, errors: this.errors, lastError: this.lastError };
   }
 
   /** Whether a new transfer may be queued: connected and below the in-flight bound. */
