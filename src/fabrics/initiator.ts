@@ -255,7 +255,7 @@ export class Initiator {
   }
 
   /** Queues one transfer on every peer that takes it, and posts what the provider takes now. */
-  private fanOut(queue: (peer: Peer) => void): TransferResult {
+  private fanOut(queue: (peer: Peer) => boolean): TransferResult {
     let posted = 0;
     let skipped = 0;
     for (const peer of this.peers.values()) {
@@ -264,7 +264,11 @@ export class Initiator {
         skipped++;
         continue;
       }
-      queue(peer);
+      if (!queue(peer)) {
+        peer.skipped++;
+        skipped++;
+        continue;
+      }
       this.flush(peer);
       if (peer.state === 'connected') posted++;
       else skipped++;
@@ -280,13 +284,13 @@ export class Initiator {
   /** A failure: tear the connection down and retry after the back-off. */
   private fail(peer: Peer, reason: string): void {
     const was = peer.state;
-    this.media.abandoned(peer.close('backoff', { reason, retryAt: Date.now() + this.reconnectDelayMs }));
+    this.media.abandoned(peer, peer.close('backoff', { reason, retryAt: Date.now() + this.reconnectDelayMs }));
     if (was === 'connected') this.emit({ type: 'disconnected', target: peer.id, reason });
     else this.emit({ type: 'error', target: peer.id, error: new FabricsError('MXL_ERR_NOT_READY', `target ${peer.info.printableAddress}: ${reason}`) });
   }
 
   private remove(peer: Peer, notify: boolean): void {
-    this.media.abandoned(peer.close('closed', { graceful: true }));
+    this.media.abandoned(peer, peer.close('closed', { graceful: true }));
     this.peers.delete(peer.id);
     this.byCtx.delete(peer.ctx);
     if (notify) this.emit({ type: 'disconnected', target: peer.id, reason: 'removed' });
@@ -341,7 +345,7 @@ export class Initiator {
         if (!peer) continue; // a removed target's late completion
         const w = peer.writes.take(Number(ctx & 0xffffffffn));
         if (r.flags(i) & errBit) {
-          if (w) this.media.abandoned([w]);
+          if (w) this.media.abandoned(peer, [w]);
           this.fail(peer, `write failed: fi errno ${r.data(i)}`);
           continue;
         }

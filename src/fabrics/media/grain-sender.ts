@@ -34,6 +34,13 @@ export class GrainSender implements SenderMedia {
   private readonly mrs: NativeMemoryRegion[] = [];
   private readonly headers: SlotHeader[];
   private readonly scratch: HeaderScratch;
+  /**
+   * Per peer, the remote slots transfers are still writing: the grain and how many of its
+   * transfers (slice ranges). Another grain for a busy slot is skipped: its payload would
+   * land under the first one's commit, and the target would read one grain's immediate
+   * with the other's header.
+   */
+  private readonly busy = new WeakMap<Peer, Map<number, { index: bigint; n: number }>>();
 
   constructor(fabric: OpenedFabric, ring: GrainRing, readonly protectTorn: boolean) {
     this.layout = ring.layout;
@@ -79,9 +86,18 @@ export class GrainSender implements SenderMedia {
     return localSlot;
   }
 
-  /** Queues the writes of slices [start, end) of grain `index` (in local slot `localSlot`) for `peer`. */
-  queue(peer: Peer, index: bigint, localSlot: number, start: number, end: number): void {
+  /**
+   * Queues the writes of slices [start, end) of grain `index` (in local slot `localSlot`)
+   * for `peer`; false when the peer's slot for it is still busy with an earlier grain.
+   */
+  queue(peer: Peer, index: bigint, localSlot: number, start: number, end: number): boolean {
     const remoteSlot = Number(index % BigInt(peer.info.regions.length));
+    let busy = this.busy.get(peer);
+    if (!busy) this.busy.set(peer, (busy = new Map()));
+    const b = busy.get(remoteSlot);
+    if (b && b.index !== index) return false;
+    if (b) b.n++;
+    else busy.set(remoteSlot, { index, n: 1 });
     const region = peer.info.regions[remoteSlot];
     const writes = planGrainTransfer(this.layout, remoteSlot, start, end);
     const now = process.hrtime.bigint();
@@ -96,6 +112,14 @@ export class GrainSender implements SenderMedia {
         immediate: this.protectTorn ? -1 : (wr.immediate ?? -1), last: last && !this.protectTorn, group,
       });
     }
+    return true;
+  }
+
+  /** One transfer to `slot` of `peer` is over. */
+  private release(peer: Peer, slot: number): void {
+    const busy = this.busy.get(peer);
+    const b = busy?.get(slot);
+    if (b && --b.n === 0) busy!.delete(slot);
   }
 
   /** Whether the local slot still holds the grain the group sent, unchanged. */
@@ -105,13 +129,17 @@ export class GrainSender implements SenderMedia {
   }
 
   completed(peer: Peer, w: Write): WriteOutcome {
+    const g = w.group!;
     if (w.scratch !== undefined) {
       this.scratch.give(w.scratch);
+      this.release(peer, g.remoteSlot);
       return w.last ? 'done' : 'partial'; // a valid commit completes the grain; an INVALID one does not
     }
-    const g = w.group!;
     if (--g.remaining > 0) return 'partial';
-    if (!this.protectTorn) return this.intact(w.index, g) ? 'done' : 'overrun';
+    if (!this.protectTorn) {
+      this.release(peer, g.remoteSlot);
+      return this.intact(w.index, g) ? 'done' : 'overrun';
+    }
     // Copy the header first, then check: a reopen after the check cannot reach the copy.
     const id = this.scratch.take();
     const hdr = this.scratch.bytes(id);
@@ -124,7 +152,7 @@ export class GrainSender implements SenderMedia {
     const [smr, soff] = this.scratch.region(id);
     peer.writes.push({
       index: w.index, postNs: w.postNs, bytes: COMMIT_BYTES, segs: [[smr, soff, COMMIT_BYTES]], remoteAddr: region.addr, rkey: region.rkey,
-      immediate: packImmediate(g.remoteSlot, ok ? g.endSlice : 0), last: ok, scratch: id,
+      immediate: packImmediate(g.remoteSlot, ok ? g.endSlice : 0), last: ok, scratch: id, group: g,
     });
     return ok ? 'partial' : 'torn';
   }
@@ -141,8 +169,9 @@ export class GrainSender implements SenderMedia {
     dv.setUint16(GrainOffset.totalSlices, this.layout.totalSlices, true);
   }
 
-  abandoned(writes: Write[]): void {
+  abandoned(peer: Peer, writes: Write[]): void {
     for (const w of writes) if (w.scratch !== undefined) this.scratch.give(w.scratch);
+    this.busy.delete(peer); // a peer that failed starts again with every slot free
   }
 
   close(): void {

@@ -66,7 +66,7 @@ export class SampleSender implements SenderMedia {
   }
 
   /** Queues window (end, count) into the peer's next bounce entry. */
-  queue(peer: Peer, end: bigint, count: number, ranges: ByteRange[]): void {
+  queue(peer: Peer, end: bigint, count: number, ranges: ByteRange[]): boolean {
     const b = peer.bounce!;
     const k = b.k;
     b.k = (b.k + 1) % b.entryCount;
@@ -83,6 +83,7 @@ export class SampleSender implements SenderMedia {
       peer.writes.push({ index: end, count, postNs: now, last, bytes, segs: g, remoteAddr: region.addr + BigInt(offset), rkey: region.rkey, immediate: last ? k : -1 });
       offset += bytes;
     });
+    return true;
   }
 
   completed(_peer: Peer, w: Write): WriteOutcome {

@@ -23,7 +23,7 @@ export interface SenderMedia {
   attach(peer: Peer): void;
   /** Handles one completed write; may queue more writes on the peer. */
   completed(peer: Peer, w: Write): WriteOutcome;
-  /** Writes that will never complete (the peer was torn down). */
-  abandoned(writes: Write[]): void;
+  /** Writes that will never complete (the peer failed or was removed). */
+  abandoned(peer: Peer, writes: Write[]): void;
   close(): void;
 }
