@@ -141,6 +141,7 @@ export class Initiator {
       throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo is for provider ${info.provider}, this initiator uses ${this.fabric.providerName}`, { field: 'provider' });
     }
     if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
+    checkDistinctRegions(info);
     this.media.check(info);
     const peer = new Peer(info, this.nextCtx++);
     let opened;
@@ -377,4 +378,18 @@ export class Initiator {
     }
     this.emit({ type: 'completed', target: peer.id, index: w.index, latencyNs: doneNs - w.postNs, count: w.count });
   }
+}
+
+/**
+ * Two regions naming the same remote memory (address and key) would make grains of one
+ * slot land in another's memory, where the target finds a header that does not belong.
+ */
+function checkDistinctRegions(info: TargetInfo): void {
+  const seen = new Map<string, number>();
+  info.regions.forEach((r, i) => {
+    const key = `${r.addr}:${r.rkey}`;
+    const j = seen.get(key);
+    if (j !== undefined) throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo regions[${i}] is the same memory as regions[${j}] (address ${r.addr}, key ${r.rkey})`, { field: `regions[${i}]` });
+    seen.set(key, i);
+  });
 }

@@ -212,6 +212,8 @@ test.serial('an immediate with slot >= grainCount is dropped and counted; the ta
     const d = dropped(r.target);
     t.is(d.length, 1);
     t.regex((d[0] as { reason: string }).reason, new RegExp(`slot ${r.gc} is outside the ${r.gc}-slot ring`));
+    t.is((d[0] as { code: string }).code, 'slot-range');
+    t.is(r.target.counters.drops['slot-range'], 1);
     t.is(r.target.counters.dropped, 1);
     t.is(r.target.counters.grains, 1);
     t.is(r.f.tw.flowHeader.headIndex, r.first, 'nothing was committed');
@@ -239,6 +241,8 @@ test.serial('an immediate with a slice end past the grain is dropped and counted
     const d = dropped(r.target);
     t.is(d.length, 1);
     t.regex((d[0] as { reason: string }).reason, /slice end 721 is past the grain's 720 slices/);
+    t.is((d[0] as { code: string }).code, 'slice-range');
+    t.is(r.target.counters.drops['slice-range'], 1);
     t.is(r.target.counters.dropped, 1);
     t.is(r.f.tw.flowHeader.headIndex, r.first);
     t.is(sha1(r.f.tr.getGrainSync(r.first).payload!), sum0, 'the committed grain is intact');
@@ -263,6 +267,7 @@ test.serial('a slot header with another geometry is restored, counted and the gr
     const d = dropped(r.target);
     t.is(d.length, 1);
     t.regex((d[0] as { reason: string }).reason, /another grain geometry/);
+    t.is((d[0] as { code: string }).code, 'geometry');
     t.is(r.target.counters.geometryMismatches, 1);
     t.is(r.target.counters.dropped, 1);
     const s = r.f.tw.grainSlot(slot);
@@ -275,6 +280,61 @@ test.serial('a slot header with another geometry is restored, counted and the gr
     const g = r.f.tr.getGrainSync(index);
     t.is(g.status, 'OK');
     t.is(sha1(g.payload!), sum1, 'a good grain into the same slot lands');
+  } finally { r.close(); }
+});
+
+test.serial('a header whose index does not belong in the slot is dropped as index-slot; the target does not die and serves on', async (t) => {
+  const r = await rig();
+  try {
+    const sum0 = await r.send(r.first);
+    const index = r.first + 1n;
+    const slot = Number(index % BigInt(r.gc));
+    const geo = r.f.tw.geometry;
+    // A lapped sender: the right geometry, but grain index+1's header written into index's slot.
+    const hdr = new DataView(r.raw.buf);
+    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index + 1n, true);
+    hdr.setUint32(16, 0, true); hdr.setUint32(20, geo.grainSize, true); hdr.setUint16(24, geo.totalSlices, true); hdr.setUint16(26, 0, true);
+    await r.raw.write(r.target, slot, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(slot, geo.totalSlices));
+    t.is(r.target.poll(), 0);
+    const d = dropped(r.target);
+    t.is(d.length, 1);
+    t.is((d[0] as { code: string }).code, 'index-slot');
+    t.regex((d[0] as { reason: string }).reason, new RegExp(`landed grain index ${index + 1n} does not belong in slot ${slot}`));
+    t.is(r.target.counters.drops['index-slot'], 1);
+    t.is(r.f.tw.flowHeader.headIndex, r.first, 'nothing was committed');
+    t.is(sha1(r.f.tr.getGrainSync(r.first).payload!), sum0, 'the committed grain is intact');
+    const sum1 = await r.send(index);
+    t.is(sha1(r.f.tr.getGrainSync(index).payload!), sum1, 'a good grain into the same slot lands');
+    t.is(r.target.counters.grains, 2);
+  } finally { r.close(); }
+});
+
+test.serial('a TargetInfo with region 0 repeated: addTarget refuses it, and a peer that writes by it anyway gets index-slot drops, the target serves on', async (t) => {
+  const r = await rig();
+  try {
+    const info = r.target.info;
+    const doctored = new TargetInfo(info.id + 1n, info.provider, info.addressFormat, info.fabricAddress, info.regions.map((x, i) => (i === 1 ? info.regions[0] : x)));
+    const other = new Initiator({ provider: 'tcp', ring: ringFromReader(r.f.reader) });
+    try {
+      expectError(t, () => other.addTarget(doctored), 'MXL_ERR_INVALID_ARG', /regions\[1\] is the same memory as regions\[0\]/, 'regions[1]');
+    } finally { other.close(); }
+    // An upstream initiator does not check: grain 1 (mod the ring) lands in slot 0's memory,
+    // with an immediate that names slot 1.
+    const geo = r.f.tw.geometry;
+    const base = r.first - (r.first % BigInt(r.gc));
+    const landedIn0 = base + BigInt(r.gc) + 1n; // belongs in slot 1
+    const hdr = new DataView(r.raw.buf);
+    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, landedIn0, true);
+    hdr.setUint32(16, 0, true); hdr.setUint32(20, geo.grainSize, true); hdr.setUint16(24, geo.totalSlices, true); hdr.setUint16(26, 0, true);
+    await r.raw.write(r.target, 0, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(1, geo.totalSlices));
+    // A following write that names slot 0 finds grain 1's header there.
+    await r.raw.write(r.target, 0, 0, 64, packImmediate(0, geo.totalSlices));
+    r.target.poll();
+    const codes = dropped(r.target).map((e) => (e as { code: string }).code);
+    t.true(codes.includes('index-slot'), `dropped: ${codes.join(', ')}`);
+    t.is(r.target.counters.grains, 0, 'nothing was published');
+    const sum = await r.send(base + BigInt(r.gc) * 2n);
+    t.is(sha1(r.f.tr.getGrainSync(base + BigInt(r.gc) * 2n).payload!), sum, 'a good grain into slot 0 lands');
   } finally { r.close(); }
 });
 
