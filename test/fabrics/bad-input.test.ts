@@ -196,6 +196,13 @@ async function rig(): Promise<Rig> {
 }
 function t0Events(target: Target): void { target.takeEvents(); }
 
+/** A grain header (version 1, no flags, nothing valid) at the start of `buf`, as a sender writes it. */
+function rawHeader(buf: ArrayBuffer, index: bigint, grainSize: number, totalSlices: number): void {
+  const hdr = new DataView(buf);
+  hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index, true);
+  hdr.setUint32(16, 0, true); hdr.setUint32(20, grainSize, true); hdr.setUint16(24, totalSlices, true); hdr.setUint16(26, 0, true);
+}
+
 const dropped = (target: Target) => target.takeEvents().filter((e) => e.type === 'dropped');
 
 test.serial('an immediate with slot >= grainCount is dropped and counted; the target keeps working', async (t) => {
@@ -259,9 +266,7 @@ test.serial('a slot header with another geometry is restored, counted and the gr
     const slot = Number(index % BigInt(r.gc));
     const geo = r.f.tw.geometry;
     // A 1080p header (grain size 5529600, 1080 slices) for grain `index`, as a 1080p sender would write it.
-    const hdr = new DataView(r.raw.buf);
-    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index, true);
-    hdr.setUint32(16, 0, true); hdr.setUint32(20, 5120 * 1080, true); hdr.setUint16(24, 1080, true); hdr.setUint16(26, 0, true);
+    rawHeader(r.raw.buf, index, 5120 * 1080, 1080);
     await r.raw.write(r.target, slot, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(slot, 700));
     r.target.poll();
     const d = dropped(r.target);
@@ -291,9 +296,7 @@ test.serial('a header whose index does not belong in the slot is dropped as inde
     const slot = Number(index % BigInt(r.gc));
     const geo = r.f.tw.geometry;
     // A lapped sender: the right geometry, but grain index+1's header written into index's slot.
-    const hdr = new DataView(r.raw.buf);
-    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index + 1n, true);
-    hdr.setUint32(16, 0, true); hdr.setUint32(20, geo.grainSize, true); hdr.setUint16(24, geo.totalSlices, true); hdr.setUint16(26, 0, true);
+    rawHeader(r.raw.buf, index + 1n, geo.grainSize, geo.totalSlices);
     await r.raw.write(r.target, slot, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(slot, geo.totalSlices));
     t.is(r.target.poll(), 0);
     const d = dropped(r.target);
@@ -323,9 +326,7 @@ test.serial('a TargetInfo with region 0 repeated: addTarget refuses it, and a pe
     const geo = r.f.tw.geometry;
     const base = r.first - (r.first % BigInt(r.gc));
     const landedIn0 = base + BigInt(r.gc) + 1n; // belongs in slot 1
-    const hdr = new DataView(r.raw.buf);
-    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, landedIn0, true);
-    hdr.setUint32(16, 0, true); hdr.setUint32(20, geo.grainSize, true); hdr.setUint16(24, geo.totalSlices, true); hdr.setUint16(26, 0, true);
+    rawHeader(r.raw.buf, landedIn0, geo.grainSize, geo.totalSlices);
     await r.raw.write(r.target, 0, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(1, geo.totalSlices));
     // A following write that names slot 0 finds grain 1's header there.
     await r.raw.write(r.target, 0, 0, 64, packImmediate(0, geo.totalSlices));
