@@ -40,6 +40,11 @@ export interface TargetOptions extends EndpointOptions {
   cqDepth?: number;
   /** Commit landed grains into the flow (default when the ring can commit). */
   autoCommit?: boolean;
+  /**
+   * MSG providers: initiators connected at once (default 1, one source per target). Set it
+   * higher for redundant senders of the same source; a request beyond it is rejected.
+   */
+  maxInitiators?: number;
 }
 
 export interface TargetCounters {
@@ -56,6 +61,8 @@ export interface TargetCounters {
   completionErrors: number;
   connects: number;
   disconnects: number;
+  /** Connection requests rejected (maxInitiators). */
+  refused: number;
 }
 
 export type TargetEvent =
@@ -69,7 +76,7 @@ const EQ_POLL_MS = 10;
 
 export class Target {
   readonly info: TargetInfo;
-  readonly counters: TargetCounters = { grains: 0, sampleBatches: 0, samples: 0, bytes: 0, dropped: 0, drops: emptyDrops(), geometryMismatches: 0, completionErrors: 0, connects: 0, disconnects: 0 };
+  readonly counters: TargetCounters = { grains: 0, sampleBatches: 0, samples: 0, bytes: 0, dropped: 0, drops: emptyDrops(), geometryMismatches: 0, completionErrors: 0, connects: 0, disconnects: 0, refused: 0 };
   readonly fabric: OpenedFabric;
   private readonly media: ReceiverMedia;
   private readonly mrs: NativeMemoryRegion[] = [];
@@ -95,6 +102,8 @@ export class Target {
     if (autoCommit && !canCommit) throw new FabricsError('MXL_ERR_INVALID_ARG', 'autoCommit needs a ring built from a flow writer', { field: 'autoCommit' });
     const cqDepth = opts.cqDepth ?? 64;
     if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${cqDepth}`, { field: 'cqDepth' });
+    const maxInitiators = opts.maxInitiators ?? 1;
+    if (!Number.isInteger(maxInitiators) || maxInitiators < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `maxInitiators must be an integer >= 1, got ${maxInitiators}`, { field: 'maxInitiators' });
     const drop = (code: DropReason, reason: string, immediate: number): false => {
       this.counters.dropped++;
       this.counters.drops[code]++;
@@ -118,7 +127,7 @@ export class Target {
       this.reader = new CompletionReader(this.cq, f.cqWaitable);
       if (f.rxCqData) this.recvs = new RecvPool(f.domain);
       const id = newEndpointId();
-      this.listener = f.config.epType === FI.EP_MSG ? new MsgListener(f, this.cq, id, opts, this.recvs) : new RdmEndpoint(f, this.cq, id, this.recvs);
+      this.listener = f.config.epType === FI.EP_MSG ? new MsgListener(f, this.cq, id, opts, maxInitiators, this.recvs) : new RdmEndpoint(f, this.cq, id, this.recvs);
       this.info = new TargetInfo(id, f.providerName, f.info.addrFormat, this.listener.address, regions, this.media.bounce);
     } catch (e) {
       this.release();
@@ -214,7 +223,10 @@ export class Target {
         this.counters.disconnects++;
         this.events.push({ type: 'disconnected', connection });
       },
-      error: (error) => this.events.push({ type: 'error', error }),
+      error: (error) => {
+        if (error.op === 'fi_reject') this.counters.refused++;
+        this.events.push({ type: 'error', error });
+      },
     });
   }
 

@@ -171,7 +171,8 @@ interface Rig { f: Flows; target: Target; initiator: Initiator; raw: RawPeer; gc
 
 async function rig(): Promise<Rig> {
   const f = flows(1280, 720);
-  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw) });
+  // Our initiator and the raw peer: two connections.
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw), maxInitiators: 2 });
   const initiator = new Initiator({ provider: 'tcp', ring: ringFromReader(f.reader) });
   initiator.addTarget(target.info);
   await pollUntil(() => initiator.targets[0].state === 'connected', () => { target.poll(); initiator.makeProgress(); }, 5000, 'connection');

@@ -32,11 +32,19 @@ export class MsgConnector implements Connector {
       if (!peer) continue;
       if (ev.event === 'connected') on.connected(peer);
       else if (ev.event === 'shutdown') on.failed(peer, 'the target closed the connection');
-      else if (ev.event === 'error') on.failed(peer, `connection error: ${ev.text}`);
+      else if (ev.event === 'error') on.failed(peer, refusal(ev.err) ?? `connection error: ${ev.text}`);
     }
   }
 
   dest(): bigint { return addon().constants.FI_ADDR_UNSPEC; }
 
   close(): void { this.eq.close(); }
+}
+
+const ECONNREFUSED = 111;
+
+/** What a refused connection means here: no listener at that address, or a target that has its initiator. */
+function refusal(err: number): string | undefined {
+  if (Math.abs(err) !== ECONNREFUSED) return undefined;
+  return 'the target refused the connection: nothing listens at its address, or it already has its initiator (a target takes one at a time unless its maxInitiators allows more)';
 }

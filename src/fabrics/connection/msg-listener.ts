@@ -1,6 +1,8 @@
 /**
  * MSG targets (tcp, verbs): a passive endpoint that keeps listening (upstream stops after
- * the first initiator) and one accepted endpoint per initiator.
+ * the first initiator) and one accepted endpoint per initiator, up to `maxInitiators`
+ * (default 1: one source per target). A connection request beyond that is rejected
+ * (fi_reject) and reported; the initiator sees its connection refused.
  */
 import { FabricsError } from '../../errors.js';
 import { addon } from '../../native/index.js';
@@ -19,7 +21,14 @@ export class MsgListener implements Listener {
   private readonly conns = new Map<bigint, Connection>();
   private nextConn = 1n;
 
-  constructor(private readonly fabric: OpenedFabric, private readonly cq: NativeCompletionQueue, id: bigint, local: EndpointOptions, private readonly recvs?: RecvPool) {
+  constructor(
+    private readonly fabric: OpenedFabric,
+    private readonly cq: NativeCompletionQueue,
+    id: bigint,
+    local: EndpointOptions,
+    private readonly maxInitiators: number,
+    private readonly recvs?: RecvPool,
+  ) {
     const a = addon();
     this.eq = new a.EventQueue(fabric.fabric, 64);
     let pep: NativePassiveEndpoint | undefined;
@@ -48,6 +57,12 @@ export class MsgListener implements Listener {
     for (let ev = eq.read(); ev; ev = eq.read()) {
       switch (ev.event) {
         case 'connreq': {
+          if (this.conns.size >= this.maxInitiators) {
+            this.pep.reject(ev.info);
+            on.error(new FabricsError('MXL_ERR_EXISTS',
+              `refused a connection request: this target takes ${this.maxInitiators} initiator${this.maxInitiators === 1 ? '' : 's'} at a time (maxInitiators) and has ${this.conns.size}`, { op: 'fi_reject', field: 'maxInitiators' }));
+            break;
+          }
           const ctx = this.nextConn++;
           let ep: NativeEndpoint | undefined;
           try {
