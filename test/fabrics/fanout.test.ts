@@ -18,6 +18,19 @@ const RATE = { numerator: 50, denominator: 1 };
 
 test.after.always(cleanupAll);
 
+/** Writes grain `index` at `s`, sends it and waits for it at `target`: what was posted, what landed, the sums. */
+function sendOne(s: Source, target: Target, tr: DiscreteFlowReader, index: bigint, seed: number) {
+  const g = s.writer.openGrain(index);
+  const sum = pattern(g.payload, index, seed);
+  s.writer.commitGrain();
+  const posted = s.initiator.transferGrain(index);
+  let landed = null;
+  const end = Date.now() + 5000;
+  while (!landed && Date.now() < end) { s.initiator.makeProgress(); landed = target.readGrain(); }
+  const r = tr.getGrainSync(index);
+  return { posted, landed: landed?.index, sum, sha1: r.status === 'OK' ? sha1(r.payload!) : r.status };
+}
+
 interface Source { inst: MxlInstance; writer: DiscreteFlowWriter; reader: DiscreteFlowReader; initiator: Initiator; events: InitiatorEvent[]; close(): void }
 
 function source(provider: 'tcp' | 'shm', width = W, height = H, flowId = FLOW_ID): Source {
@@ -211,15 +224,10 @@ test.serial('tcp: a second initiator is refused by default, on both sides with a
     await pollUntil(() => b.initiator.targets[0].state === 'connected' && target.connections === 1,
       () => { target.poll(); b.initiator.makeProgress(5); }, 10_000, 'B connected after A left');
     const index = currentIndex(RATE);
-    const g = b.writer.openGrain(index);
-    const sum = pattern(g.payload, index, 1);
-    b.writer.commitGrain();
-    t.deepEqual(b.initiator.transferGrain(index), { posted: 1, skipped: 0 });
-    let landed = null;
-    const end = Date.now() + 5000;
-    while (!landed && Date.now() < end) { b.initiator.makeProgress(); landed = target.readGrain(); }
-    t.is(landed?.index, index);
-    t.is(sha1(tr.getGrainSync(index).payload!), sum);
+    const r = sendOne(b, target, tr, index, 1);
+    t.deepEqual(r.posted, { posted: 1, skipped: 0 });
+    t.is(r.landed, index);
+    t.is(r.sha1, r.sum);
   } finally {
     a.close(); b.close();
     target.close(); tr.close(); tw.close(); dst.close();
@@ -267,15 +275,10 @@ test.serial('tcp: two initiators feed one target with maxInitiators 2 (redundant
     a.close();
     await pollUntil(() => target.takeEvents().some((e) => e.type === 'disconnected'), () => target.poll(), 5000, 'disconnect of A');
     const index = first + 30n;
-    const g = b.writer.openGrain(index);
-    const sum = pattern(g.payload, index, 1);
-    b.writer.commitGrain();
-    b.initiator.transferGrain(index);
-    let landed = null;
-    const end = Date.now() + 5000;
-    while (!landed && Date.now() < end) { b.initiator.makeProgress(); landed = target.readGrain(); }
-    t.is(landed?.index, index);
-    t.is(sha1(tr.getGrainSync(index).payload!), sum);
+    const r = sendOne(b, target, tr, index, 1);
+    t.deepEqual(r.posted, { posted: 1, skipped: 0 });
+    t.is(r.landed, index);
+    t.is(r.sha1, r.sum);
   } finally {
     a.close(); b.close();
     target.close(); tr.close(); tw.close(); dst.close();
