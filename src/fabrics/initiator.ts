@@ -12,14 +12,16 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeCompletionQueue } from '../native/fabric.js';
-import type { Connector } from './connection/connector.js';
+import type { Connector, OpenResult } from './connection/connector.js';
 import { MsgConnector } from './connection/msg-connector.js';
 import { RdmConnector } from './connection/rdm-connector.js';
 import { BATCH, CompletionReader } from './engine/completion-reader.js';
+import { Liveness } from './engine/liveness.js';
 import { Peer, type PeerStatus } from './engine/peer.js';
 import type { Write } from './engine/write-queue.js';
 import { type EndpointOptions, type OpenedFabric, bindError, openFabric } from './fabric-setup.js';
 import { GrainSender } from './media/grain-sender.js';
+import { GRAIN_HEADER_SIZE } from './grain-protocol.js';
 import { SampleSender } from './media/sample-sender.js';
 import type { GrainRing } from './grain-ring.js';
 import type { SampleRing } from './sample-ring.js';
@@ -40,11 +42,15 @@ export interface InitiatorOptions extends EndpointOptions {
   /** Writes in flight per target before transfers to it are skipped (default 64). */
   maxInFlight?: number;
   /**
-   * A target whose oldest write has had no completion for this long is reported as failed
-   * (default 5000 ms). RDM providers (shm, efa) never tell that a peer vanished: without
-   * this its writes would stay in flight forever.
+   * A target whose oldest write (or liveness probe) has had no completion for this long is
+   * down (default 1750 ms). RDM providers (shm, efa) never tell that a peer vanished:
+   * without this its writes would stay in flight forever.
    */
   stallTimeoutMs?: number;
+  /** An idle connected target gets a zero-byte probe write this often (default 250 ms). */
+  probeIntervalMs?: number;
+  /** A target still not connected (MSG) or not answering (RDM) after this long fails (default 5000 ms). */
+  connectTimeoutMs?: number;
   /**
    * Grains: publish a grain at a target only if its local slot still held it when its
    * payload write completed (default true). The payload and header go without the
@@ -91,7 +97,7 @@ export class Initiator {
   private readonly events: InitiatorEvent[] = [];
   private readonly reconnectDelayMs: number;
   private readonly maxInFlight: number;
-  private readonly stallNs: bigint;
+  private readonly liveness: Liveness;
   private readonly local: { node?: string; service?: string };
   private nextCtx = 1n;
   private closed = false;
@@ -108,9 +114,12 @@ export class Initiator {
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
     this.local = { node: opts.node, service: opts.service };
     this.maxInFlight = opts.maxInFlight ?? 64;
-    const stall = opts.stallTimeoutMs ?? 5000;
-    if (!Number.isFinite(stall) || stall <= 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `stallTimeoutMs must be a positive number of milliseconds, got ${stall}`, { field: 'stallTimeoutMs' });
-    this.stallNs = BigInt(Math.ceil(stall * 1e6));
+    const ms = (field: 'stallTimeoutMs' | 'probeIntervalMs' | 'connectTimeoutMs', dflt: number): number => {
+      const v = opts[field] ?? dflt;
+      if (!Number.isFinite(v) || v <= 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `${field} must be a positive number of milliseconds, got ${v}`, { field });
+      return v;
+    };
+    const live = { stallTimeoutMs: ms('stallTimeoutMs', 1750), probeIntervalMs: ms('probeIntervalMs', 250), connectTimeoutMs: ms('connectTimeoutMs', 5000) };
     const a = addon();
     const f = openFabric(opts, 'initiator');
     this.fabric = f;
@@ -119,6 +128,7 @@ export class Initiator {
       this.cq = new a.CompletionQueue(f.domain, opts.cqDepth ?? 256, true);
       this.reader = new CompletionReader(this.cq, f.cqWaitable);
       this.connector = f.config.epType === FI.EP_MSG ? new MsgConnector(f, this.cq) : new RdmConnector(f, this.cq);
+      this.liveness = new Liveness(f.domain, live, this.media.kind === 'grains' ? GRAIN_HEADER_SIZE - 1 : undefined);
     } catch (e) {
       this.release();
       throw e;
@@ -156,8 +166,7 @@ export class Initiator {
     }
     this.peers.set(info.id, peer);
     this.byCtx.set(peer.ctx, peer);
-    if (opened === 'ready') this.connected(peer);
-    else if (opened !== 'connecting') this.fail(peer, opened.failed);
+    this.opened(peer, opened);
   }
 
   /** Removes a target (matched by id); its writes still in flight are forgotten. */
@@ -213,7 +222,7 @@ export class Initiator {
       this.retryConnections();
       this.drain(0);
       for (const p of this.peers.values()) if (p.writes.queued > 0) this.flush(p);
-      this.checkStalls();
+      this.checkLiveness();
       const idle = this.idle();
       const left = deadline - Date.now();
       if (idle || left <= 0) return idle;
@@ -244,6 +253,7 @@ export class Initiator {
 
   private release(): void {
     this.connector?.close();
+    this.liveness?.close();
     this.cq?.close();
     this.media?.close();
     this.fabric?.domain.close();
@@ -277,15 +287,27 @@ export class Initiator {
     return { posted, skipped };
   }
 
+  /** An endpoint was opened: MSG waits for its connection, RDM for the first probe to complete. */
+  private opened(peer: Peer, opened: OpenResult): void {
+    peer.openedAtNs = process.hrtime.bigint();
+    if (opened === 'ready') {
+      if (this.liveness.probeOffset === undefined) return this.connected(peer);
+      peer.state = 'connecting';
+      this.liveness.probe(peer);
+      this.flush(peer);
+    } else if (opened !== 'connecting') this.fail(peer, opened.failed);
+  }
+
   private connected(peer: Peer): void {
     peer.state = 'connected';
+    peer.probedAtNs = process.hrtime.bigint();
     this.emit({ type: 'connected', target: peer.id });
   }
 
   /** A failure: tear the connection down and retry after the back-off. */
   private fail(peer: Peer, reason: string): void {
     const was = peer.state;
-    this.media.abandoned(peer, peer.close('backoff', { reason, retryAt: Date.now() + this.reconnectDelayMs }));
+    this.media.abandoned(peer, peer.close(was === 'connected' ? 'down' : 'backoff', { reason, retryAt: Date.now() + this.reconnectDelayMs }));
     if (was === 'connected') this.emit({ type: 'disconnected', target: peer.id, reason });
     else this.emit({ type: 'error', target: peer.id, error: new FabricsError('MXL_ERR_NOT_READY', `target ${peer.info.printableAddress}: ${reason}`) });
   }
@@ -297,14 +319,16 @@ export class Initiator {
     if (notify) this.emit({ type: 'disconnected', target: peer.id, reason: 'removed' });
   }
 
-  /** Fails targets whose oldest in-flight write has waited longer than stallTimeoutMs. */
-  private checkStalls(): void {
+  /** Fails peers that stopped answering or never connected; probes idle ones. */
+  private checkLiveness(): void {
     const now = process.hrtime.bigint();
     for (const p of this.peers.values()) {
-      if (p.state !== 'connected') continue;
-      const oldest = p.writes.oldest();
-      if (oldest && now - oldest.postNs > this.stallNs) {
-        this.fail(p, `no write completion for ${Number(this.stallNs / 1_000_000n)} ms: the target stopped responding (process gone or stalled)`);
+      if (p.state !== 'connected' && p.state !== 'connecting') continue;
+      const why = this.liveness.verdict(p, now);
+      if (why) this.fail(p, why);
+      else if (this.liveness.due(p, now)) {
+        this.liveness.probe(p, now);
+        this.flush(p);
       }
     }
   }
@@ -312,7 +336,7 @@ export class Initiator {
   private retryConnections(): void {
     const now = Date.now();
     for (const p of this.peers.values()) {
-      if (p.state !== 'backoff' || now < p.retryAt) continue;
+      if ((p.state !== 'backoff' && p.state !== 'down') || now < p.retryAt) continue;
       let opened;
       try {
         opened = this.connector.open(p);
@@ -320,8 +344,7 @@ export class Initiator {
         this.fail(p, `cannot create an endpoint: ${(e as Error).message}`);
         continue;
       }
-      if (opened === 'ready') this.connected(p);
-      else if (opened !== 'connecting') this.fail(p, opened.failed);
+      this.opened(p, opened);
     }
   }
 
@@ -358,6 +381,8 @@ export class Initiator {
 
   /** One write completed at `peer`. */
   private written(peer: Peer, w: Write, doneNs: bigint): void {
+    if (peer.state === 'connecting') this.connected(peer); // RDM: the target answered
+    if (w.probe) return;
     peer.bytes += w.bytes;
     const outcome = this.media.completed(peer, w);
     if (outcome === 'partial') {

@@ -88,6 +88,7 @@ export class Target {
   private readonly landedSamples: LandedSamples[] = [];
   private readonly events: TargetEvent[] = [];
   private closed = false;
+  private lastArrival = 0n;
   /** Called for every landed grain; returning false keeps it out of the readGrain queue. */
   onLanded?: (g: LandedGrain) => boolean | void;
   /** Called for every landed sample window; returning false keeps it out of the readSamples queue. */
@@ -139,6 +140,18 @@ export class Target {
   /** 'grains' or 'samples'. */
   get kind(): 'grains' | 'samples' { return this.media.kind; }
   get connections(): number { return this.listener.connections; }
+
+  /** process.hrtime.bigint() when the last grain or sample window landed (0n: none yet). */
+  get lastArrivalNs(): bigint { return this.lastArrival; }
+
+  /**
+   * Whether nothing landed for `ms` (default 1000): an initiator that stopped sending shows
+   * as idle. Per target, not per connection: a completion does not say which connection
+   * its write came on (and a target takes one initiator unless maxInitiators says more).
+   */
+  idle(ms = 1000): boolean {
+    return this.lastArrival === 0n || process.hrtime.bigint() - this.lastArrival > BigInt(Math.round(ms * 1e6));
+  }
 
   /** Takes the pending connection/drop events. */
   takeEvents(): TargetEvent[] { return this.events.splice(0); }
@@ -256,6 +269,8 @@ export class Target {
     }
     if (own) this.recvs?.repost(context, (c) => this.listener.endpoint(c));
     if (!(flags & FI.REMOTE_CQ_DATA)) return false;
-    return this.media.land(Number(data & 0xffffffffn), Number(len));
+    const landed = this.media.land(Number(data & 0xffffffffn), Number(len));
+    if (landed) this.lastArrival = process.hrtime.bigint();
+    return landed;
   }
 }

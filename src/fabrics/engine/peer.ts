@@ -7,7 +7,13 @@ import type { NativeAddressVector, NativeEndpoint, NativeMemoryRegion } from '..
 import type { TargetInfo } from '../target-info.js';
 import { type Write, WriteQueue } from './write-queue.js';
 
-export type PeerState = 'connecting' | 'connected' | 'backoff' | 'closed';
+/**
+ * 'connecting': opened, not yet proven there; 'connected': the target answered (moving or
+ * idle); 'down': it was connected and is gone (disconnect, stall, write error), a retry is
+ * pending; 'backoff': an attempt failed before it connected, a retry is pending; 'closed':
+ * removed.
+ */
+export type PeerState = 'connecting' | 'connected' | 'down' | 'backoff' | 'closed';
 
 export interface PeerStatus {
   id: bigint;
@@ -36,6 +42,9 @@ export class Peer {
   readonly writes = new WriteQueue();
   bounce?: BounceState;
   retryAt = 0;
+  /** process.hrtime.bigint() of the last open and of the last probe. */
+  openedAtNs = 0n;
+  probedAtNs = 0n;
   grains = 0;
   bytes = 0;
   skipped = 0;
@@ -58,11 +67,12 @@ export class Peer {
   }
 
   /**
-   * Tears the peer's connection down. 'backoff' (a failure, `reason` recorded) retries
-   * after `retryAt`; 'closed' (removed) also releases what the media attached. A graceful
-   * close shuts a connected MSG endpoint down first. Returns the writes that were pending.
+   * Tears the peer's connection down. 'down' or 'backoff' (a failure, `reason` recorded)
+   * retries after `retryAt`; 'closed' (removed) also releases what the media attached. A
+   * graceful close shuts a connected MSG endpoint down first. Returns the writes that were
+   * pending.
    */
-  close(next: 'backoff' | 'closed', opts: { reason?: string; retryAt?: number; graceful?: boolean } = {}): Write[] {
+  close(next: 'down' | 'backoff' | 'closed', opts: { reason?: string; retryAt?: number; graceful?: boolean } = {}): Write[] {
     if (this.ep) {
       if (opts.graceful && this.state === 'connected' && !this.av) this.ep.shutdown();
       this.ep.close();
@@ -71,7 +81,7 @@ export class Peer {
     this.av?.close();
     this.av = undefined;
     const pending = this.writes.clear();
-    if (next === 'backoff') {
+    if (next !== 'closed') {
       this.errors++;
       this.lastError = opts.reason;
       this.retryAt = opts.retryAt ?? 0;

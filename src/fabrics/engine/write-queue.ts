@@ -35,6 +35,8 @@ export interface Write {
   count?: number;
   /** Grains: the transfer this data write belongs to. */
   group?: TransferGroup;
+  /** A liveness probe (zero bytes, no immediate), not part of any transfer. */
+  probe?: boolean;
   /** Grains: the commit write's scratch header, released on completion. */
   scratch?: number;
 }
