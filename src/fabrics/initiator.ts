@@ -77,7 +77,13 @@ export type InitiatorEvent =
    * Torn protection: the local slot was reopened before this grain's payload write
    * completed, so the target was told the grain is INVALID instead of publishing a mix.
    */
-  | { type: 'torn'; target: bigint; index: bigint };
+  | { type: 'torn'; target: bigint; index: bigint }
+  /**
+   * replaceTarget: the new session is connected. `target` is the new TargetInfo's id,
+   * `previous` the one it replaced; downtimeMs runs from the old session's last completion
+   * (its target's last sign of life) to now.
+   */
+  | { type: 'resumed'; target: bigint; previous: bigint; epoch: number; downtimeMs: number };
 
 export interface TransferResult {
   /** Targets the grain was posted to. */
@@ -147,12 +153,9 @@ export class Initiator {
   /** Adds a target; MSG connects in the background (see makeProgress), RDM is ready at once. */
   addTarget(info: TargetInfo): void {
     this.checkOpen();
-    if (info.provider !== this.fabric.providerName) {
-      throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo is for provider ${info.provider}, this initiator uses ${this.fabric.providerName}`, { field: 'provider' });
-    }
+    if (info.provider !== this.fabric.providerName) this.checkInfo(info);
     if (this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
-    checkDistinctRegions(info);
-    this.media.check(info);
+    this.checkInfo(info);
     const peer = new Peer(info, this.nextCtx++);
     let opened;
     try {
@@ -169,12 +172,45 @@ export class Initiator {
     this.opened(peer, opened);
   }
 
+  /** What addTarget and replaceTarget check in a TargetInfo. */
+  private checkInfo(info: TargetInfo): void {
+    if (info.provider !== this.fabric.providerName) {
+      throw new FabricsError('MXL_ERR_INVALID_ARG', `TargetInfo is for provider ${info.provider}, this initiator uses ${this.fabric.providerName}`, { field: 'provider' });
+    }
+    checkDistinctRegions(info);
+    this.media.check(info);
+  }
+
   /** Removes a target (matched by id); its writes still in flight are forgotten. */
   removeTarget(info: TargetInfo | bigint): void {
     const id = typeof info === 'bigint' ? info : info.id;
     const peer = this.peers.get(id);
     if (!peer) throw new FabricsError('MXL_ERR_NOT_FOUND', `target ${id} was not added`, { field: 'id' });
     this.remove(peer, true);
+  }
+
+  /**
+   * Swaps the TargetInfo of target `id` for `info` (the target restarted: new address, keys
+   * or id) and opens a new session to it: writes in flight are forgotten, counters are kept,
+   * the epoch moves on, and `resumed` follows once the new session is connected. The new
+   * TargetInfo is checked like addTarget's (MXL_ERR_INVALID_ARG); an unknown id is
+   * MXL_ERR_NOT_FOUND, a new id that another target has is MXL_ERR_EXISTS.
+   */
+  replaceTarget(id: bigint, info: TargetInfo): void {
+    this.checkOpen();
+    const peer = this.peers.get(id);
+    if (!peer) throw new FabricsError('MXL_ERR_NOT_FOUND', `target ${id} was not added`, { field: 'id' });
+    if (info.id !== id && this.peers.has(info.id)) throw new FabricsError('MXL_ERR_EXISTS', `target ${info.id} was already added`, { field: 'id' });
+    this.checkInfo(info);
+    this.media.abandoned(peer, peer.replace(info));
+    this.peers.delete(id);
+    this.peers.set(info.id, peer);
+    try {
+      this.media.attach(peer);
+      this.opened(peer, this.connector.open(peer));
+    } catch (e) {
+      this.fail(peer, `cannot open the new session: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -302,6 +338,11 @@ export class Initiator {
     peer.state = 'connected';
     peer.probedAtNs = process.hrtime.bigint();
     this.emit({ type: 'connected', target: peer.id });
+    if (peer.resumeFrom !== undefined) {
+      this.emit({ type: 'resumed', target: peer.id, previous: peer.resumeFrom, epoch: peer.epoch, downtimeMs: Date.now() - peer.downSinceMs });
+      peer.resumeFrom = undefined;
+    }
+    peer.downSinceMs = 0;
   }
 
   /** A failure: tear the connection down and retry after the back-off. */
@@ -368,12 +409,13 @@ export class Initiator {
         const peer = this.byCtx.get(ctx >> 32n);
         if (!peer) continue; // a removed target's late completion
         const w = peer.writes.take(Number(ctx & 0xffffffffn));
+        if (!w) continue; // a write of a session that failed or was replaced
         if (r.flags(i) & errBit) {
-          if (w) this.media.abandoned(peer, [w]);
+          this.media.abandoned(peer, [w]);
           this.fail(peer, `write failed: fi errno ${r.data(i)}`);
           continue;
         }
-        if (w) this.written(peer, w, doneNs);
+        this.written(peer, w, doneNs);
       }
       if (n < BATCH) return;
     }
@@ -381,6 +423,7 @@ export class Initiator {
 
   /** One write completed at `peer`. */
   private written(peer: Peer, w: Write, doneNs: bigint): void {
+    peer.lastAnswerMs = Date.now();
     if (peer.state === 'connecting') this.connected(peer); // RDM: the target answered
     if (w.probe) return;
     peer.bytes += w.bytes;

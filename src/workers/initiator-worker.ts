@@ -50,6 +50,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         kit.post({ type: 'peer', event: 'error', peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(), reason: `grain ${e.index} was overwritten in the source flow before its transfer completed${e.type === 'torn' ? ': sent as invalid' : ''}` });
         return;
       }
+      if (e.type === 'resumed') return; // its 'connected' event was posted just before
       const connected = ini.targets.filter((t) => t.state === 'connected').length;
       if (e.type === 'connected') stats.peerConnected(connected);
       if (e.type === 'disconnected') stats.peerDisconnected(connected);

@@ -22,6 +22,8 @@ export interface PeerStatus {
   grains: number;
   bytes: number;
   skipped: number;
+  /** Session number: 1 at addTarget, +1 at each replaceTarget. */
+  epoch: number;
   /** Grains sent as INVALID because their local slot was reopened in flight. */
   tornPrevented: number;
   errors: number;
@@ -52,13 +54,21 @@ export class Peer {
   errors = 0;
   lastError?: string;
 
+  epoch = 1;
+  /** Date.now() when the peer last stopped being connected (0: it never was, or is now). */
+  downSinceMs = 0;
+  /** Date.now() of the last completion from this peer (it answered then). */
+  lastAnswerMs = 0;
+  /** replaceTarget: the id the session replaced, reported when the new one connects. */
+  resumeFrom?: bigint;
+
   /** `ctx`: this peer's tag in the high 32 bits of every write context. */
-  constructor(readonly info: TargetInfo, readonly ctx: bigint) {}
+  constructor(public info: TargetInfo, readonly ctx: bigint) {}
 
   get id(): bigint { return this.info.id; }
 
   status(): PeerStatus {
-    return { id: this.info.id, state: this.state, inFlight: this.writes.size, grains: this.grains, bytes: this.bytes, skipped: this.skipped, tornPrevented: this.tornPrevented, errors: this.errors, lastError: this.lastError };
+    return { id: this.info.id, state: this.state, inFlight: this.writes.size, grains: this.grains, bytes: this.bytes, skipped: this.skipped, epoch: this.epoch, tornPrevented: this.tornPrevented, errors: this.errors, lastError: this.lastError };
   }
 
   /** Whether a new transfer may be queued: connected and below the in-flight bound. */
@@ -81,6 +91,7 @@ export class Peer {
     this.av?.close();
     this.av = undefined;
     const pending = this.writes.clear();
+    if (this.state === 'connected') this.downSinceMs = Date.now();
     if (next !== 'closed') {
       this.errors++;
       this.lastError = opts.reason;
@@ -90,6 +101,23 @@ export class Peer {
       this.bounce = undefined;
     }
     this.state = next;
+    return pending;
+  }
+
+  /**
+   * A new session with another TargetInfo (the target restarted): the connection and the
+   * media attachment go, the counters stay, the epoch moves on. The caller reopens.
+   */
+  replace(info: TargetInfo): Write[] {
+    const previous = this.info.id;
+    const pending = this.close('closed');
+    this.info = info;
+    this.epoch++;
+    this.resumeFrom = previous;
+    this.state = 'backoff';
+    // The target went away after its last answer, whether or not we had noticed yet.
+    if (this.lastAnswerMs > 0) this.downSinceMs = this.lastAnswerMs;
+    else if (this.downSinceMs === 0) this.downSinceMs = Date.now();
     return pending;
   }
 }
