@@ -35,7 +35,11 @@ export interface InitiatorOptions extends EndpointOptions {
   ring?: GrainRing;
   /** Audio: the local channels ring to send from (protocol §4.7). */
   samples?: SampleRing;
-  /** Completion queue depth (default 256). */
+  /**
+   * Completion queue depth (default max(256, 4 × (maxInFlight + 8))). Writes posted to all
+   * targets together never exceed it: the rest wait in their queues, so the CQ cannot
+   * overrun however many targets are added.
+   */
   cqDepth?: number;
   /** Delay before reconnecting a dropped MSG target (default 1000 ms; upstream 5 s). */
   reconnectDelayMs?: number;
@@ -103,6 +107,7 @@ export class Initiator {
   private readonly events: InitiatorEvent[] = [];
   private readonly reconnectDelayMs: number;
   private readonly maxInFlight: number;
+  private readonly cqDepth: number;
   private readonly liveness: Liveness;
   private readonly local: { node?: string; service?: string };
   private nextCtx = 1n;
@@ -131,7 +136,9 @@ export class Initiator {
     this.fabric = f;
     try {
       this.media = opts.ring ? new GrainSender(f, opts.ring, opts.protectTorn ?? true) : new SampleSender(f, opts.samples!);
-      this.cq = new a.CompletionQueue(f.domain, opts.cqDepth ?? 256, true);
+      this.cqDepth = opts.cqDepth ?? Math.max(256, 4 * (this.maxInFlight + 8));
+      if (!Number.isInteger(this.cqDepth) || this.cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${this.cqDepth}`, { field: 'cqDepth' });
+      this.cq = new a.CompletionQueue(f.domain, this.cqDepth, true);
       this.reader = new CompletionReader(this.cq, f.cqWaitable);
       this.connector = f.config.epType === FI.EP_MSG ? new MsgConnector(f, this.cq) : new RdmConnector(f, this.cq);
       this.liveness = new Liveness(f.domain, live, this.media.kind === 'grains' ? GRAIN_HEADER_SIZE - 1 : undefined);
@@ -392,7 +399,9 @@ export class Initiator {
   /** Posts the peer's queued writes; a refused post fails the peer. */
   private flush(peer: Peer): void {
     if (!peer.ep) return;
-    const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx);
+    let posted = 0;
+    for (const p of this.peers.values()) posted += p.writes.inFlight;
+    const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx, this.cqDepth - posted);
     if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
   }
 

@@ -36,7 +36,11 @@ export interface TargetOptions extends EndpointOptions {
   ring?: GrainRing;
   /** Audio: the channels ring to receive into, through a bounce buffer (protocol §4.7). */
   samples?: SampleRing;
-  /** Completion queue depth (upstream option cqDepth, default 8 there; 64 here). */
+  /**
+   * Completion queue depth (upstream option cqDepth, default 8 there). Default here: one
+   * entry per region and initiator (an initiator keeps at most one transfer per slot in
+   * flight), at least 64.
+   */
   cqDepth?: number;
   /** Commit landed grains into the flow (default when the ring can commit). */
   autoCommit?: boolean;
@@ -101,8 +105,6 @@ export class Target {
     const canCommit = ring ? typeof ring.commitLanded === 'function' : typeof samples!.commit === 'function';
     const autoCommit = opts.autoCommit ?? canCommit;
     if (autoCommit && !canCommit) throw new FabricsError('MXL_ERR_INVALID_ARG', 'autoCommit needs a ring built from a flow writer', { field: 'autoCommit' });
-    const cqDepth = opts.cqDepth ?? 64;
-    if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${cqDepth}`, { field: 'cqDepth' });
     const maxInitiators = opts.maxInitiators ?? 1;
     if (!Number.isInteger(maxInitiators) || maxInitiators < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `maxInitiators must be an integer >= 1, got ${maxInitiators}`, { field: 'maxInitiators' });
     const drop = (code: DropReason, reason: string, immediate: number): false => {
@@ -114,6 +116,8 @@ export class Target {
     this.media = ring
       ? new GrainReceiver(ring, autoCommit, this.counters, drop, (g) => { if (this.onLanded?.(g) !== false) this.landed.push(g); })
       : new SampleReceiver(samples!, autoCommit, this.counters, drop, (s) => { if (this.onSamples?.(s) !== false) this.landedSamples.push(s); });
+    const cqDepth = opts.cqDepth ?? Math.max(64, this.media.buffers.length * maxInitiators);
+    if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${cqDepth}`, { field: 'cqDepth' });
     const a = addon();
     const f = openFabric(opts, 'target');
     this.fabric = f;

@@ -18,7 +18,10 @@ export type PeerState = 'connecting' | 'connected' | 'down' | 'backoff' | 'close
 export interface PeerStatus {
   id: bigint;
   state: PeerState;
+  /** Writes queued or posted. */
   inFlight: number;
+  /** Of those, waiting to be posted (provider queue or completion queue full). */
+  queued: number;
   grains: number;
   bytes: number;
   skipped: number;
@@ -68,7 +71,7 @@ export class Peer {
   get id(): bigint { return this.info.id; }
 
   status(): PeerStatus {
-    return { id: this.info.id, state: this.state, inFlight: this.writes.size, grains: this.grains, bytes: this.bytes, skipped: this.skipped, epoch: this.epoch, tornPrevented: this.tornPrevented, errors: this.errors, lastError: this.lastError };
+    return { id: this.info.id, state: this.state, inFlight: this.writes.size, queued: this.writes.queued, grains: this.grains, bytes: this.bytes, skipped: this.skipped, epoch: this.epoch, tornPrevented: this.tornPrevented, errors: this.errors, lastError: this.lastError };
   }
 
   /** Whether a new transfer may be queued: connected and below the in-flight bound. */

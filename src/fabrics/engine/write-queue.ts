@@ -54,13 +54,15 @@ export class WriteQueue {
   push(w: Write): void { this.queue.push(w); }
 
   /**
-   * Posts queued writes in order until the provider says EAGAIN. Returns 0, or the first
-   * failing status (the queue is then left as it is: the peer is being torn down).
+   * Posts queued writes in order, at most `budget` (room left in the completion queue),
+   * until the provider says EAGAIN. Returns 0, or the first failing status (the queue is
+   * then left as it is: the peer is being torn down).
    */
-  flush(ep: NativeEndpoint, dest: bigint, ctxHigh: bigint): number {
+  flush(ep: NativeEndpoint, dest: bigint, ctxHigh: bigint, budget = Infinity): number {
     let i = 0;
     let rc = 0;
-    for (; i < this.queue.length; i++) {
+    const n = Math.min(this.queue.length, Math.max(0, budget));
+    for (; i < n; i++) {
       const w = this.queue[i];
       const seq = (this.seq = (this.seq + 1) >>> 0);
       rc = ep.write(w.segs, dest, w.remoteAddr, w.rkey, w.immediate, FI.DELIVERY_COMPLETE, (ctxHigh << 32n) | BigInt(seq));
