@@ -8,7 +8,8 @@
  * upstream's, but needs the target endpoint to answer. Audio targets have no such byte:
  * their peers are not probed and count as connected once opened. A peer whose oldest write has had no completion
  * for `stallTimeoutMs`, or that is still connecting after `connectTimeoutMs`, is down.
- * A gone target is thus found within probeIntervalMs + stallTimeoutMs (2 s by default).
+ * A gone target is thus found within probeIntervalMs + stallTimeoutMs (2 s by default) of
+ * progress calls; time the application did not call makeProgress does not count.
  */
 import { addon } from '../../native/index.js';
 import type { NativeDomain, NativeMemoryRegion } from '../../native/fabric.js';
@@ -25,6 +26,12 @@ export interface LivenessOptions {
 export class Liveness {
   private readonly mr: NativeMemoryRegion;
   private readonly stallNs: bigint;
+  private lastCheckNs = 0n;
+  /**
+   * Timeouts count from here at the earliest: when the application had not driven progress
+   * for a while, completions could not be read meanwhile, and that is no sign of the target.
+   */
+  private graceFromNs = 0n;
 
   /** `probeOffset`: the byte in region 0 a probe writes (undefined: this media is not probed). */
   constructor(domain: NativeDomain, readonly opts: LivenessOptions, readonly probeOffset: number | undefined) {
@@ -46,13 +53,20 @@ export class Liveness {
     return this.probeOffset !== undefined && peer.state === 'connected' && peer.writes.size === 0 && nowNs - peer.probedAtNs >= BigInt(this.opts.probeIntervalMs) * 1_000_000n;
   }
 
+  /** Called once per liveness pass, before the verdicts. */
+  pass(nowNs: bigint): void {
+    if (nowNs - this.lastCheckNs > this.stallNs / 2n) this.graceFromNs = nowNs;
+    this.lastCheckNs = nowNs;
+  }
+
   /** Why `peer` is down now, or undefined while it is alive or may still answer. */
   verdict(peer: Peer, nowNs: bigint): string | undefined {
     const oldest = peer.writes.oldest();
-    if (oldest && nowNs - oldest.postNs > this.stallNs) {
+    const since = (t: bigint): bigint => nowNs - (t > this.graceFromNs ? t : this.graceFromNs);
+    if (oldest && since(oldest.postNs) > this.stallNs) {
       return `no write completion for ${this.opts.stallTimeoutMs} ms: the target stopped responding (process gone or stalled)`;
     }
-    if (peer.state === 'connecting' && nowNs - peer.openedAtNs > BigInt(this.opts.connectTimeoutMs) * 1_000_000n) {
+    if (peer.state === 'connecting' && since(peer.openedAtNs) > BigInt(this.opts.connectTimeoutMs) * 1_000_000n) {
       return `no answer from ${peer.info.printableAddress} within ${this.opts.connectTimeoutMs} ms (connectTimeoutMs): is a target running at that address?`;
     }
     return undefined;

@@ -45,13 +45,19 @@ export class WriteQueue {
   private readonly inflight = new Map<number, Write>();
   private queue: Write[] = [];
   private seq = 0;
+  private probes = 0;
 
   /** Writes queued or in flight. */
   get size(): number { return this.inflight.size + this.queue.length; }
+  /** Of those, the ones that carry media (not liveness probes). */
+  get transfers(): number { return this.size - this.probes; }
   get inFlight(): number { return this.inflight.size; }
   get queued(): number { return this.queue.length; }
 
-  push(w: Write): void { this.queue.push(w); }
+  push(w: Write): void {
+    if (w.probe) this.probes++;
+    this.queue.push(w);
+  }
 
   /**
    * Posts queued writes in order, at most `budget` (room left in the completion queue),
@@ -81,6 +87,7 @@ export class WriteQueue {
   take(seq: number): Write | undefined {
     const w = this.inflight.get(seq);
     this.inflight.delete(seq);
+    if (w?.probe) this.probes--;
     return w;
   }
 
@@ -92,6 +99,7 @@ export class WriteQueue {
     const all = [...this.inflight.values(), ...this.queue];
     this.inflight.clear();
     this.queue = [];
+    this.probes = 0;
     return all;
   }
 }
