@@ -3,7 +3,8 @@
 // into a real Target, a peer that vanishes mid-transfer, and setup errors. Every failure
 // must be a FabricsError with the upstream status name and a message that says what to fix.
 import test, { type ExecutionContext } from 'ava';
-import { MxlInstance, currentIndex, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
+import { MxlInstance, currentIndex, type ContinuousFlowWriter, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
+import { samplesFromWriter } from '../../src/fabrics/sample-ring.js';
 import { FabricsError } from '../../src/errors.js';
 import { addon } from '../../src/native/index.js';
 import type { NativeMemoryRegion, NativeEndpoint, NativeCompletionQueue, NativeEventQueue } from '../../src/native/fabric.js';
@@ -338,6 +339,40 @@ test.serial('a TargetInfo with region 0 repeated: addTarget refuses it, and a pe
     const sum = await r.send(base + BigInt(r.gc) * 2n);
     t.is(sha1(r.f.tr.getGrainSync(base + BigInt(r.gc) * 2n).payload!), sum, 'a good grain into slot 0 lands');
   } finally { r.close(); }
+});
+
+test.serial('audio: an entry index past the bounce buffer and an impossible sample count are dropped by reason; a good entry lands after', async (t) => {
+  const inst = new MxlInstance(tempDomain());
+  const def = JSON.stringify({
+    id: 'b3bb5be7-9fe9-4324-a5bb-4c70e1084449', label: 'audio', format: 'urn:x-nmos:format:audio', media_type: 'audio/float32',
+    tags: { 'urn:x-nmos:tag:grouphint/v1.0': ['test:audio'] }, sample_rate: { numerator: 48000 }, channel_count: 2, bit_depth: 32,
+  });
+  const tw = inst.createFlowWriter(def) as ContinuousFlowWriter;
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', samples: samplesFromWriter(tw) });
+  const entries = Number(target.info.bounceBufferInfo!.entryCount);
+  const entrySize = Number(target.info.bounceBufferInfo!.entrySize);
+  const raw = new RawPeer(entrySize);
+  try {
+    await raw.connect(target);
+    target.takeEvents();
+    const head = new BigUint64Array(raw.buf, 0, 2);
+    head[0] = 48_000n; head[1] = 10n;
+    await raw.write(target, 0, 0, entrySize, entries); // names entry `entries`: past the buffer
+    head[1] = BigInt(entrySize); // more samples than the entry holds
+    await raw.write(target, 0, 0, entrySize, 0);
+    head[0] = 5n; head[1] = 10n; // ends before its own samples
+    await raw.write(target, 1, 0, entrySize, 1);
+    target.poll();
+    const d = dropped(target).map((e) => (e as { code: string }).code);
+    t.deepEqual(d, ['entry-range', 'sample-count', 'sample-count']);
+    t.deepEqual([target.counters.drops['entry-range'], target.counters.drops['sample-count'], target.counters.sampleBatches], [1, 2, 0]);
+    head[0] = 48_000n; head[1] = 10n;
+    await raw.write(target, 2, 0, entrySize, 2);
+    const s = target.readSamples(1000);
+    t.is(s?.headIndex, 48_000n);
+    t.is(s?.count, 10);
+    t.is(target.counters.sampleBatches, 1);
+  } finally { raw.close(); target.close(); tw.close(); inst.close(); }
 });
 
 // ------------------------------------------------------------------ a peer that vanishes
