@@ -32,8 +32,6 @@ export interface OpenedFabric {
   domain: NativeDomain;
   /** Remote addresses are virtual addresses (FI_MR_VIRT_ADDR), not offsets. */
   virtAddr: boolean;
-  /** Local buffers must be registered and their descriptors passed (FI_MR_LOCAL). */
-  mrLocal: boolean;
   /** The provider needs posted receives for write-with-immediate (FI_RX_CQ_DATA, verbs). */
   rxCqData: boolean;
   /**
@@ -50,45 +48,6 @@ export interface OpenedFabric {
 }
 
 const FI_PROGRESS_MANUAL = 2;
-
-let pauseWord: Int32Array | undefined;
-/** Sleeps about `us` microseconds without spinning (used between polls of manual-progress providers). */
-export function pause(us: number): void {
-  pauseWord ??= new Int32Array(new SharedArrayBuffer(4));
-  Atomics.wait(pauseWord, 0, 0, us / 1000);
-}
-
-/**
- * Idle pauses for polling manual-progress providers (shm, efa), where nothing can wake a
- * sleeper: 50 µs after an arrival, doubling while nothing comes, up to 1 ms while the
- * endpoint is active (an arrival in the last 100 ms: grain latency stays within ~1 ms) and
- * up to 4 ms once it is idle (~250 wake-ups a second). The ladder persists across waits;
- * restarting it at every short wait made an idle shm target wake ~1000 times a second
- * (docs/runtime.md).
- */
-export class PauseLadder {
-  static readonly MIN_US = 50;
-  static readonly ACTIVE_MAX_US = 1000;
-  static readonly IDLE_MAX_US = 4000;
-  static readonly ACTIVE_FOR_MS = 100;
-  private us = PauseLadder.MIN_US;
-  private lastMs = 0;
-
-  /** Something arrived. */
-  activity(): void {
-    this.lastMs = performance.now();
-    this.us = PauseLadder.MIN_US;
-  }
-
-  /** Sleeps one step and moves up the ladder. */
-  pause(): void {
-    const active = performance.now() - this.lastMs < PauseLadder.ACTIVE_FOR_MS;
-    const max = active ? PauseLadder.ACTIVE_MAX_US : PauseLadder.IDLE_MAX_US;
-    const step = Math.min(this.us, max);
-    pause(step);
-    this.us = Math.min(max, step * 2);
-  }
-}
 
 let shmNameCounter = 0;
 let swept = false;
@@ -161,7 +120,6 @@ export function openFabric(opts: EndpointOptions, role: Role): OpenedFabric {
     fabric,
     domain,
     virtAddr: (mrMode & FI.MR_VIRT_ADDR) !== 0,
-    mrLocal: (mrMode & FI.MR_LOCAL) !== 0,
     rxCqData: ((info.rxMode ?? 0n) & FI.RX_CQ_DATA) !== 0n,
     cqWaitable: info.dataProgress !== FI_PROGRESS_MANUAL,
     endpointInfo: (suffix) => {

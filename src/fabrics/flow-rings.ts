@@ -26,7 +26,6 @@ export function ringFromWriter(writer: FlowWriter): GrainRing {
     layout: layoutOf(w.geometry),
     slots: w.grainBuffers(),
     commitLanded: (slot, validSlices) => w.commitLanded(slot, validSlices),
-    headIndex: () => w.flowHeader.headIndex,
   };
 }
 
@@ -34,5 +33,5 @@ export function ringFromWriter(writer: FlowWriter): GrainRing {
 export function ringFromReader(reader: FlowReader): GrainRing {
   discrete(reader, 'reader');
   const r = reader as DiscreteFlowReader;
-  return { layout: layoutOf(r.geometry), slots: r.grainBuffers(), headIndex: () => r.flowHeader.headIndex };
+  return { layout: layoutOf(r.geometry), slots: r.grainBuffers() };
 }

@@ -4,9 +4,10 @@
  * to post and by the target to validate.
  */
 import { FabricsError } from '../errors.js';
+import { GRAIN_PAYLOAD_OFFSET } from '../domain/layout.js';
 
-/** Grain file header size; the payload starts here in every slot region. */
-export const GRAIN_HEADER_SIZE = 8192;
+/** Grain file header size; the payload starts here in every slot region (the domain's payload offset). */
+export const GRAIN_HEADER_SIZE = GRAIN_PAYLOAD_OFFSET;
 export const MAX_SLOTS = 65536;
 
 export interface GrainLayout {

@@ -11,3 +11,4 @@ export { samplesFromWriter, samplesFromReader, type SampleRing } from './sample-
 export { bounceGeometry, type SampleLayout } from './sample-protocol.js';
 export { GRAIN_HEADER_SIZE, packImmediate, unpackImmediate, planGrainTransfer, type GrainLayout, type PlannedWrite } from './grain-protocol.js';
 export type { EndpointOptions } from './fabric-setup.js';
+export { DROP_REASONS, type DropReason } from './media/drops.js';

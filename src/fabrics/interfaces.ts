@@ -9,8 +9,8 @@ import os from 'node:os';
 import { addon } from '../native/index.js';
 import type { NativeInfo } from '../native/fabric.js';
 import { hostOf } from './address.js';
-import { Provider, providerToString, type ProviderName, toProvider } from './provider.js';
-import { FI, InterfaceCaps, PROVIDER_CONFIGS, acceptsInfo } from './provider-config.js';
+import { FABRIC_PROVIDERS, Provider, providerToString, type ProviderName, toProvider } from './provider.js';
+import { FI, InterfaceCaps, mrModeHint, providerConfig, acceptsInfo } from './provider-config.js';
 
 export interface FabricInterface {
   /** e.g. `tcp-0` */
@@ -77,12 +77,12 @@ export function getInterfaces(query: InterfaceQuery = {}): FabricInterface[] {
   const want = query.provider === undefined ? Provider.Any : toProvider(query.provider);
   const hostname = os.hostname();
   const out: FabricInterface[] = [];
-  for (const p of [Provider.Tcp, Provider.Verbs, Provider.Efa, Provider.Shm]) {
+  for (const p of FABRIC_PROVIDERS) {
     if (want !== Provider.Any && want !== p) continue;
-    const cfg = PROVIDER_CONFIGS[p];
+    const cfg = providerConfig(p);
     let infos: NativeInfo[];
     try {
-      infos = a.getInfo({ provider: cfg.provName, epType: cfg.epType, caps: FI.RMA | FI.WRITE | FI.REMOTE_WRITE | cfg.requiredCaps, mrMode: FI.MR_VIRT_ADDR | FI.MR_LOCAL | FI.MR_ALLOCATED | FI.MR_PROV_KEY });
+      infos = a.getInfo({ provider: cfg.provName, epType: cfg.epType, caps: FI.RMA | FI.WRITE | FI.REMOTE_WRITE | cfg.requiredCaps, mrMode: mrModeHint() });
     } catch {
       continue; // provider absent or unusable on this host
     }

@@ -1,48 +1,60 @@
 /**
  * Per-provider libfabric configuration (protocol §2.2): the hints upstream builds for a
  * target or an initiator, and the filter that decides whether an fi_info is usable.
- * Pure data + functions so verbs/efa hints can be checked without their hardware.
+ * Data + functions, so verbs/efa hints can be checked without their hardware.
  */
 import { FabricsError } from '../errors.js';
+import { addon } from '../native/index.js';
 import { AddrFormat } from './address.js';
 import { Provider, providerToString } from './provider.js';
 
-/** libfabric bit values (fabric.h); fixed by the libfabric ABI. */
+const k = () => addon().constants;
+
+/**
+ * The libfabric bits this engine uses, read from the addon (which takes them from
+ * fabric.h at build time); caps/flags as bigint, mr_mode and ep_type as numbers, like the
+ * fi_info fields they are compared with. Getters, so importing this module does not load
+ * the addon.
+ */
 export const FI = {
-  MSG: 1n << 1n,
-  RMA: 1n << 2n,
-  TAGGED: 1n << 3n,
-  READ: 1n << 8n,
-  WRITE: 1n << 9n,
-  RECV: 1n << 10n,
-  SEND: 1n << 11n,
-  TRANSMIT: 1n << 11n,
-  REMOTE_READ: 1n << 12n,
-  REMOTE_WRITE: 1n << 13n,
-  REMOTE_CQ_DATA: 1n << 17n,
-  DELIVERY_COMPLETE: 1n << 28n,
-  HMEM: 1n << 47n,
-  RX_CQ_DATA: 1n << 56n,
-  MR_LOCAL: 1 << 2,
-  MR_VIRT_ADDR: 1 << 4,
-  MR_ALLOCATED: 1 << 5,
-  MR_PROV_KEY: 1 << 6,
-  EP_MSG: 1,
-  EP_RDM: 3,
-} as const;
+  get MSG() { return k().FI_MSG; },
+  get RMA() { return k().FI_RMA; },
+  get TAGGED() { return k().FI_TAGGED; },
+  get READ() { return k().FI_READ; },
+  get WRITE() { return k().FI_WRITE; },
+  get RECV() { return k().FI_RECV; },
+  get SEND() { return k().FI_SEND; },
+  get TRANSMIT() { return k().FI_TRANSMIT; },
+  get REMOTE_READ() { return k().FI_REMOTE_READ; },
+  get REMOTE_WRITE() { return k().FI_REMOTE_WRITE; },
+  get REMOTE_CQ_DATA() { return k().FI_REMOTE_CQ_DATA; },
+  get DELIVERY_COMPLETE() { return k().FI_DELIVERY_COMPLETE; },
+  get HMEM() { return k().FI_HMEM; },
+  get RX_CQ_DATA() { return k().FI_RX_CQ_DATA; },
+  get MR_LOCAL() { return Number(k().FI_MR_LOCAL); },
+  get MR_VIRT_ADDR() { return Number(k().FI_MR_VIRT_ADDR); },
+  get MR_ALLOCATED() { return Number(k().FI_MR_ALLOCATED); },
+  get MR_PROV_KEY() { return Number(k().FI_MR_PROV_KEY); },
+  get EP_MSG() { return Number(k().FI_EP_MSG); },
+  get EP_RDM() { return Number(k().FI_EP_RDM); },
+};
+
+/** The mr_mode bits upstream offers in every fi_getinfo hint (setup and discovery). */
+export const mrModeHint = (): number => FI.MR_VIRT_ADDR | FI.MR_LOCAL | FI.MR_ALLOCATED | FI.MR_PROV_KEY;
 
 /**
  * Every endpoint binds its completion queue for both directions, even a write-only
  * initiator or a receive-only target: libfabric 1.17's tcp provider dereferences the
  * missing one (upstream binds one direction; it targets libfabric 2.x).
  */
-export const CQ_BIND_FLAGS = FI.TRANSMIT | FI.RECV;
+export const cqBindFlags = (): bigint => FI.TRANSMIT | FI.RECV;
 
 /** Capability flags of mxlFabricsInterfaceCapFlags. */
 export const InterfaceCaps = { BLOCKING_OPERATIONS: 1, REMOTE_WRITE: 2, SEND_RECEIVE: 4 } as const;
 
 export interface ProviderConfig {
   provider: Provider;
+  /** libfabric's name of the provider: the same as ours. */
   provName: string;
   epType: number;
   addrFormats: readonly number[];
@@ -52,15 +64,17 @@ export interface ProviderConfig {
   rejectedCaps: bigint;
 }
 
-export const PROVIDER_CONFIGS: Readonly<Record<number, ProviderConfig>> = {
-  [Provider.Tcp]: { provider: Provider.Tcp, provName: 'tcp', epType: FI.EP_MSG, addrFormats: [AddrFormat.FI_SOCKADDR_IN, AddrFormat.FI_SOCKADDR_IN6], protocol: 'FI_PROTO_SOCK_TCP', requiredCaps: FI.MSG, rejectedCaps: FI.TAGGED },
-  [Provider.Verbs]: { provider: Provider.Verbs, provName: 'verbs', epType: FI.EP_MSG, addrFormats: [AddrFormat.FI_SOCKADDR_IN, AddrFormat.FI_SOCKADDR_IN6], protocol: 'FI_PROTO_RDMA_CM_IB_RC', requiredCaps: FI.MSG, rejectedCaps: FI.HMEM },
-  [Provider.Shm]: { provider: Provider.Shm, provName: 'shm', epType: FI.EP_RDM, addrFormats: [AddrFormat.FI_ADDR_STR], protocol: 'FI_PROTO_SHM', requiredCaps: 0n, rejectedCaps: FI.HMEM },
-  [Provider.Efa]: { provider: Provider.Efa, provName: 'efa', epType: FI.EP_RDM, addrFormats: [AddrFormat.FI_ADDR_EFA], protocol: 'FI_PROTO_EFA', requiredCaps: 0n, rejectedCaps: FI.HMEM | FI.TAGGED },
-};
+let configs: Readonly<Record<number, ProviderConfig>> | undefined;
+/** Built on first use: the table reads libfabric bits from the addon. */
+const table = (): Readonly<Record<number, ProviderConfig>> => (configs ??= {
+  [Provider.Tcp]: { provider: Provider.Tcp, provName: providerToString(Provider.Tcp), epType: FI.EP_MSG, addrFormats: [AddrFormat.FI_SOCKADDR_IN, AddrFormat.FI_SOCKADDR_IN6], protocol: 'FI_PROTO_SOCK_TCP', requiredCaps: FI.MSG, rejectedCaps: FI.TAGGED },
+  [Provider.Verbs]: { provider: Provider.Verbs, provName: providerToString(Provider.Verbs), epType: FI.EP_MSG, addrFormats: [AddrFormat.FI_SOCKADDR_IN, AddrFormat.FI_SOCKADDR_IN6], protocol: 'FI_PROTO_RDMA_CM_IB_RC', requiredCaps: FI.MSG, rejectedCaps: FI.HMEM },
+  [Provider.Shm]: { provider: Provider.Shm, provName: providerToString(Provider.Shm), epType: FI.EP_RDM, addrFormats: [AddrFormat.FI_ADDR_STR], protocol: 'FI_PROTO_SHM', requiredCaps: 0n, rejectedCaps: FI.HMEM },
+  [Provider.Efa]: { provider: Provider.Efa, provName: providerToString(Provider.Efa), epType: FI.EP_RDM, addrFormats: [AddrFormat.FI_ADDR_EFA], protocol: 'FI_PROTO_EFA', requiredCaps: 0n, rejectedCaps: FI.HMEM | FI.TAGGED },
+});
 
 export function providerConfig(p: Provider): ProviderConfig {
-  const c = PROVIDER_CONFIGS[p];
+  const c = table()[p];
   if (!c) {
     if (p === Provider.Any) throw new FabricsError('MXL_ERR_INVALID_STATE', 'provider "any" cannot be set up: choose tcp, verbs, efa or shm (see `mxl-fabrics info`)', { field: 'provider' });
     throw new FabricsError('MXL_ERR_INVALID_ARG', `unknown provider value ${p}`, { field: 'provider' });
@@ -93,7 +107,7 @@ export function buildHints(p: Provider, role: Role, caps: number, endpoint: { no
     epType: cfg.epType,
     caps: c,
     mode: 0n,
-    mrMode: FI.MR_VIRT_ADDR | FI.MR_LOCAL | FI.MR_ALLOCATED | FI.MR_PROV_KEY,
+    mrMode: mrModeHint(),
     // FI_SOURCE only with a local address: libfabric 1.17's tcp returns nothing for FI_SOURCE without a node.
     source: addr.node !== undefined,
   };

@@ -6,6 +6,9 @@ export type Provider = (typeof Provider)[keyof typeof Provider];
 export type ProviderName = 'any' | 'tcp' | 'verbs' | 'efa' | 'shm';
 
 const NAMES: readonly ProviderName[] = ['any', 'tcp', 'verbs', 'efa', 'shm'];
+/** The providers a target or initiator can be set up with (all but 'any'), in enum order. */
+export const FABRIC_PROVIDERS: readonly Provider[] = [Provider.Tcp, Provider.Verbs, Provider.Efa, Provider.Shm];
+export const FABRIC_PROVIDER_NAMES: readonly ProviderName[] = NAMES.slice(1);
 
 /** Exact, case-sensitive, like mxlFabricsProviderFromString. */
 export function providerFromString(s: string): Provider {

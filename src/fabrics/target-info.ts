@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { FabricsError } from '../errors.js';
 import { SUPPORTED_ADDR_FORMATS, parseFabricAddress } from './address.js';
-import { Provider, type ProviderName, providerToString } from './provider.js';
+import { FABRIC_PROVIDER_NAMES, type ProviderName } from './provider.js';
 
 export interface RemoteRegion {
   /** Remote address: the virtual address with FI_MR_VIRT_ADDR, else 0 (offset addressing). */
@@ -23,7 +23,6 @@ export interface BounceBufferInfo {
 }
 
 const U64_MAX = (1n << 64n) - 1n;
-const PROVIDER_NAMES: readonly string[] = ['tcp', 'verbs', 'efa', 'shm'];
 
 function invalid(message: string, field?: string): FabricsError {
   return new FabricsError('MXL_ERR_INVALID_ARG', `invalid TargetInfo: ${message}`, { field });
@@ -130,7 +129,7 @@ export class TargetInfo {
 
     if (!has(o, 'provider')) throw invalid('missing provider', 'provider');
     if (typeof o.provider !== 'string') throw invalid('provider must be a string', 'provider');
-    if (!PROVIDER_NAMES.includes(o.provider)) throw invalid(`unknown provider ${JSON.stringify(o.provider)}`, 'provider');
+    if (!(FABRIC_PROVIDER_NAMES as readonly string[]).includes(o.provider)) throw invalid(`unknown provider ${JSON.stringify(o.provider)}`, 'provider');
 
     if (!has(o, 'fabricAddress')) throw invalid('missing fabricAddress', 'fabricAddress');
     if (typeof o.fabricAddress !== 'string' || o.fabricAddress.length === 0) throw invalid('fabricAddress must be a non-empty base64 string', 'fabricAddress');
@@ -166,9 +165,5 @@ export class TargetInfo {
       bounce = { entryCount: decString(bb.entryCount, 'bounceBufferInfo.entryCount'), entrySize: decString(bb.entrySize, 'bounceBufferInfo.entrySize') };
     }
     return new TargetInfo(id, o.provider as ProviderName, fmt, address, regions, bounce);
-  }
-
-  static providerName(p: Provider): ProviderName {
-    return providerToString(p);
   }
 }

@@ -53,10 +53,11 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         stats.observeLatencyNs(LatencyStage.transfer, Number(e.latencyNs));
         return;
       }
-      if (e.type === 'overrun') {
-        kit.post({ type: 'peer', event: 'error', peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(), reason: `grain ${e.index} was overwritten in the source flow before its transfer completed` });
+      if (e.type === 'overrun' || e.type === 'torn') {
+        kit.post({ type: 'peer', event: 'error', peer: peerNo.get(e.target) ?? 0, targetId: e.target.toString(), reason: `grain ${e.index} was overwritten in the source flow before its transfer completed${e.type === 'torn' ? ': sent as invalid' : ''}` });
         return;
       }
+      if (e.type === 'resumed') return; // its 'connected' event was posted just before
       const connected = ini.targets.filter((t) => t.state === 'connected').length;
       if (e.type === 'connected') stats.peerConnected(connected);
       if (e.type === 'disconnected') stats.peerDisconnected(connected);

@@ -3,7 +3,8 @@
 // into a real Target, a peer that vanishes mid-transfer, and setup errors. Every failure
 // must be a FabricsError with the upstream status name and a message that says what to fix.
 import test, { type ExecutionContext } from 'ava';
-import { MxlInstance, currentIndex, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
+import { MxlInstance, currentIndex, type ContinuousFlowWriter, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
+import { samplesFromWriter } from '../../src/fabrics/sample-ring.js';
 import { FabricsError } from '../../src/errors.js';
 import { addon } from '../../src/native/index.js';
 import type { NativeMemoryRegion, NativeEndpoint, NativeCompletionQueue, NativeEventQueue } from '../../src/native/fabric.js';
@@ -115,7 +116,10 @@ test.serial('transferGrain with start > end or end past the grain is INVALID_ARG
     t.is(target.wait(100), 0, 'nothing reached the target');
     t.is(initiator.targets[0].inFlight, 0);
     t.deepEqual(initiator.transferGrain(index), { posted: 1, skipped: 0 }, 'a good call still works');
-    t.truthy(target.readGrain(3000));
+    // Two-phase transfer: the initiator's progress posts the commit once the payload landed.
+    let g: ReturnType<Target['readGrain']> = null;
+    await pollUntil(() => g !== null, () => { initiator.makeProgress(1); g = target.readGrain(); }, 3000, 'the grain at the target');
+    t.is(g!.index, index);
   } finally {
     initiator.close(); target.close(); f.close();
   }
@@ -168,7 +172,8 @@ interface Rig { f: Flows; target: Target; initiator: Initiator; raw: RawPeer; gc
 
 async function rig(): Promise<Rig> {
   const f = flows(1280, 720);
-  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw) });
+  // Our initiator and the raw peer: two connections.
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(f.tw), maxInitiators: 2 });
   const initiator = new Initiator({ provider: 'tcp', ring: ringFromReader(f.reader) });
   initiator.addTarget(target.info);
   await pollUntil(() => initiator.targets[0].state === 'connected', () => { target.poll(); initiator.makeProgress(); }, 5000, 'connection');
@@ -193,6 +198,13 @@ async function rig(): Promise<Rig> {
 }
 function t0Events(target: Target): void { target.takeEvents(); }
 
+/** A grain header (version 1, no flags, nothing valid) at the start of `buf`, as a sender writes it. */
+function rawHeader(buf: ArrayBuffer, index: bigint, grainSize: number, totalSlices: number): void {
+  const hdr = new DataView(buf);
+  hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index, true);
+  hdr.setUint32(16, 0, true); hdr.setUint32(20, grainSize, true); hdr.setUint16(24, totalSlices, true); hdr.setUint16(26, 0, true);
+}
+
 const dropped = (target: Target) => target.takeEvents().filter((e) => e.type === 'dropped');
 
 test.serial('an immediate with slot >= grainCount is dropped and counted; the target keeps working', async (t) => {
@@ -209,6 +221,8 @@ test.serial('an immediate with slot >= grainCount is dropped and counted; the ta
     const d = dropped(r.target);
     t.is(d.length, 1);
     t.regex((d[0] as { reason: string }).reason, new RegExp(`slot ${r.gc} is outside the ${r.gc}-slot ring`));
+    t.is((d[0] as { code: string }).code, 'slot-range');
+    t.is(r.target.counters.drops['slot-range'], 1);
     t.is(r.target.counters.dropped, 1);
     t.is(r.target.counters.grains, 1);
     t.is(r.f.tw.flowHeader.headIndex, r.first, 'nothing was committed');
@@ -236,6 +250,8 @@ test.serial('an immediate with a slice end past the grain is dropped and counted
     const d = dropped(r.target);
     t.is(d.length, 1);
     t.regex((d[0] as { reason: string }).reason, /slice end 721 is past the grain's 720 slices/);
+    t.is((d[0] as { code: string }).code, 'slice-range');
+    t.is(r.target.counters.drops['slice-range'], 1);
     t.is(r.target.counters.dropped, 1);
     t.is(r.f.tw.flowHeader.headIndex, r.first);
     t.is(sha1(r.f.tr.getGrainSync(r.first).payload!), sum0, 'the committed grain is intact');
@@ -252,14 +268,13 @@ test.serial('a slot header with another geometry is restored, counted and the gr
     const slot = Number(index % BigInt(r.gc));
     const geo = r.f.tw.geometry;
     // A 1080p header (grain size 5529600, 1080 slices) for grain `index`, as a 1080p sender would write it.
-    const hdr = new DataView(r.raw.buf);
-    hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index, true);
-    hdr.setUint32(16, 0, true); hdr.setUint32(20, 5120 * 1080, true); hdr.setUint16(24, 1080, true); hdr.setUint16(26, 0, true);
+    rawHeader(r.raw.buf, index, 5120 * 1080, 1080);
     await r.raw.write(r.target, slot, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(slot, 700));
     r.target.poll();
     const d = dropped(r.target);
     t.is(d.length, 1);
     t.regex((d[0] as { reason: string }).reason, /another grain geometry/);
+    t.is((d[0] as { code: string }).code, 'geometry');
     t.is(r.target.counters.geometryMismatches, 1);
     t.is(r.target.counters.dropped, 1);
     const s = r.f.tw.grainSlot(slot);
@@ -273,6 +288,91 @@ test.serial('a slot header with another geometry is restored, counted and the gr
     t.is(g.status, 'OK');
     t.is(sha1(g.payload!), sum1, 'a good grain into the same slot lands');
   } finally { r.close(); }
+});
+
+test.serial('a header whose index does not belong in the slot is dropped as index-slot; the target does not die and serves on', async (t) => {
+  const r = await rig();
+  try {
+    const sum0 = await r.send(r.first);
+    const index = r.first + 1n;
+    const slot = Number(index % BigInt(r.gc));
+    const geo = r.f.tw.geometry;
+    // A lapped sender: the right geometry, but grain index+1's header written into index's slot.
+    rawHeader(r.raw.buf, index + 1n, geo.grainSize, geo.totalSlices);
+    await r.raw.write(r.target, slot, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(slot, geo.totalSlices));
+    t.is(r.target.poll(), 0);
+    const d = dropped(r.target);
+    t.is(d.length, 1);
+    t.is((d[0] as { code: string }).code, 'index-slot');
+    t.regex((d[0] as { reason: string }).reason, new RegExp(`landed grain index ${index + 1n} does not belong in slot ${slot}`));
+    t.is(r.target.counters.drops['index-slot'], 1);
+    t.is(r.f.tw.flowHeader.headIndex, r.first, 'nothing was committed');
+    t.is(sha1(r.f.tr.getGrainSync(r.first).payload!), sum0, 'the committed grain is intact');
+    const sum1 = await r.send(index);
+    t.is(sha1(r.f.tr.getGrainSync(index).payload!), sum1, 'a good grain into the same slot lands');
+    t.is(r.target.counters.grains, 2);
+  } finally { r.close(); }
+});
+
+test.serial('a TargetInfo with region 0 repeated: addTarget refuses it, and a peer that writes by it anyway gets index-slot drops, the target serves on', async (t) => {
+  const r = await rig();
+  try {
+    const info = r.target.info;
+    const doctored = new TargetInfo(info.id + 1n, info.provider, info.addressFormat, info.fabricAddress, info.regions.map((x, i) => (i === 1 ? info.regions[0] : x)));
+    const other = new Initiator({ provider: 'tcp', ring: ringFromReader(r.f.reader) });
+    try {
+      expectError(t, () => other.addTarget(doctored), 'MXL_ERR_INVALID_ARG', /regions\[1\] is the same memory as regions\[0\]/, 'regions[1]');
+    } finally { other.close(); }
+    // An upstream initiator does not check: grain 1 (mod the ring) lands in slot 0's memory,
+    // with an immediate that names slot 1.
+    const geo = r.f.tw.geometry;
+    const base = r.first - (r.first % BigInt(r.gc));
+    const landedIn0 = base + BigInt(r.gc) + 1n; // belongs in slot 1
+    rawHeader(r.raw.buf, landedIn0, geo.grainSize, geo.totalSlices);
+    await r.raw.write(r.target, 0, 0, GRAIN_HEADER_SIZE + 4096, packImmediate(1, geo.totalSlices));
+    // A following write that names slot 0 finds grain 1's header there.
+    await r.raw.write(r.target, 0, 0, 64, packImmediate(0, geo.totalSlices));
+    r.target.poll();
+    const codes = dropped(r.target).map((e) => (e as { code: string }).code);
+    t.true(codes.includes('index-slot'), `dropped: ${codes.join(', ')}`);
+    t.is(r.target.counters.grains, 0, 'nothing was published');
+    const sum = await r.send(base + BigInt(r.gc) * 2n);
+    t.is(sha1(r.f.tr.getGrainSync(base + BigInt(r.gc) * 2n).payload!), sum, 'a good grain into slot 0 lands');
+  } finally { r.close(); }
+});
+
+test.serial('audio: an entry index past the bounce buffer and an impossible sample count are dropped by reason; a good entry lands after', async (t) => {
+  const inst = new MxlInstance(tempDomain());
+  const def = JSON.stringify({
+    id: 'b3bb5be7-9fe9-4324-a5bb-4c70e1084449', label: 'audio', format: 'urn:x-nmos:format:audio', media_type: 'audio/float32',
+    tags: { 'urn:x-nmos:tag:grouphint/v1.0': ['test:audio'] }, sample_rate: { numerator: 48000 }, channel_count: 2, bit_depth: 32,
+  });
+  const tw = inst.createFlowWriter(def) as ContinuousFlowWriter;
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', samples: samplesFromWriter(tw) });
+  const entries = Number(target.info.bounceBufferInfo!.entryCount);
+  const entrySize = Number(target.info.bounceBufferInfo!.entrySize);
+  const raw = new RawPeer(entrySize);
+  try {
+    await raw.connect(target);
+    target.takeEvents();
+    const head = new BigUint64Array(raw.buf, 0, 2);
+    head[0] = 48_000n; head[1] = 10n;
+    await raw.write(target, 0, 0, entrySize, entries); // names entry `entries`: past the buffer
+    head[1] = BigInt(entrySize); // more samples than the entry holds
+    await raw.write(target, 0, 0, entrySize, 0);
+    head[0] = 5n; head[1] = 10n; // ends before its own samples
+    await raw.write(target, 1, 0, entrySize, 1);
+    target.poll();
+    const d = dropped(target).map((e) => (e as { code: string }).code);
+    t.deepEqual(d, ['entry-range', 'sample-count', 'sample-count']);
+    t.deepEqual([target.counters.drops['entry-range'], target.counters.drops['sample-count'], target.counters.sampleBatches], [1, 2, 0]);
+    head[0] = 48_000n; head[1] = 10n;
+    await raw.write(target, 2, 0, entrySize, 2);
+    const s = target.readSamples(1000);
+    t.is(s?.headIndex, 48_000n);
+    t.is(s?.count, 10);
+    t.is(target.counters.sampleBatches, 1);
+  } finally { raw.close(); target.close(); tw.close(); inst.close(); }
 });
 
 // ------------------------------------------------------------------ a peer that vanishes

@@ -85,3 +85,48 @@ for (const provider of ['tcp', 'shm'] as const) {
     target.close();
   });
 }
+
+test.serial('tcp: writes posted to all targets together never exceed the completion queue: a CQ of 4 carries 3 targets × 8 grains, all intact', (t) => {
+  const targets = Array.from({ length: 3 }, () => {
+    const bufs = makeRing(8);
+    return { bufs, target: new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromBuffers(bufs, layout) }) };
+  });
+  const iBufs = makeRing(8);
+  const initiator = new Initiator({ provider: 'tcp', ring: ringFromBuffers(iBufs, layout), cqDepth: 4 });
+  try {
+    for (const x of targets) initiator.addTarget(x.target.info);
+    const deadline = Date.now() + 5000;
+    // shm: a target's own progress completes the writes to it (the probes here).
+    while (!initiator.targets.every((p) => p.state === 'connected') && Date.now() < deadline) { for (const x of targets) x.target.poll(); initiator.makeProgress(1); }
+    t.true(initiator.targets.every((p) => p.state === 'connected'));
+    const base = 2_000_000n;
+    const sums = new Map<bigint, string>();
+    // All eight at once, without progress in between: 24 transfers, 48 writes, wait in their queues.
+    for (let k = 0n; k < 8n; k++) {
+      const index = base + k;
+      sums.set(index, fillGrain(iBufs[Number(index % 8n)], index));
+      t.deepEqual(initiator.transferGrain(index), { posted: 3, skipped: 0 });
+    }
+    const got = targets.map(() => new Map<bigint, string>());
+    const end = Date.now() + 10_000;
+    let most = 0;
+    const posted = () => initiator.targets.reduce((n, p) => n + p.inFlight - p.queued, 0);
+    most = Math.max(most, posted());
+    while (got.some((m) => m.size < 8) && Date.now() < end) {
+      initiator.makeProgress(1);
+      most = Math.max(most, posted());
+      targets.forEach((x, i) => { for (let g = x.target.readGrain(); g; g = x.target.readGrain()) got[i].set(g.index, sha(x.bufs[g.slot])); });
+    }
+    t.true(most <= 4 && most > 0, `at most 4 writes posted at once (${most})`);
+    for (const [i, m] of got.entries()) {
+      t.is(m.size, 8, `target ${i} got every grain`);
+      for (const [index, sum] of m) t.is(sum, sums.get(index) ?? '?', `target ${i} grain ${index}`);
+    }
+    const idleBy = Date.now() + 5000;
+    while (!initiator.idle() && Date.now() < idleBy) { for (const x of targets) x.target.poll(); initiator.makeProgress(1); }
+    t.deepEqual(initiator.targets.map((p) => [p.errors, p.grains]), [[0, 8], [0, 8], [0, 8]]);
+  } finally {
+    initiator.close();
+    for (const x of targets) x.target.close();
+  }
+});

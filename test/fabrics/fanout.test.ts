@@ -7,6 +7,7 @@ import test from 'ava';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
 import { Initiator, type InitiatorEvent } from '../../src/fabrics/initiator.js';
 import { Target } from '../../src/fabrics/target.js';
+import type { FabricsError } from '../../src/errors.js';
 import { TargetInfo } from '../../src/fabrics/target-info.js';
 import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
 import { FLOW_ID, flowDef, pattern, sha1 } from './fixtures/common.js';
@@ -16,6 +17,19 @@ const W = 1280, H = 720;
 const RATE = { numerator: 50, denominator: 1 };
 
 test.after.always(cleanupAll);
+
+/** Writes grain `index` at `s`, sends it and waits for it at `target`: what was posted, what landed, the sums. */
+function sendOne(s: Source, target: Target, tr: DiscreteFlowReader, index: bigint, seed: number) {
+  const g = s.writer.openGrain(index);
+  const sum = pattern(g.payload, index, seed);
+  s.writer.commitGrain();
+  const posted = s.initiator.transferGrain(index);
+  let landed = null;
+  const end = Date.now() + 5000;
+  while (!landed && Date.now() < end) { s.initiator.makeProgress(); landed = target.readGrain(); }
+  const r = tr.getGrainSync(index);
+  return { posted, landed: landed?.index, sum, sha1: r.status === 'OK' ? sha1(r.payload!) : r.status };
+}
 
 interface Source { inst: MxlInstance; writer: DiscreteFlowWriter; reader: DiscreteFlowReader; initiator: Initiator; events: InitiatorEvent[]; close(): void }
 
@@ -177,12 +191,55 @@ for (const provider of ['tcp', 'shm'] as const) {
   });
 }
 
-test.serial('tcp: two initiators feed one target; both connect and grains from both land', async (t) => {
+test.serial('tcp: a second initiator is refused by default, on both sides with a clear error, and takes over once the first leaves', async (t) => {
   t.timeout(30_000);
   const dst = new MxlInstance(tempDomain());
   const tw = dst.createFlowWriter(flowDef(FLOW_ID, W, H)) as DiscreteFlowWriter;
   const tr = dst.openDiscreteFlowReader(FLOW_ID);
   const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(tw) });
+  const a = source('tcp');
+  const b = source('tcp', W, H, 'a9d3e0f2-6c1b-4f57-8a0e-1d2c3b4a5f60');
+  try {
+    a.initiator.addTarget(target.info);
+    await pollUntil(() => a.initiator.targets[0].state === 'connected' && target.connections === 1,
+      () => { target.poll(); a.initiator.makeProgress(); }, 10_000, 'A connected');
+    b.initiator.addTarget(TargetInfo.parse(target.info.toString()));
+    const bErrors: string[] = [];
+    await pollUntil(() => bErrors.length > 0, () => {
+      target.poll(); a.initiator.makeProgress(); b.initiator.makeProgress();
+      for (const e of b.initiator.takeEvents()) if (e.type === 'error') bErrors.push(e.error.message);
+    }, 10_000, 'B refused');
+    t.regex(bErrors[0], /refused the connection.*already has its initiator.*maxInitiators/);
+    t.is(b.initiator.targets[0].state, 'backoff');
+    const refused = target.takeEvents().filter((e) => e.type === 'error');
+    t.true(refused.length >= 1);
+    const err = (refused[0] as { error: FabricsError }).error;
+    t.is(err.code, 'MXL_ERR_EXISTS');
+    t.regex(err.message, /takes 1 initiator at a time \(maxInitiators\)/);
+    t.true(target.counters.refused >= 1);
+    t.is(target.connections, 1);
+    t.is(target.counters.connects, 1);
+    // A leaves: B's retries get in.
+    a.close();
+    await pollUntil(() => b.initiator.targets[0].state === 'connected' && target.connections === 1,
+      () => { target.poll(); b.initiator.makeProgress(5); }, 10_000, 'B connected after A left');
+    const index = currentIndex(RATE);
+    const r = sendOne(b, target, tr, index, 1);
+    t.deepEqual(r.posted, { posted: 1, skipped: 0 });
+    t.is(r.landed, index);
+    t.is(r.sha1, r.sum);
+  } finally {
+    a.close(); b.close();
+    target.close(); tr.close(); tw.close(); dst.close();
+  }
+});
+
+test.serial('tcp: two initiators feed one target with maxInitiators 2 (redundant senders); both connect and grains from both land', async (t) => {
+  t.timeout(30_000);
+  const dst = new MxlInstance(tempDomain());
+  const tw = dst.createFlowWriter(flowDef(FLOW_ID, W, H)) as DiscreteFlowWriter;
+  const tr = dst.openDiscreteFlowReader(FLOW_ID);
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(tw), maxInitiators: 2 });
   const a = source('tcp');
   const b = source('tcp', W, H, 'a9d3e0f2-6c1b-4f57-8a0e-1d2c3b4a5f60');
   try {
@@ -218,15 +275,10 @@ test.serial('tcp: two initiators feed one target; both connect and grains from b
     a.close();
     await pollUntil(() => target.takeEvents().some((e) => e.type === 'disconnected'), () => target.poll(), 5000, 'disconnect of A');
     const index = first + 30n;
-    const g = b.writer.openGrain(index);
-    const sum = pattern(g.payload, index, 1);
-    b.writer.commitGrain();
-    b.initiator.transferGrain(index);
-    let landed = null;
-    const end = Date.now() + 5000;
-    while (!landed && Date.now() < end) { b.initiator.makeProgress(); landed = target.readGrain(); }
-    t.is(landed?.index, index);
-    t.is(sha1(tr.getGrainSync(index).payload!), sum);
+    const r = sendOne(b, target, tr, index, 1);
+    t.deepEqual(r.posted, { posted: 1, skipped: 0 });
+    t.is(r.landed, index);
+    t.is(r.sha1, r.sum);
   } finally {
     a.close(); b.close();
     target.close(); tr.close(); tw.close(); dst.close();

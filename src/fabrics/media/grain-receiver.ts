@@ -1,0 +1,75 @@
+/**
+ * Grain targets (protocol §4.5): an immediate `slot | sliceEnd << 16` says that slices up
+ * to sliceEnd of the grain in `slot` landed. Everything a peer wrote is checked before it
+ * is published: the slot, the slice end, the header's geometry and that the header's
+ * index belongs in that slot; a failed check drops the grain with a reason and the target
+ * goes on.
+ */
+import { FabricsError } from '../../errors.js';
+import { GRAIN_HEADER_VERSION } from '../../domain/layout.js';
+import { type GrainLayout, regionLength, unpackImmediate } from '../grain-protocol.js';
+import { type GrainRing, SlotHeader } from '../grain-ring.js';
+import type { DropSink } from './drops.js';
+import type { ReceiveCounters, ReceiverMedia } from './receiver.js';
+
+/** One grain (or slice range) that landed. */
+export interface LandedGrain {
+  index: bigint;
+  slot: number;
+  /** Valid slices after this transfer (the immediate's slice end). */
+  validSlices: number;
+  totalSlices: number;
+  /** Whether it was committed into the local flow here. */
+  committed: boolean;
+  /** process.hrtime.bigint() when the completion was read. */
+  arrivalNs: bigint;
+  flags: number;
+}
+
+export class GrainReceiver implements ReceiverMedia {
+  readonly kind = 'grains' as const;
+  readonly buffers: readonly ArrayBuffer[];
+  readonly regionLength: number;
+  readonly layout: GrainLayout;
+  private readonly headers: SlotHeader[];
+
+  constructor(private readonly ring: GrainRing, private readonly autoCommit: boolean, private readonly counters: ReceiveCounters, private readonly drop: DropSink, private readonly onLanded: (g: LandedGrain) => void) {
+    this.layout = ring.layout;
+    this.buffers = [...ring.slots];
+    this.regionLength = regionLength(ring.layout);
+    this.headers = ring.slots.map((b, i) => new SlotHeader(b, i));
+  }
+
+  land(imm: number, len: number): boolean {
+    const { slot, sliceEnd } = unpackImmediate(imm);
+    const layout = this.layout;
+    const n = this.headers.length;
+    if (slot >= n) return this.drop('slot-range', `slot ${slot} is outside the ${n}-slot ring`, imm);
+    if (sliceEnd > layout.totalSlices) return this.drop('slice-range', `slice end ${sliceEnd} is past the grain's ${layout.totalSlices} slices`, imm);
+    const h = this.headers[slot];
+    if (h.grainSize !== layout.grainSize || h.totalSlices !== layout.totalSlices || h.u32[0] !== GRAIN_HEADER_VERSION) {
+      // The peer's grain header disagrees with our flow: keep our flow consistent, refuse the grain.
+      h.restore(layout.grainSize, layout.totalSlices);
+      this.counters.geometryMismatches++;
+      return this.drop('geometry', 'the sender flow has another grain geometry (grain size or slice count)', imm);
+    }
+    const index = h.index;
+    if (Number(index % BigInt(n)) !== slot) return this.drop('index-slot', `landed grain index ${index} does not belong in slot ${slot} of a ${n}-slot ring`, imm);
+    let committed = false;
+    if (this.autoCommit) {
+      try {
+        this.ring.commitLanded!(slot, sliceEnd);
+      } catch (e) {
+        // The ring refused (it checks what we checked): drop, never throw at a peer's write.
+        return this.drop('index-slot', e instanceof FabricsError ? e.message : String(e), imm);
+      }
+      committed = true;
+    } else {
+      h.validSlices = sliceEnd;
+    }
+    this.counters.grains++;
+    this.counters.bytes += len;
+    this.onLanded({ index, slot, validSlices: sliceEnd, totalSlices: layout.totalSlices, committed, arrivalNs: process.hrtime.bigint(), flags: h.flags });
+    return true;
+  }
+}
