@@ -10,6 +10,7 @@ import { type DemoProgress, type DemoSummary, runDemo as run } from '../demo/dem
 import { providerFromString, providerToString } from '../fabrics/provider.js';
 import { POLL_MODES, type PollMode } from '../runtime/control-block.js';
 import { ExitCode, UsageError } from './exit-codes.js';
+import { fitToColumns } from './endpoint-options.js';
 
 export const demoHelp = `usage: mxl-fabrics demo [options]
 
@@ -105,7 +106,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       log: (s) => { if (!values.json) console.log(s); },
       onProgress: (p) => {
         if (values.json) return;
-        if (tty) process.stdout.write(`\r${progressLine(p, unit)}\x1b[K`);
+        if (tty) process.stdout.write(`\r${fitToColumns(progressLine(p, unit), process.stdout.columns)}\x1b[K`);
         else if (p.elapsedS - lastPlain >= 1) { lastPlain = p.elapsedS; console.log(progressLine(p, unit)); }
       },
     });

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FabricsError } from '../errors.js';
+import { parseFlowDef, type FlowDef } from '../domain/index.js';
 import { getInterfaces } from '../fabrics/interfaces.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import type { PollMode } from '../runtime/control-block.js';
@@ -41,6 +42,24 @@ export function requireDomain(cmd: string, dir: string | undefined): string {
   }
   if (!st.isDirectory()) throw new FabricsError('MXL_ERR_INVALID_ARG', `${cmd}: domain ${dir} is not a directory`, { field: 'domain' });
   return dir;
+}
+
+/** The -f FLOW_DEF.json value of `target` and `writer`: the file's text and its parsed definition. */
+export function readFlowDefArg(cmd: string, file: string | undefined, what = 'an NMOS flow definition'): { text: string; def: FlowDef } {
+  if (!file) throw new UsageError(`${cmd}: -f/--flow FLOW_DEF.json is required (${what})`);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FabricsError(code === 'ENOENT' ? 'MXL_ERR_NOT_FOUND' : 'MXL_ERR_INVALID_ARG',
+      `${cmd}: cannot read flow definition ${file} (${code ?? (e as Error).message}): -f takes the path of an NMOS flow JSON file`, { field: 'flow' });
+  }
+  try {
+    return { text, def: parseFlowDef(text) };
+  } catch (e) {
+    throw new FabricsError('MXL_ERR_INVALID_ARG', `${cmd}: ${file} is not a usable flow definition: ${oneLine((e as Error).message)}`, { field: 'flow', cause: e });
+  }
 }
 
 const POLL_MODES: readonly PollMode[] = ['busy', 'hybrid', 'blocking'];
@@ -90,6 +109,15 @@ export function pickInterface(cmd: string, provider: ProviderName | undefined, n
 }
 
 /**
+ * A line rewritten in place must not wrap: a wrapped line leaves its first half behind at
+ * every rewrite. Cut to the terminal's width less one column (the cursor), with an ellipsis.
+ */
+export function fitToColumns(text: string, columns: number | undefined): string {
+  const width = (columns && columns > 10 ? columns : 80) - 1;
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/**
  * Log lines go to stderr (stdout stays for data such as `target -t -`). On a terminal
  * the progress line is rewritten in place; otherwise it is an ordinary line.
  */
@@ -110,7 +138,7 @@ export class Log {
   progress(text: string): void {
     if (this.quiet) return;
     if (this.tty) {
-      this.stream.write(`\r\x1b[K${text}`);
+      this.stream.write(`\r\x1b[K${fitToColumns(text, this.stream.columns)}`);
       this.onProgressLine = true;
     } else this.stream.write(`${text}\n`);
   }

@@ -31,7 +31,7 @@ export class TestPattern {
     const total = planes.reduce((n, p) => Math.max(n, p.offset + p.lineBytes * lines), 0);
     this.base = new Uint8Array(total);
     const line = new Uint32Array(lineBytes / 4);
-    const groups = lineBytes / 16;
+    const groups = Math.floor(lineBytes / 16);
     for (let g = 0; g < groups; g++) line.set(packV210(...(BARS[Math.floor((g * BARS.length) / groups)] as [number, number, number])), g * 4);
     const lineU8 = new Uint8Array(line.buffer);
     for (let l = 0; l < lines; l++) this.base.set(lineU8, l * lineBytes);
