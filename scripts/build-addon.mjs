@@ -37,12 +37,13 @@ export function missingPrerequisites(prefix, env = process.env) {
 }
 
 /**
- * Runs `cmake-js compile --out OUT` in `root`; output goes to `logFile`.
+ * Runs `cmake-js compile --out OUT` in `root` (`rebuild` with `clean`: a fresh configure, so
+ * CMake's cached pkg-config result cannot keep an earlier libfabric); output goes to `logFile`.
  * Returns { ok, ms, log } (log: the last lines, for an error message).
  */
-export function buildAddon({ root, out, prefix, defines = {}, logFile, env = process.env }) {
+export function buildAddon({ root, out, prefix, defines = {}, logFile, env = process.env, clean = false }) {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-  const args = [cmakeJs, 'compile', '--out', out];
+  const args = [cmakeJs, clean ? 'rebuild' : 'compile', '--out', out];
   for (const [k, v] of Object.entries({ ...defines, ...(prefix ? { MXL_FABRICS_LIBFABRIC_DIR: prefix } : {}) })) args.push(`--CD${k}=${v}`);
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const start = Date.now();

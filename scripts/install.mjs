@@ -46,7 +46,7 @@ if (missing.length > 0) {
   process.exit(1);
 }
 const logFile = path.join(root, 'build', 'native-build.log');
-const r = buildAddon({ root, out: path.join('build', 'native'), prefix, logFile });
+const r = buildAddon({ root, out: path.join('build', 'native'), prefix, logFile, clean: true });
 if (!r.ok) {
   console.error(`${r.log}\nmxl-fabrics: the source build of the addon failed (full log: ${logFile}). It needs:\n${packages}`);
   process.exit(1);

@@ -120,6 +120,31 @@ test.serial('without the prebuilt addon the install builds it from source, and i
   sourceProject = dir;
 });
 
+test.serial('MXL_FABRICS_LIBFABRIC=PREFIX rebuilds against the libfabric in that prefix, found at run time through RUNPATH', async (t) => {
+  t.timeout(240_000);
+  if (!sourceProject) { t.fail('needs the source-build project of the previous test'); return; }
+  const pc = await run('pkg-config', ['--variable=libdir', 'libfabric']);
+  const inc = await run('pkg-config', ['--variable=includedir', 'libfabric']);
+  if (pc.code !== 0 || inc.code !== 0) { t.log('pkg-config cannot locate the system libfabric: prefix test skipped'); return; }
+  // A private prefix, as the EFA installer lays it out: a copy of the system libfabric.
+  const prefix = path.join(work, 'libfabric-prefix');
+  const libdir = pc.out.trim();
+  fs.mkdirSync(path.join(prefix, 'lib', 'pkgconfig'), { recursive: true });
+  for (const f of fs.readdirSync(libdir).filter((n) => /^libfabric\.so/.test(n))) fs.cpSync(path.join(libdir, f), path.join(prefix, 'lib', f), { verbatimSymlinks: true });
+  fs.cpSync(path.join(inc.out.trim(), 'rdma'), path.join(prefix, 'include', 'rdma'), { recursive: true });
+  const version = (await run('pkg-config', ['--modversion', 'libfabric'])).out.trim();
+  fs.writeFileSync(path.join(prefix, 'lib', 'pkgconfig', 'libfabric.pc'),
+    `prefix=${prefix}\nlibdir=\${prefix}/lib\nincludedir=\${prefix}/include\nName: libfabric\nDescription: copy\nVersion: ${version}\nLibs: -L\${libdir} -lfabric\nCflags: -I\${includedir}\n`);
+  const r = await run('npm', ['rebuild', 'mxl-fabrics', '--foreground-scripts'], { cwd: sourceProject, env: { MXL_FABRICS_LIBFABRIC: prefix }, timeoutMs: 220_000 });
+  t.is(r.code, 0, r.out);
+  t.true(r.out.includes(`building from source against the libfabric in ${prefix}`), r.out);
+  const addonFile = path.join(sourceProject, 'node_modules', 'mxl-fabrics', 'build', 'native', 'Release', 'mxl_fabrics.node');
+  const ldd = await run('ldd', [addonFile]);
+  t.true(ldd.out.includes(`libfabric.so.1 => ${path.join(prefix, 'lib', 'libfabric.so.1')}`), ldd.out);
+  const lb = await loopback(t, sourceProject);
+  t.is(lb.code, 0);
+});
+
 test.serial('a source build without libfabric, or without cmake, stops with one message naming the packages', async (t) => {
   if (!sourceProject) { t.log('needs the source-build project of the previous test'); t.fail('previous test failed'); return; }
   const empty = path.join(work, 'empty');
