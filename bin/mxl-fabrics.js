@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Package bin: runs the compiled CLI (npm run build:ts / npm run setup produce build/).
+// Package bin: runs the compiled CLI (shipped in the npm package; in a checkout `npm run setup` builds it).
 import('../build/src/cli/main.js')
   .then((m) => m.main(process.argv.slice(2)))
   .catch((e) => {

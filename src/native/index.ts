@@ -56,7 +56,7 @@ export function setupHint(root = packageRoot): string {
       'and build the addon with `npm run build:native` (or run `npm run setup`, which does both)';
   }
   return `install libfabric (Debian/Ubuntu: \`${RUNTIME_PACKAGES.debian}\`; RHEL/Amazon Linux: \`${RUNTIME_PACKAGES.rhel}\`), ` +
-    `or build the addon from source with \`npm rebuild mxl-fabrics\` after \`${BUILD_PACKAGES.debian}\` ` +
+    `or build the addon from source with \`npm rebuild mxl-fabrics\` (npm >= 11.10: \`npm install-scripts approve mxl-fabrics\` first) after \`${BUILD_PACKAGES.debian}\` ` +
     `(RHEL/Amazon Linux: \`${BUILD_PACKAGES.rhel}\`); a libfabric in its own prefix: ` +
     'MXL_FABRICS_LIBFABRIC=/opt/amazon/efa npm rebuild mxl-fabrics (see docs/install.md)';
 }
