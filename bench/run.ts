@@ -16,6 +16,12 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // build/bench
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log('usage: node build/bench/run.js [--quick] [--only fabrics|domain|runtime[,...]]\n\n' +
+    'Runs every bench one after another, each in its own process (see docs/bench.md).\n' +
+    '  --quick   shorter runs (passed to the fabrics and runtime benches)\n  --only    only these groups');
+  process.exit(0);
+}
 const quick = args.includes('--quick');
 const onlyArg = args.includes('--only') ? args[args.indexOf('--only') + 1] ?? '' : '';
 const only = onlyArg ? new Set(onlyArg.split(',')) : undefined;

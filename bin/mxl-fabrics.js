@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Package bin: runs the compiled CLI (npm run build:ts / npm run setup produce build/).
+// Package bin: runs the compiled CLI (shipped in the npm package; in a checkout `npm run setup` builds it).
 // SIGINT/SIGTERM while the CLI modules still load are kept for the command (it stops
 // cleanly, exit 0) instead of killing the process: src/cli/process-guards.ts takes them.
 {

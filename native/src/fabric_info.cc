@@ -9,6 +9,10 @@
 
 namespace mxlf {
 
+// The API this code is written to: asking for it (not fi_version()) keeps 1.17 semantics
+// when the same binary runs on libfabric 2.x (docs/install.md, "One binary for 1.17 and 2.x").
+constexpr uint32_t kFabricApiVersion = FI_VERSION(1, 17);
+
 namespace {
 
 std::string ToStr(const void* data, enum fi_type t) {
@@ -158,7 +162,7 @@ Napi::Value GetInfo(const Napi::CallbackInfo& cb) {
     }
     if (h.Get("source").ToBoolean().Value()) flags |= FI_SOURCE;
     fi_info* list = nullptr;
-    int ret = fi_getinfo(fi_version(), haveNode ? node.c_str() : nullptr, haveService ? service.c_str() : nullptr,
+    int ret = fi_getinfo(kFabricApiVersion, haveNode ? node.c_str() : nullptr, haveService ? service.c_str() : nullptr,
                          flags, hints, &list);
     if (ret == -FI_ENODATA) return Napi::Array::New(env, 0);
     if (ret) {
@@ -173,7 +177,7 @@ Napi::Value GetInfo(const Napi::CallbackInfo& cb) {
     return out;
   }
   fi_info* list = nullptr;
-  int ret = fi_getinfo(fi_version(), nullptr, nullptr, 0, nullptr, &list);
+  int ret = fi_getinfo(kFabricApiVersion, nullptr, nullptr, 0, nullptr, &list);
   if (ret == -FI_ENODATA) return Napi::Array::New(env, 0);
   if (ret) { ThrowFi(env, "fi_getinfo", ret); return env.Null(); }
   Napi::Array out = Napi::Array::New(env);

@@ -1,11 +1,20 @@
-/** Registers the commands that live outside main.ts (kept apart so main stays small). */
-import { registerCommand } from './main.js';
-import { runFlows } from './flows.js';
-import { runTarget } from './target.js';
-import { runInitiator } from './initiator.js';
+/** Every command of the CLI with its one-line summary, in the order `--help` lists them. */
+import { runCheck } from './check.js';
 import { runDemo } from './demo.js';
+import { runFlows } from './flows.js';
+import { runInfo } from './info.js';
+import { runInitiator } from './initiator.js';
+import { runTarget } from './target.js';
+import { runWriter } from './writer.js';
 
-registerCommand('flows', 'list the flows of an MXL domain (like mxl-info)', runFlows);
-registerCommand('target', 'receive a flow: set up a target and write its TargetInfo', runTarget);
-registerCommand('initiator', 'send a flow: forward every grain of a local flow to a target', runInitiator);
-registerCommand('demo', 'loopback demo: a synthetic 1080p50 flow carried over fabrics and verified', runDemo);
+export interface Command { summary: string; run: (argv: string[]) => number | Promise<number> }
+
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  info: { summary: 'list fabric interfaces usable for remote writes', run: (a) => runInfo(a) },
+  flows: { summary: 'list the flows of an MXL domain (like mxl-info)', run: (a) => runFlows(a) },
+  target: { summary: 'receive a flow: set up a target and write its TargetInfo', run: runTarget },
+  initiator: { summary: 'send a flow: forward every grain of a local flow to a target', run: runInitiator },
+  writer: { summary: 'synthetic source: write a flow at its real rate, payload set by the index', run: runWriter },
+  check: { summary: "verify a writer's flow at the far end: ok / corrupt / missing, latency", run: runCheck },
+  demo: { summary: 'loopback demo: a synthetic 1080p50 flow carried over fabrics and verified', run: runDemo },
+};

@@ -13,6 +13,7 @@ import { ExitCode, UsageError } from './exit-codes.js';
 import { formatEvent } from '../log/event-log.js';
 import { parseLogFormat } from './endpoint-options.js';
 import { claimSignals } from './process-guards.js';
+import { fitToColumns } from './endpoint-options.js';
 
 export const demoHelp = `usage: mxl-fabrics demo [options]
 
@@ -113,7 +114,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       log: (s) => { if (logFormat === 'json') process.stderr.write(formatEvent('info', s, { endpoint: 'demo' })); else if (!values.json) console.log(s); },
       onProgress: (p) => {
         if (values.json) return;
-        if (tty) process.stdout.write(`\r${progressLine(p, unit)}\x1b[K`);
+        if (tty) process.stdout.write(`\r${fitToColumns(progressLine(p, unit), process.stdout.columns)}\x1b[K`);
         else if (p.elapsedS - lastPlain >= 1) { lastPlain = p.elapsedS; console.log(progressLine(p, unit)); }
       },
     });

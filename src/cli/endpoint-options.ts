@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FabricsError } from '../errors.js';
+import { parseFlowDef, type FlowDef } from '../domain/index.js';
 import { getInterfaces } from '../fabrics/interfaces.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import { POLL_MODES, type PollMode } from '../ipc/control-block.js';
@@ -13,6 +14,7 @@ import { UsageError } from './exit-codes.js';
 import { EventLog, LOG_FORMATS, type LogFields, type LogFormat, type LogLevel } from '../log/event-log.js';
 import { checkEndpointName } from '../metrics/exporter.js';
 import { claimSignals } from './process-guards.js';
+import { readUserFile } from '../util/bounded-read.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -62,6 +64,23 @@ export function parseEndpointName(cmd: string, s: string | undefined): string | 
     throw new UsageError(`${cmd}: --name ${(e as Error).message}`);
   }
 }
+/** The -f FLOW_DEF.json value of `target` and `writer`: the file's text and its parsed definition. */
+export function readFlowDefArg(cmd: string, file: string | undefined, what = 'an NMOS flow definition'): { text: string; def: FlowDef } {
+  if (!file) throw new UsageError(`${cmd}: -f/--flow FLOW_DEF.json is required (${what})`);
+  let text: string;
+  try {
+    text = readUserFile(file, { what: 'flow definition', field: 'flow' });
+  } catch (e) {
+    const err = e as FabricsError;
+    throw new FabricsError(err.code, `${cmd}: ${err.message}: -f takes the path of an NMOS flow JSON file`, { field: 'flow', cause: e });
+  }
+  try {
+    return { text, def: parseFlowDef(text) };
+  } catch (e) {
+    throw new FabricsError('MXL_ERR_INVALID_ARG', `${cmd}: ${file} is not a usable flow definition: ${oneLine((e as Error).message)}`, { field: 'flow', cause: e });
+  }
+}
+
 
 export function parsePollMode(cmd: string, s: string | undefined): PollMode {
   if (s === undefined) return 'hybrid';
@@ -108,6 +127,15 @@ export function pickInterface(cmd: string, provider: ProviderName | undefined, n
 }
 
 /**
+ * A line rewritten in place must not wrap: a wrapped line leaves its first half behind at
+ * every rewrite. Cut to the terminal's width less one column (the cursor), with an ellipsis.
+ */
+export function fitToColumns(text: string, columns: number | undefined): string {
+  const width = (columns && columns > 10 ? columns : 80) - 1;
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/**
  * Log lines go to stderr (stdout stays for data such as `target -t -`). On a terminal
  * the progress line is rewritten in place; otherwise it is an ordinary line.
  */
@@ -133,7 +161,7 @@ export class Log {
     if (this.quiet) return;
     if (this.json) { this.json.write('info', text); return; }
     if (this.tty) {
-      this.stream.write(`\r\x1b[K${text}`);
+      this.stream.write(`\r\x1b[K${fitToColumns(text, this.stream.columns)}`);
       this.onProgressLine = true;
     } else this.stream.write(`${text}\n`);
   }

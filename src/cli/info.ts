@@ -1,8 +1,8 @@
 /** `mxl-fabrics info`: lists fabric interfaces like upstream's mxl-fabrics-info (protocol §7.2). */
-import { parseArgs } from 'node:util';
 import { capsToStrings, getInterfaces } from '../fabrics/interfaces.js';
 import { addon } from '../native/index.js';
 import { UsageError } from './exit-codes.js';
+import { parseFlags, parseProviderFlag } from './endpoint-options.js';
 
 export const infoHelp = `usage: mxl-fabrics info [-p any|tcp|verbs|efa|shm] [-n NODE] [-v] [--json]
 
@@ -14,19 +14,16 @@ Lists every fabric interface usable for remote writes, one line each:
       --json       machine-readable output`;
 
 export function runInfo(argv: string[], out: (s: string) => void = console.log): number {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      provider: { type: 'string', short: 'p' },
-      node: { type: 'string', short: 'n' },
-      verbose: { type: 'boolean', short: 'v' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  const values = parseFlags('info', argv, {
+    provider: { type: 'string', short: 'p' },
+    node: { type: 'string', short: 'n' },
+    verbose: { type: 'boolean', short: 'v' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }) as { provider?: string; node?: string; verbose?: boolean; json?: boolean; help?: boolean };
   if (values.help) { out(infoHelp); return 0; }
-  const list = getInterfaces({ provider: values.provider ?? 'any', node: values.node });
+  const provider = parseProviderFlag('info', values.provider) ?? 'any'; // a name it does not know: exit 2
+  const list = getInterfaces({ provider, node: values.node });
   if (values.json) {
     out(JSON.stringify({ libfabric: addon().fabricVersion(), interfaces: list }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
     return 0;

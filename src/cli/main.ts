@@ -1,36 +1,29 @@
 /**
- * mxl-fabrics command line. Each command lives in its own module; errors print as one
- * line that says what to do (a stack trace only with --verbose / MXL_FABRICS_DEBUG=1).
+ * mxl-fabrics command line. Each command lives in its own module (listed in commands.ts);
+ * errors print as one line that says what to do (a stack trace only with --verbose /
+ * MXL_FABRICS_DEBUG=1).
  */
 import './process-guards.js'; // first: early signals and EPIPE on stdout/stderr
 import { FabricsError } from '../errors.js';
+import { COMMANDS } from './commands.js';
+import { didYouMean } from './did-you-mean.js';
 import { ExitCode, UsageError } from './exit-codes.js';
-import { runInfo } from './info.js';
-
-type Command = { summary: string; run: (argv: string[]) => number | Promise<number> };
-
-const commands: Record<string, Command> = {
-  info: { summary: 'list fabric interfaces usable for remote writes', run: (a) => runInfo(a) },
-};
-
-/** Registers another command (the domain, transfer and demo modules add theirs). */
-export function registerCommand(name: string, summary: string, run: Command['run']): void {
-  commands[name] = { summary, run };
-}
+import { packageVersion } from './version.js';
 
 export function usage(): string {
-  const w = Math.max(...Object.keys(commands).map((k) => k.length));
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   return [
     'usage: mxl-fabrics <command> [options]   (mxl-fabrics <command> --help for its options)',
     '',
-    ...Object.entries(commands).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`),
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`),
+    '',
+    '  --version  the package version',
     '',
     'exit codes: 0 ok, 1 failure, 2 usage error, 3 addon or libfabric missing, 130 interrupted',
   ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await import('./commands.js');
   const [name, ...rest] = argv;
   const verbose = rest.includes('--verbose') || process.env.MXL_FABRICS_DEBUG === '1';
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -38,9 +31,15 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = name ? ExitCode.OK : ExitCode.USAGE;
     return;
   }
-  const cmd = commands[name];
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(packageVersion());
+    process.exitCode = ExitCode.OK;
+    return;
+  }
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!cmd) {
-    console.error(`mxl-fabrics: unknown command ${JSON.stringify(name)}\n${usage()}`);
+    const guess = didYouMean(name, Object.keys(COMMANDS));
+    console.error(`mxl-fabrics: unknown command ${JSON.stringify(name)}${guess ? `: did you mean \`mxl-fabrics ${guess}\`?` : ''}\n${usage()}`);
     process.exitCode = ExitCode.USAGE;
     return;
   }

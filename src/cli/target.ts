@@ -5,7 +5,6 @@
  * every grain that lands, and runs until SIGINT/SIGTERM.
  */
 import { FabricsError } from '../errors.js';
-import { parseFlowDef } from '../domain/index.js';
 import { TargetInfo } from '../fabrics/target-info.js';
 import { Word } from '../metrics/endpoint-stats.js';
 import { Fabrics } from '../runtime/coordinator.js';
@@ -18,7 +17,7 @@ import { watchWorker } from './session-log.js';
 import { UsageError } from './exit-codes.js';
 import {
   Log, PROGRESS_INTERVAL_MS, RateMeter, oneLine, parseEndpointName, parseFlags, parseHostPort, parseLogFormat, parsePollMode, parseProviderFlag,
-  pickInterface, requireDomain, untilStopped, writeFileAtomic,
+  pickInterface, readFlowDefArg, requireDomain, untilStopped, writeFileAtomic,
 } from './endpoint-options.js';
 
 export const targetHelp = `usage: mxl-fabrics target -d DOMAIN -f FLOW_DEF.json [-p PROVIDER] [-n NODE] [-s SERVICE]
@@ -29,7 +28,7 @@ Receives a flow over fabrics: creates the flow described by FLOW_DEF.json in DOM
 joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an initiator's
 -t takes) and commits every grain that arrives. Runs until SIGINT/SIGTERM (exit 0).
   -d, --domain       MXL domain directory to write the flow into (required, must exist)
-  -f, --flow         NMOS flow definition JSON file (required; video or data flows)
+  -f, --flow         NMOS flow definition JSON file (required; video, data or audio flows)
   -p, --provider     tcp, verbs, efa or shm (default: the best available, efa > verbs > tcp > shm)
   -n, --node         local address to listen on (IP for tcp/verbs, GID for efa, name for shm;
                      default: the chosen interface's address, a unique name for shm)
@@ -46,15 +45,6 @@ joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an 
   -q, --quiet        no progress lines (events and errors are still logged)
       --verbose      stack traces on errors
   -h, --help         this text`;
-
-function readFlowDefFile(file: string): string {
-  try {
-    return readUserFile(file, { what: 'flow definition', field: 'flow' });
-  } catch (e) {
-    const err = e as FabricsError;
-    throw new FabricsError(err.code, `target: ${err.message}: -f takes the path of an NMOS flow JSON file`, { field: 'flow', cause: e });
-  }
-}
 
 /** --info-http: the TargetInfo server, its failure prefixed with the command. */
 async function serveTargetInfo(at: { host: string; port: number }): Promise<TargetInfoServer> {
@@ -105,14 +95,7 @@ export async function runTarget(argv: string[]): Promise<number> {
     if (!infoOut) throw new UsageError('target: -t takes @FILE, FILE or - (stdout)');
   }
   const domain = requireDomain('target', str('domain'));
-  if (!str('flow')) throw new UsageError('target: -f/--flow FLOW_DEF.json is required (the NMOS definition of the flow to receive)');
-  const flowDef = readFlowDefFile(str('flow')!);
-  let def;
-  try {
-    def = parseFlowDef(flowDef);
-  } catch (e) {
-    throw new FabricsError('MXL_ERR_INVALID_ARG', `target: ${str('flow')} is not a usable flow definition: ${oneLine((e as Error).message)}`, { field: 'flow', cause: e });
-  }
+  const { text: flowDef, def } = readFlowDefArg('target', str('flow'), 'the NMOS definition of the flow to receive');
   const audio = def.format === 'audio';
   const { provider, node } = pickInterface('target', providerFlag, str('node'));
 

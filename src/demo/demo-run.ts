@@ -210,8 +210,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     if (o.format.kind === 'audio') return openAudioStream(s, def);
     const writer = src.createFlowWriter(def) as DiscreteFlowWriter;
     const g = writer.geometry;
-    const planes = g.sliceSizes.filter((x) => x > 0).map((lineBytes, i) => ({ offset: g.planeOffsets[i], lineBytes }));
-    const pattern = new TestPattern(g.sliceSizes[0], g.totalSlices, planes);
+    const pattern = TestPattern.forGeometry(g);
+    const planes = pattern.planes;
     const node = o.provider === 'tcp' ? o.node ?? '127.0.0.1' : undefined;
     const target = await fx.createTarget({ name: `demo-target-${s}`, provider: o.provider, node, domain: dstDir, flowDef: def, pollMode: o.pollMode });
     const { initiator } = await connectInitiator(s, target, writer.id, node);

@@ -6,7 +6,7 @@
 import { FabricsError } from '../errors.js';
 import type { InitiatorEvent, PeerStatus } from '../fabrics/initiator.js';
 import type { TargetEvent } from '../fabrics/target.js';
-import { type DropReason, type EndpointStats, LatencyStage, type PeerFailureReason } from './endpoint-stats.js';
+import { type EndpointStats, LatencyStage, type PeerFailureReason } from './endpoint-stats.js';
 
 /**
  * Engine events the session engine is to emit (through onEvent, like 'overrun'); counted
@@ -128,14 +128,6 @@ export function countRefusedTransfer(stats: EndpointStats, e: unknown): void {
   stats.transferSkipped(code === 'MXL_ERR_OUT_OF_RANGE_TOO_LATE' ? 'source_overwritten' : 'invalid_request');
 }
 
-/** The drop class of a target's drop reason text (the engine's drop() reasons). */
-export function dropReason(text: string): DropReason {
-  if (text.includes('geometry')) return 'geometry_mismatch';
-  if (text.includes('session')) return 'stale_session';
-  if (/says \d+ samples|before its/.test(text)) return 'bad_entry';
-  return 'out_of_range';
-}
-
 /** Target side: feed every engine event through onEvent(), and its counters through sync(). */
 export class TargetFaults {
   private completionErrors = 0;
@@ -144,7 +136,7 @@ export class TargetFaults {
 
   onEvent(e: TargetEvent): void {
     if (countEngineEvent(this.stats, (e as { type: string }).type)) return;
-    if (e.type === 'dropped') this.stats.dropped(dropReason(e.reason));
+    if (e.type === 'dropped') this.stats.dropped(e.code);
     // The target's only error events are connection requests it could not accept.
     else if (e.type === 'error') this.stats.initiatorRefused();
   }

@@ -18,11 +18,12 @@
  * The reader (main thread) loads whole words with `Atomics.load` on a BigInt64Array.
  */
 import { FabricsError } from '../errors.js';
+import { DROP_REASONS, type DropReason } from '../fabrics/media/drops.js';
 
 /** 'MXLS' in the first Int32: tells a stats SAB from any other SharedArrayBuffer. */
 export const STATS_MAGIC = 0x534c584d;
 /** Bumped whenever a word moves; a reader refuses a buffer of another version. */
-export const STATS_LAYOUT_VERSION = 2;
+export const STATS_LAYOUT_VERSION = 3;
 
 /** Fixed latency buckets (upper bounds, seconds): 25 µs (loopback RDMA write) to 1 s. */
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
@@ -67,15 +68,8 @@ export type CompletionErrorCode = (typeof COMPLETION_ERROR_CODES)[number];
 export const SKIP_REASONS = Object.freeze(['not_connected', 'in_flight_limit', 'source_overwritten', 'fell_behind', 'invalid_request'] as const);
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
-/**
- * Why a target dropped a write (label `reason` of mxl_fabrics_immediates_dropped_total):
- * - out_of_range: the immediate names a slot, slice or bounce entry the target does not have.
- * - geometry_mismatch: the sender's grain header disagrees with the flow (size or slices).
- * - bad_entry: an audio bounce entry whose header is inconsistent.
- * - stale_session: a write of an ended session (the session engine).
- */
-export const DROP_REASONS = Object.freeze(['out_of_range', 'geometry_mismatch', 'bad_entry', 'stale_session'] as const);
-export type DropReason = (typeof DROP_REASONS)[number];
+// Why a target dropped a write (label `reason` of mxl_fabrics_immediates_dropped_total):
+// the engine's DROP_REASONS (src/fabrics/media/drops.ts), one definition for both.
 
 /**
  * Why an initiator lost (or could not reach) a target (label `reason` of
@@ -126,11 +120,11 @@ export const Word = {
   /** First of COMPLETION_ERROR_CODES.length counters, in that order. */
   COMPLETION_ERRORS: 23,
   /** First of SKIP_REASONS.length counters. */
-  SKIPPED: 23 + 8,
+  SKIPPED: 23 + COMPLETION_ERROR_CODES.length,
   /** First of DROP_REASONS.length counters. */
-  DROPS: 23 + 8 + 5,
+  DROPS: 23 + COMPLETION_ERROR_CODES.length + SKIP_REASONS.length,
   /** First of PEER_FAILURE_REASONS.length counters. */
-  PEER_FAILURES: 23 + 8 + 5 + 4,
+  PEER_FAILURES: 23 + COMPLETION_ERROR_CODES.length + SKIP_REASONS.length + DROP_REASONS.length,
 } as const;
 
 const HIST_BASE = Word.PEER_FAILURES + PEER_FAILURE_REASONS.length;

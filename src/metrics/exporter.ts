@@ -7,13 +7,14 @@
  * The names, types and labels are the contract in docs/metrics.md.
  */
 import { readFileSync } from 'node:fs';
+import { DROP_REASONS } from '../fabrics/media/drops.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isMainThread } from 'node:worker_threads';
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { FabricsError } from '../errors.js';
 import {
-  COMPLETION_ERROR_CODES, DROP_REASONS, EndpointStats, LATENCY_BUCKETS_SECONDS, LATENCY_STAGES, LatencyStage,
+  COMPLETION_ERROR_CODES, EndpointStats, LATENCY_BUCKETS_SECONDS, LATENCY_STAGES, LatencyStage,
   PEER_FAILURE_REASONS, SKIP_REASONS, Word, type LatencyStageName,
 } from './endpoint-stats.js';
 

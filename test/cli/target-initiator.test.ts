@@ -66,6 +66,19 @@ async function stopped(t: { is: (a: unknown, b: unknown, m?: string) => void; fa
   t.false(alive(p.proc.pid), `${what} is gone`);
 }
 
+/** A target's mxl_fabrics_grains_total, scraped from its --metrics endpoint. */
+async function targetGrains(url: string): Promise<number> {
+  const m = /^mxl_fabrics_grains_total\{[^}]*role="target"[^}]*\} (\d+)/m.exec(await (await fetch(url)).text());
+  if (!m) throw new Error(`no target grain counter at ${url}`);
+  return Number(m[1]);
+}
+
+/** Polls the counter until it reaches `n` (5 s at most: then the assertion after it reports the shortfall). */
+async function waitForGrains(url: string, n: number): Promise<void> {
+  const until = Date.now() + 5000;
+  while (Date.now() < until && (await targetGrains(url)) < n) await sleep(20);
+}
+
 const flowDirs = (d: string) => fs.readdirSync(d).filter((n) => n.endsWith('.mxl-flow'));
 
 test.serial('tcp fan-out: one initiator (-t @FILE and -t BASE64, provider from the TargetInfo) to two targets; checksums, progress, metrics, clean SIGINT stop', async (t) => {
@@ -79,12 +92,13 @@ test.serial('tcp fan-out: one initiator (-t @FILE and -t BASE64, provider from t
 
   const writer = await startWriter(src, videoDef());
   const t1 = startCli(['target', '-d', dst1, '-f', defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', `@${infoFile}`, '--metrics', '127.0.0.1:0']);
-  const t2 = startCli(['target', '-d', dst2, '-f', defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', '-', '--poll', 'blocking']);
+  const t2 = startCli(['target', '-d', dst2, '-f', defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', '-', '--poll', 'blocking', '--metrics', '127.0.0.1:0']);
   const [, b64a] = await t1.waitFor(/^Target info: {2}(\S+)$/);
   await t1.waitFor(/TargetInfo written to/);
   const [, metricsUrl] = await t1.waitFor(/metrics at (http:\/\/\S+)$/);
   const [json2] = await t2.waitFor(/^\{.*\}$/, 15_000, 'stdout');
   const [, b64b] = await t2.waitFor(/^Target info: {2}(\S+)$/);
+  const [, metricsUrl2] = await t2.waitFor(/metrics at (http:\/\/\S+)$/);
 
   // The file holds upstream's raw JSON; the log line is its base64 (the demo convention).
   const raw1 = fs.readFileSync(infoFile, 'utf8');
@@ -108,18 +122,17 @@ test.serial('tcp fan-out: one initiator (-t @FILE and -t BASE64, provider from t
   await ini.waitFor(/^initiator: #1 [\d.]+ grains\/s, [1-9]\d* grains; #2 [\d.]+ grains\/s, [1-9]\d* grains, 2\/2 connected/, 6000);
   await t2.waitFor(/^target: [\d.]+ grains\/s, [1-9]\d* grains, 1 connection/, 6000);
 
-  const metrics = await (await fetch(metricsUrl)).text();
-  const grains = /^mxl_fabrics_grains_total\{[^}]*role="target"[^}]*\} (\d+)/m.exec(metrics);
-  t.truthy(grains, 'grain counter exported');
-  t.true(Number(grains![1]) >= GRAINS);
+  t.true(await targetGrains(metricsUrl) >= GRAINS, 'grain counter exported and counting');
 
   await stopped(t, ini, 'initiator');
   t.true(ini.stderr.some((l) => /^initiator: SIGINT: stopping$/.test(l)));
-  await sleep(300); // let the targets reap the last completions
+  const [, sent1, sent2] = ini.stderr.map((l) => /^initiator: stopped after (\d+)\/(\d+) grains$/.exec(l)).find(Boolean)!;
+  // The initiator saw these writes complete; wait until each target has reaped them too.
+  await waitForGrains(metricsUrl, Number(sent1));
+  await waitForGrains(metricsUrl2, Number(sent2));
   await stopped(t, t1, 'target 1');
   await stopped(t, t2, 'target 2');
   // Nothing lost on the way: each target received (at least) what the initiator saw complete there.
-  const [, sent1, sent2] = ini.stderr.map((l) => /^initiator: stopped after (\d+)\/(\d+) grains$/.exec(l)).find(Boolean)!;
   const got = (p: Proc) => Number(p.stderr.map((l) => /^target: stopped after (\d+) grains$/.exec(l)).find(Boolean)![1]);
   t.true(Number(sent1) > 0 && got(t1) >= Number(sent1), `target 1 got ${got(t1)}, initiator completed ${sent1}`);
   t.true(Number(sent2) > 0 && got(t2) >= Number(sent2), `target 2 got ${got(t2)}, initiator completed ${sent2}`);

@@ -44,7 +44,8 @@ test('docs/metrics.md states the buckets, error codes and layout size in force',
 });
 
 test('docs/metrics.md names every reason of every reason label, and the layout of the fault words', async (t) => {
-  const { DROP_REASONS, PEER_FAILURE_REASONS, SKIP_REASONS } = await import('../../src/metrics/endpoint-stats.js');
+  const { PEER_FAILURE_REASONS, SKIP_REASONS } = await import('../../src/metrics/endpoint-stats.js');
+  const { DROP_REASONS } = await import('../../src/fabrics/media/drops.js');
   for (const r of [...SKIP_REASONS, ...DROP_REASONS, ...PEER_FAILURE_REASONS]) t.true(flat.includes(`\`${r}\``), r);
   t.regex(doc, new RegExp(`\\| ${Word.SKIPPED}–${Word.SKIPPED + SKIP_REASONS.length - 1} \\| skipped transfers`));
   t.regex(doc, new RegExp(`\\| ${Word.DROPS}–${Word.DROPS + DROP_REASONS.length - 1} \\| dropped writes`));

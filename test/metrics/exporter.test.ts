@@ -67,7 +67,7 @@ test('a real HTTP scrape shows exactly what a worker thread wrote', async (t) =>
     t.false(samples.some((s) => s.name === 'mxl_fabrics_peer_last_completion_timestamp_seconds' && s.labels.target_id === '42'));
     t.is(v('mxl_fabrics_endpoint_ready'), 0, 'a target never connected: not ready');
     t.is(v('mxl_fabrics_endpoint_ready', RX), 1);
-    t.is(v('mxl_fabrics_immediates_dropped_total', { ...RX, reason: 'out_of_range' }), 0);
+    t.is(v('mxl_fabrics_immediates_dropped_total', { ...RX, reason: 'slot-range' }), 0);
     t.false(samples.some((s) => s.labels.endpoint === 'cam1-rx' && s.name === 'mxl_fabrics_transfers_skipped_total'));
     t.is(v('mxl_fabrics_ring_overflow_total'), 3);
     t.is(v('mxl_fabrics_peer_connects_total'), 2);

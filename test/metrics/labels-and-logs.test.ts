@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Fabrics } from '../../src/runtime/coordinator.js';
 import { audioDef, AUDIO_FLOW_ID } from '../cli/fixtures/pattern.js';
-import { InitiatorFaults, TargetFaults, completionErrno, dropReason, peerFailureReason } from '../../src/metrics/endpoint-faults.js';
+import { InitiatorFaults, TargetFaults, completionErrno, peerFailureReason } from '../../src/metrics/endpoint-faults.js';
 import { EndpointStats, Word } from '../../src/metrics/endpoint-stats.js';
 import type { InitiatorEvent } from '../../src/fabrics/initiator.js';
 import type { TargetEvent } from '../../src/fabrics/target.js';
@@ -52,16 +52,6 @@ test('peer failure texts of the initiator engine map to bounded reasons', (t) =>
   t.is(peerFailureReason('removed', true), undefined);
   t.is(completionErrno('write failed: fi errno -121'), -121);
   t.is(completionErrno('the target closed the connection'), undefined);
-});
-
-test('target drop texts map to bounded reasons', (t) => {
-  t.is(dropReason('slot 9 is outside the 8-slot ring'), 'out_of_range');
-  t.is(dropReason("slice end 2000 is past the grain's 1080 slices"), 'out_of_range');
-  t.is(dropReason('bounce entry 40 is outside the 32-entry buffer'), 'out_of_range');
-  t.is(dropReason('the sender flow has another grain geometry (grain size or slice count)'), 'geometry_mismatch');
-  t.is(dropReason('entry 3 says 0 samples; it holds 1..480'), 'bad_entry');
-  t.is(dropReason('entry 3 ends at sample 10, before its 480 samples'), 'bad_entry');
-  t.is(dropReason('write of ended session 4'), 'stale_session');
 });
 
 test('a log event is one JSON line: time, level, endpoint, target id, session epoch, message; absent fields left out', (t) => {
