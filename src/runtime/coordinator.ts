@@ -92,7 +92,11 @@ export class Fabrics {
 
   /** Stops every endpoint (and the metrics server). */
   async close(): Promise<void> {
-    await Promise.all([...this.endpoints].map((e) => e.close()));
+    // Initiators first: an initiator still posting writes into a target of this process
+    // whose memory is being released crashed in libfabric's shm provider.
+    const all = [...this.endpoints];
+    await Promise.all(all.filter((e) => e.config.role === 'initiator').map((e) => e.close()));
+    await Promise.all(all.filter((e) => e.config.role !== 'initiator').map((e) => e.close()));
     this.endpoints.clear();
     await this.server?.close();
     this.server = undefined;

@@ -169,8 +169,13 @@ export abstract class EndpointHandle extends EventEmitter {
     if (!w) return;
     this.control.requestStop();
     this.events.wake();
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS).unref());
-    if ((await Promise.race([this.exited!, timeout])) === 'timeout') await w.terminate();
+    const timeout = () => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS).unref());
+    if ((await Promise.race([this.exited!, timeout()])) === 'timeout') {
+      // terminate() never settles while the thread is stuck inside native code (seen with
+      // libfabric 1.17 shm after its peer was SIGKILLed): bound it too, and let the process
+      // exit past the stuck thread instead of hanging in close().
+      if ((await Promise.race([w.terminate(), timeout()])) === 'timeout') w.unref();
+    }
     this.port?.close();
     this.worker = undefined;
   }
