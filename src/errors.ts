@@ -1,6 +1,6 @@
 /**
  * Typed errors. Every failure the library reports is a {@link FabricsError} whose
- * `code` is one of upstream's `mxlStatus` names (mxl-fabrics-protocol.md §1.2), so
+ * `code` is one of upstream's `mxlStatus` names (docs/protocol.md §1.2), so
  * code written against libmxl's status values maps one to one.
  */
 

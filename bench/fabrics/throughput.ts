@@ -8,7 +8,7 @@
  *        [--reps 5] [--rounds 3] [--window 4] [--warmup 1] [--idle-pct 10]
  *        [--idle-timeout 60] [--others-pct 15] [--retries 2] [--no-baseline] [--mix] [--quick] [--json FILE]
  *
- * Rate definition (same as rma_bw, limits.md §2b): at the target, (grains - 1) / (last
+ * Rate definition (same as rma_bw, docs/limits.md §2b): at the target, (grains - 1) / (last
  * landed - first landed); at the initiator, grains / (first post -> last completion).
  * A round = [idle gate, ours: one target child + warmup + reps] then [idle gate, raw C:
  * `reps` fresh process pairs]; rounds alternate ours/baseline. Medians over every kept

@@ -712,7 +712,7 @@ Napi::Object FabricConstants(Napi::Env env) {
   set("FI_EP_MSG", FI_EP_MSG); set("FI_EP_RDM", FI_EP_RDM);
   set("FI_SOCKADDR", FI_SOCKADDR); set("FI_SOCKADDR_IN", FI_SOCKADDR_IN); set("FI_SOCKADDR_IN6", FI_SOCKADDR_IN6);
   set("FI_SOCKADDR_IB", FI_SOCKADDR_IB); set("FI_ADDR_STR", FI_ADDR_STR); set("FI_ADDR_EFA", FI_ADDR_EFA);
-  set("FI_SOCKADDR_IP", 17);  // FI_SOCKADDR_IP is newer than 1.17 headers; value per spec §2.6
+  set("FI_SOCKADDR_IP", 17);  // FI_SOCKADDR_IP is newer than 1.17 headers; value per docs/protocol.md §2.6
   set("FI_PROTO_SOCK_TCP", FI_PROTO_SOCK_TCP); set("FI_PROTO_RDMA_CM_IB_RC", FI_PROTO_RDMA_CM_IB_RC);
   set("FI_PROTO_SHM", FI_PROTO_SHM); set("FI_PROTO_EFA", FI_PROTO_EFA);
   set("FI_ADDR_UNSPEC", FI_ADDR_UNSPEC);

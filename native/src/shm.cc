@@ -1,4 +1,4 @@
-// Shared-memory primitives for MXL domains (docs/domain.md, spec §3.7): mmap as external
+// Shared-memory primitives for MXL domains (docs/domain.md, docs/domain-format.md §3.7): mmap as external
 // ArrayBuffers, flock, posix_fallocate, shared futex wait/wake, CLOCK_TAI, renameat2.
 // Everything here is stateless per environment, so it works unchanged in worker threads.
 #include "common.h"
@@ -339,7 +339,7 @@ Napi::Value RenameNoReplace(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// touchAtime(fd): atime = now, mtime untouched (what upstream readers do to `access`, §3.6).
+// touchAtime(fd): atime = now, mtime untouched (what upstream readers do to `access`, docs/domain-format.md §3.6).
 Napi::Value TouchAtime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!ValidateArgs(info, "touchAtime", {{"fd", Arg::Number}})) return env.Undefined();

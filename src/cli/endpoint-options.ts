@@ -99,7 +99,7 @@ export function parseHostPort(cmd: string, s: string): { host: string; port: num
 }
 
 const PROVIDERS: readonly string[] = ['any', 'tcp', 'verbs', 'efa', 'shm'];
-/** Upstream demo's ranking (protocol §7.1): efa 4 > verbs 3 > tcp 2 > shm 1. */
+/** Upstream demo's ranking (docs/protocol.md §7.1): efa 4 > verbs 3 > tcp 2 > shm 1. */
 const PRIORITY: Record<string, number> = { efa: 4, verbs: 3, tcp: 2, shm: 1 };
 
 /** The -p value: undefined or 'any' means "pick one". */

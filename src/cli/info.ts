@@ -1,4 +1,4 @@
-/** `mxl-fabrics info`: lists fabric interfaces like upstream's mxl-fabrics-info (protocol §7.2). */
+/** `mxl-fabrics info`: lists fabric interfaces like upstream's mxl-fabrics-info (docs/protocol.md §7.2). */
 import { capsToStrings, getInterfaces } from '../fabrics/interfaces.js';
 import { addon } from '../native/index.js';
 import { UsageError } from './exit-codes.js';

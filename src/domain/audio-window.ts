@@ -1,6 +1,6 @@
 /**
- * Where a continuous window `(E, n)` lives in the ring (spec §2.5): positions (E−n) … (E−1)
- * mod L, as one fragment or two when it wraps. With our exclusive-end convention (§4.4)
+ * Where a continuous window `(E, n)` lives in the ring (docs/domain-format.md §2.5): positions (E−n) … (E−1)
+ * mod L, as one fragment or two when it wraps. With our exclusive-end convention (docs/domain-format.md §4.4)
  * sample s is at position s mod L and E is one past the newest sample.
  */
 import { badArg } from './fail.js';

@@ -1,5 +1,5 @@
 /**
- * Reader of a continuous flow (§2.5). Window (E, n) is OK when it lies inside the newest
+ * Reader of a continuous flow (docs/domain-format.md §2.5). Window (E, n) is OK when it lies inside the newest
  * ⌊L/2⌋ samples ending at headIndex; the other half of the ring is the writer's.
  */
 import { badArg } from './fail.js';

@@ -1,7 +1,7 @@
 /**
- * Writer of a continuous (audio) flow. Sample numbering is exclusive-end (§4.4): sample s
+ * Writer of a continuous (audio) flow. Sample numbering is exclusive-end (docs/domain-format.md §4.4): sample s
  * lives at ring position s mod L and a commit of window (E, n) sets headIndex = E, one past
- * the newest sample. Readers are woken by upstream's sync-batch rule (§3.3).
+ * the newest sample. Readers are woken by upstream's sync-batch rule (docs/domain-format.md §3.3).
  */
 import { badArg } from './fail.js';
 import type { FlowFiles } from './flow-files.js';

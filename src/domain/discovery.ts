@@ -1,5 +1,5 @@
 /**
- * Finding flows in a domain (§1.3), the liveness test and garbage collection (§1.4), and
+ * Finding flows in a domain (docs/domain-format.md §1.3), the liveness test and garbage collection (docs/domain-format.md §1.4), and
  * the listing behind `mxl-fabrics flows`.
  */
 import fs from 'node:fs';
@@ -70,7 +70,7 @@ export interface GcOptions {
 
 /**
  * mxlGarbageCollectFlows: deletes every flow no writer holds (the exclusive lock is kept
- * while deleting). Also tidies staging dirs leaked by crashed or upstream writers (§8.7).
+ * while deleting). Also tidies staging dirs leaked by crashed or upstream writers (docs/domain-format.md §8.7).
  * Returns the ids (and staging names) removed.
  */
 export function garbageCollectFlows(domain: string, opts: GcOptions = {}): string[] {

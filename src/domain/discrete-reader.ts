@@ -1,6 +1,6 @@
 /**
- * Reader of a discrete flow. Availability follows upstream (§2.5), plus one rule of ours
- * (§3.2, §8.4): the slot must hold exactly the requested index, so a stale or recycled
+ * Reader of a discrete flow. Availability follows upstream (docs/domain-format.md §2.5), plus one rule of ours
+ * (docs/domain-format.md §3.2, §8.4): the slot must hold exactly the requested index, so a stale or recycled
  * slot is never returned (an older index means TOO_EARLY, a newer one TOO_LATE).
  */
 import fs from 'node:fs';
@@ -39,7 +39,7 @@ export class DiscreteFlowReader extends FlowReaderBase {
 
   constructor(files: FlowFiles) {
     super(files);
-    // Touching `access` lets an upstream writer's watcher update lastReadTime (§3.6); failure is fine.
+    // Touching `access` lets an upstream writer's watcher update lastReadTime (docs/domain-format.md §3.6); failure is fine.
     try {
       this.accessFd = fs.openSync(path.join(files.dir, 'access'), fs.constants.O_RDWR);
     } catch {

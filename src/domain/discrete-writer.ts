@@ -1,7 +1,7 @@
 /**
  * Writer of a discrete (grain) flow: video/v210, video/v210a, video/smpte291.
  *
- * Publishing order differs from upstream on purpose (§3.2): slot header first, then
+ * Publishing order differs from upstream on purpose (docs/domain-format.md §3.2): slot header first, then
  * headIndex, lastWriteTime, an atomic syncCounter increment and FUTEX_WAKE(INT_MAX), so a
  * reader that sees the new head also sees the new slot header. `flags` is always written.
  */

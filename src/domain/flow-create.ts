@@ -1,5 +1,5 @@
 /**
- * Creating a flow atomically (spec §1.2): everything is built in a hidden staging directory,
+ * Creating a flow atomically (docs/domain-format.md §1.2): everything is built in a hidden staging directory,
  * then published with one renameat2(RENAME_NOREPLACE). Losing the race, or finding the flow
  * already there, means joining the existing flow as upstream does.
  */

@@ -1,5 +1,5 @@
 /**
- * NMOS flow definition parsing and validation (spec §5.1). Every rejection is a FabricsError
+ * NMOS flow definition parsing and validation (docs/domain-format.md §5.1). Every rejection is a FabricsError
  * MXL_ERR_INVALID_ARG whose `field` names the offending JSON field.
  */
 import { badArg } from './fail.js';
@@ -25,7 +25,7 @@ export interface VideoFlowDef extends FlowDefCommon {
   mediaType: VideoMediaType;
   /** grain_rate as given in the JSON (frame rate), gcd-reduced. */
   grainRate: Rational;
-  /** Rate stored in shared memory: the field rate for interlaced video (§4.3). */
+  /** Rate stored in shared memory: the field rate for interlaced video (docs/domain-format.md §4.3). */
   storedRate: Rational;
   width: number;
   height: number;
@@ -171,13 +171,13 @@ export function parseFlowDef(json: string): FlowDef {
   const bitDepth = integer(root, 'bit_depth', 'bit_depth');
   if (bitDepth !== 32 && bitDepth !== 64) throw badArg(`bit_depth must be 32 or 64 (got ${bitDepth})`, 'bit_depth');
   const channelCount = integer(root, 'channel_count', 'channel_count', { min: 1, max: 65535, default: 1 });
-  // Upstream does not check media_type; we are strict on creation (§8.12).
+  // Upstream does not check media_type; we are strict on creation (docs/domain-format.md §8.12).
   const want = bitDepth === 32 ? 'audio/float32' : 'audio/float64';
   if (root.media_type !== want) throw badArg(`media_type must be ${want} for bit_depth ${bitDepth} (got ${JSON.stringify(root.media_type)})`, 'media_type');
   return { ...common, format: 'audio', mediaType: want, sampleRate, storedRate: sampleRate, bitDepth, channelCount };
 }
 
-/** Writer options (§5.3): batch-size hints, in slices (discrete) or samples (continuous). */
+/** Writer options (docs/domain-format.md §5.3): batch-size hints, in slices (discrete) or samples (continuous). */
 export interface FlowWriterOptions {
   maxCommitBatchSizeHint?: number;
   maxSyncBatchSizeHint?: number;

@@ -1,5 +1,5 @@
 /**
- * Opening the files of an existing flow (readers, and writers joining a flow, §1.2 step 8 and
+ * Opening the files of an existing flow (readers, and writers joining a flow, docs/domain-format.md §1.2 step 8 and
  * §1.3). Geometry comes from the binary headers only, never from flow_def.json.
  */
 import fs from 'node:fs';
@@ -70,7 +70,7 @@ export function openFlowFiles(domain: string, flowId: string, opts: OpenFlowOpti
       if (channelCount < 1 || bufferLength < 2) throw badFlow(`bad audio geometry: ${channelCount} channels × ${bufferLength}`, 'data.bufferLength');
       const channels = MappedFile.open(path.join(dir, 'channels'), { writable: opts.payloadWritable, lockShared: opts.lockShared });
       opened.push(channels);
-      // The word size is recorded only as the file size (§2.4).
+      // The word size is recorded only as the file size (docs/domain-format.md §2.4).
       const wordSize = channels.size / (channelCount * bufferLength);
       if (wordSize !== 4 && wordSize !== 8) throw badFlow(`channels is ${channels.size} bytes, not ${channelCount} × ${bufferLength} × 4 or 8`, 'channels');
       const geometry: FlowGeometry = {

@@ -1,6 +1,6 @@
 /**
  * Typed views over a mapped `data` file and a mapped grain file. Every field another
- * process may change is read and written with Atomics on aligned typed arrays (§3.5).
+ * process may change is read and written with Atomics on aligned typed arrays (docs/domain-format.md §3.5).
  */
 import {
   FLOW_DATA_SIZE, FLOW_INFO_SIZE, FLOW_DATA_VERSION, FlowOffset, HEAD_INDEX_U64, LAST_WRITE_TIME_U64,
@@ -31,7 +31,7 @@ export class FlowHeader {
     this.i64 = new BigInt64Array(buffer, 0, FLOW_DATA_SIZE / 8);
   }
 
-  /** Throws FLOW_INVALID unless version and size are the v1.0 layout (§6.3). */
+  /** Throws FLOW_INVALID unless version and size are the v1.0 layout (docs/domain-format.md §6.3). */
   check(): void {
     const v = this.u32[0];
     if (v !== FLOW_DATA_VERSION) throw badFlow(`unsupported flow data version ${v} (expected ${FLOW_DATA_VERSION})`, 'data.version');

@@ -1,4 +1,4 @@
-/** What discrete and continuous readers share. Readers take no locks (§1.4). */
+/** What discrete and continuous readers share. Readers take no locks (docs/domain-format.md §1.4). */
 import { FabricsError } from '../errors.js';
 import type { FlowHeader } from './flow-header.js';
 import type { FlowGeometry } from './geometry.js';

@@ -1,4 +1,4 @@
-/** What discrete and continuous writers share: the open files, signalling and release (§1.4). */
+/** What discrete and continuous writers share: the open files, signalling and release (docs/domain-format.md §1.4). */
 import fs from 'node:fs';
 import { addon } from '../native/index.js';
 import { FabricsError } from '../errors.js';
@@ -25,7 +25,7 @@ export abstract class FlowWriterBase {
     if (this.closed) throw new FabricsError('MXL_ERR_INVALID_FLOW_WRITER', `writer for flow ${this.id} is closed`);
   }
 
-  /** syncCounter += 1 (atomic, unlike upstream §8.8), then FUTEX_WAKE(INT_MAX). */
+  /** syncCounter += 1 (atomic, unlike upstream docs/domain-format.md §8.8), then FUTEX_WAKE(INT_MAX). */
   protected signal(): void {
     const u32 = this.files.header.u32;
     Atomics.add(u32, SYNC_COUNTER_U32, 1);

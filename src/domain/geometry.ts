@@ -1,5 +1,5 @@
 /**
- * Derived flow geometry (spec §2.3, §5.2): line lengths, slice sizes, grain sizes, ring sizes.
+ * Derived flow geometry (docs/domain-format.md §2.3, §5.2): line lengths, slice sizes, grain sizes, ring sizes.
  * One shape for every flow so the fabrics engine can read any field; fields that do not
  * apply to the flow kind are 0.
  */
@@ -93,7 +93,7 @@ export function deriveGeometry(def: FlowDef, opts: GeometryOptions): FlowGeometr
     };
   }
   const grainCount = grainCountFor(opts.historyNs, rate);
-  // Upstream divides by zero later (§8.10); refuse instead.
+  // Upstream divides by zero later (docs/domain-format.md §8.10); refuse instead.
   if (grainCount < 1) throw badArg(`the domain history (${opts.historyNs} ns) is shorter than one grain at ${rate.numerator}/${rate.denominator}`, 'grain_rate');
   let sliceSizes: [number, number, number, number];
   let totalSlices: number;

@@ -27,7 +27,7 @@ export interface InstanceOptions {
   historyNs?: bigint;
 }
 
-/** History from `<domain>/options.json` (§5.4); parse errors fall back to the default, as upstream. */
+/** History from `<domain>/options.json` (docs/domain-format.md §5.4); parse errors fall back to the default, as upstream. */
 export function readDomainHistory(domain: string): bigint {
   let text: string;
   try {
@@ -101,7 +101,7 @@ export class MxlInstance {
     let r: FlowReader;
     if (files.geometry.kind === 'discrete') r = new DiscreteFlowReader(files);
     else {
-      // Upstream's continuous reader insists on a readable flow_def.json (§1.3).
+      // Upstream's continuous reader insists on a readable flow_def.json (docs/domain-format.md §1.3).
       try {
         fs.accessSync(path.join(files.dir, 'flow_def.json'), fs.constants.R_OK);
       } catch (e) {

@@ -1,7 +1,7 @@
 /**
- * Byte layout of the MXL shared-memory files (spec §2). Offsets are bytes from the start of
+ * Byte layout of the MXL shared-memory files (docs/domain-format.md §2). Offsets are bytes from the start of
  * the file; `*_U64`, `*_U32`, `*_U16` are element indexes for typed-array views over the
- * mapping, which is how fields that change concurrently must be read (Atomics, §3.5).
+ * mapping, which is how fields that change concurrently must be read (Atomics, docs/domain-format.md §3.5).
  */
 
 export const FLOW_DATA_VERSION = 1;

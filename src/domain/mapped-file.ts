@@ -6,7 +6,7 @@ import { sysFail } from './fail.js';
 
 export interface MapOptions {
   writable: boolean;
-  /** Take flock(LOCK_SH|LOCK_NB) and hold it until close (writers, §1.4). */
+  /** Take flock(LOCK_SH|LOCK_NB) and hold it until close (writers, docs/domain-format.md §1.4). */
   lockShared?: boolean;
   /** Expected minimum size; smaller files are FLOW_INVALID. */
   minSize?: number;

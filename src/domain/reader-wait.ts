@@ -1,5 +1,5 @@
 /**
- * The reader wait loop (spec §3.4): sample syncCounter, evaluate, and sleep in a shared
+ * The reader wait loop (docs/domain-format.md §3.4): sample syncCounter, evaluate, and sleep in a shared
  * FUTEX_WAIT on the sampled value only while the answer is TOO_EARLY. Sampling first closes
  * the lost-wakeup window. The async form waits on the libuv threadpool; the sync form
  * blocks the calling thread (meant for worker threads).
@@ -54,7 +54,7 @@ export function waitForStatusSync<T extends { status: ReadStatus }>(files: FlowF
   }
 }
 
-/** §1.5: a TOO_EARLY on a deleted or re-created flow becomes FLOW_INVALID. */
+/** docs/domain-format.md §1.5: a TOO_EARLY on a deleted or re-created flow becomes FLOW_INVALID. */
 function staleCheck<T extends { status: ReadStatus }>(files: FlowFiles, r: T): T {
   return isFlowReplaced(files) ? { ...r, status: 'FLOW_INVALID' } : r;
 }

@@ -1,5 +1,5 @@
 /**
- * Upstream's continuous-flow wake policy (spec §3.3, TV7): signal readers about once per
+ * Upstream's continuous-flow wake policy (docs/domain-format.md §3.3, TV7): signal readers about once per
  * `maxSyncBatchSizeHint` samples, early once the head passes S − C inside the current batch.
  */
 export class SyncBatchTracker {

@@ -1,6 +1,6 @@
 /**
- * MXL time: u64 nanoseconds on the TAI scale since the PTP epoch, from CLOCK_TAI (§4.1), and
- * the exact index <-> timestamp conversions of upstream (§4.2), including half-up rounding.
+ * MXL time: u64 nanoseconds on the TAI scale since the PTP epoch, from CLOCK_TAI (docs/domain-format.md §4.1), and
+ * the exact index <-> timestamp conversions of upstream (docs/domain-format.md §4.2), including half-up rounding.
  * All arithmetic is BigInt so 128-bit intermediates are exact.
  */
 import { addon } from '../native/index.js';

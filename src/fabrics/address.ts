@@ -1,6 +1,6 @@
 /**
  * Fabric addresses as fi_getname returns them, and their printable forms
- * (protocol §2.6, §3.2). Used for TargetInfo validation and interface listings.
+ * (docs/protocol.md §2.6, §3.2). Used for TargetInfo validation and interface listings.
  */
 import { FabricsError } from '../errors.js';
 

@@ -1,7 +1,7 @@
 /**
- * Opens the libfabric fabric and domain for one side (protocol §2.3): builds the
+ * Opens the libfabric fabric and domain for one side (docs/protocol.md §2.3): builds the
  * provider's hints, asks fi_getinfo with FI_SOURCE, keeps the first entry that the
- * provider's table accepts (upstream takes the first entry unfiltered, §8 item 16),
+ * provider's table accepts (upstream takes the first entry unfiltered, docs/protocol.md §8 item 16),
  * and checks the capability the side needs.
  */
 import { randomBytes } from 'node:crypto';

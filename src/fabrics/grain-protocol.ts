@@ -1,5 +1,5 @@
 /**
- * The grain wire protocol (protocol §4.3-4.6), as pure functions: which RMA writes carry
+ * The grain wire protocol (docs/protocol.md §4.3-4.6), as pure functions: which RMA writes carry
  * a grain or a slice range, and how the 32-bit immediate is packed. Used by the initiator
  * to post and by the target to validate.
  */

@@ -1,6 +1,6 @@
 /**
  * An initiator: writes grains (or sample windows) from a local ring straight into the
- * memory of every added target (protocol §4.3, §5.2, §5.3). This facade joins a connection
+ * memory of every added target (docs/protocol.md §4.3, §5.2, §5.3). This facade joins a connection
  * layer (connection/msg-connector.ts or rdm-connector.ts), a media protocol
  * (media/grain-sender.ts or sample-sender.ts), the peers (engine/peer.ts) and the one
  * completion reader.
@@ -34,7 +34,7 @@ export type { InitiatorEvent } from './engine/sessions.js';
 export interface InitiatorOptions extends EndpointOptions {
   /** Grains: the local ring to send from (give this or `samples`). */
   ring?: GrainRing;
-  /** Audio: the local channels ring to send from (protocol §4.7). */
+  /** Audio: the local channels ring to send from (docs/protocol.md §4.7). */
   samples?: SampleRing;
   /**
    * Completion queue depth (default max(256, 4 × (maxInFlight + 8))). Writes posted to all
@@ -195,7 +195,7 @@ export class Initiator {
 
   /**
    * Audio: posts window (end, count) of the local ring (samples end-count .. end-1 of every
-   * channel) to every connected target, through its bounce buffer (protocol §4.7).
+   * channel) to every connected target, through its bounce buffer (docs/protocol.md §4.7).
    */
   transferSamples(end: bigint, count: number): TransferResult {
     this.checkOpen();

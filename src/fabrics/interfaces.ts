@@ -1,5 +1,5 @@
 /**
- * Interface discovery, the equivalent of mxlFabricsGetInterfaces (protocol §2.5): every
+ * Interface discovery, the equivalent of mxlFabricsGetInterfaces (docs/protocol.md §2.5): every
  * (provider, node) usable for remote write, with capability flags and attributes.
  *
  * Deliberate difference: upstream makes one unhinted fi_getinfo call. On libfabric 1.x

@@ -1,5 +1,5 @@
 /**
- * Per-provider libfabric configuration (protocol §2.2): the hints upstream builds for a
+ * Per-provider libfabric configuration (docs/protocol.md §2.2): the hints upstream builds for a
  * target or an initiator, and the filter that decides whether an fi_info is usable.
  * Data + functions, so verbs/efa hints can be checked without their hardware.
  */
@@ -96,7 +96,7 @@ export interface Hints {
   source: boolean;
 }
 
-/** The hints upstream passes to fi_getinfo for one side (protocol §2.2, §2.3). */
+/** The hints upstream passes to fi_getinfo for one side (docs/protocol.md §2.2, §2.3). */
 export function buildHints(p: Provider, role: Role, caps: number, endpoint: { node?: string; service?: string } = {}): Hints {
   const cfg = providerConfig(p);
   let c = role === 'target' ? FI.REMOTE_WRITE | FI.RMA : FI.WRITE | FI.RMA;
@@ -117,7 +117,7 @@ export function buildHints(p: Provider, role: Role, caps: number, endpoint: { no
   return h;
 }
 
-/** Validates the requested capabilities like upstream's setup path (§2.3 steps 1-2). */
+/** Validates the requested capabilities like upstream's setup path (docs/protocol.md §2.3 steps 1-2). */
 export function checkSetupCaps(caps: number): void {
   if (!(caps & (InterfaceCaps.REMOTE_WRITE | InterfaceCaps.SEND_RECEIVE))) {
     throw new FabricsError('MXL_ERR_INVALID_ARG', 'capabilities must include REMOTE_WRITE (send/receive alone is not implemented)', { field: 'caps' });
@@ -130,7 +130,7 @@ export function checkSetupCaps(caps: number): void {
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const IPV6 = /^[0-9a-fA-F:.]+$/;
 
-/** Parses node/service per provider (§2.3 step 3); throws MXL_ERR_INVALID_ARG with the field. */
+/** Parses node/service per provider (docs/protocol.md §2.3 step 3); throws MXL_ERR_INVALID_ARG with the field. */
 export function parseEndpointAddress(p: Provider, node?: string, service?: string): { node?: string; service?: string; addrFormat?: number } {
   const name = providerToString(p);
   if (node === undefined || node === '') {
@@ -160,7 +160,7 @@ export function parseEndpointAddress(p: Provider, node?: string, service?: strin
   }
 }
 
-/** Whether an fi_info is usable for this provider (the §2.2 filter). */
+/** Whether an fi_info is usable for this provider (the docs/protocol.md §2.2 filter). */
 export function acceptsInfo(cfg: ProviderConfig, info: { epType?: number; protocolName?: string; addrFormat: number; caps: bigint }, discovery: boolean): boolean {
   if (info.epType !== cfg.epType) return false;
   if (info.protocolName !== cfg.protocol) return false;

@@ -1,4 +1,4 @@
-/** Provider enum and its strings, exactly as upstream's mxlFabricsProvider (protocol §1.1). */
+/** Provider enum and its strings, exactly as upstream's mxlFabricsProvider (docs/protocol.md §1.1). */
 import { FabricsError } from '../errors.js';
 
 export const Provider = { Any: 0, Tcp: 1, Verbs: 2, Efa: 3, Shm: 4 } as const;

@@ -1,5 +1,5 @@
 /**
- * The audio wire protocol (protocol §4.7): the target exposes a ring of bounce-buffer
+ * The audio wire protocol (docs/protocol.md §4.7): the target exposes a ring of bounce-buffer
  * entries, each a 16-byte header {u64 headIndex, u64 count} followed by the samples of
  * every channel, channel-major; the initiator gathers a window of its own ring into entry
  * k (rotating) and the immediate is k. Pure functions, shared by both sides.
@@ -22,7 +22,7 @@ export const bytesPerSample = (l: SampleLayout): number => l.channelCount * l.wo
 /** Bounce buffer of a target whose flow has sync batch `syncBatch` (upstream AudioBounceBuffer). */
 export function bounceGeometry(l: SampleLayout, syncBatch: number): { entryCount: number; entrySize: number } {
   if (!Number.isInteger(syncBatch) || syncBatch < 1) {
-    // Upstream divides by zero here (protocol §8 item 14).
+    // Upstream divides by zero here (docs/protocol.md §8 item 14).
     throw new FabricsError('MXL_ERR_INVALID_ARG', `the flow's maxSyncBatchSizeHint must be >= 1 to size the bounce buffer (got ${syncBatch})`, { field: 'maxSyncBatchSizeHint' });
   }
   const one = bytesPerSample(l);

@@ -1,5 +1,5 @@
 /**
- * TargetInfo: what a target publishes and an initiator needs (protocol §3): the target's
+ * TargetInfo: what a target publishes and an initiator needs (docs/protocol.md §3): the target's
  * fabric address, one remote region per ring slot (or audio bounce entry), and an id.
  * toString() produces upstream's compact JSON with sorted keys; parse() also accepts the
  * base64-wrapped JSON that upstream's demo prints.

@@ -1,6 +1,6 @@
 /**
  * A target: exposes the slots of a local grain ring (or an audio bounce buffer) to remote
- * writes and turns each immediate that arrives into a landed grain (protocol §4.5, §5.1,
+ * writes and turns each immediate that arrives into a landed grain (docs/protocol.md §4.5, §5.1,
  * §5.3). This facade joins a connection layer (connection/msg-listener.ts or
  * rdm-endpoint.ts), a media protocol (media/grain-receiver.ts or sample-receiver.ts) and
  * the completion reader.
@@ -34,7 +34,7 @@ export type { LandedSamples } from './media/sample-receiver.js';
 export interface TargetOptions extends EndpointOptions {
   /** Grains: the slots to receive into (give this or `samples`). */
   ring?: GrainRing;
-  /** Audio: the channels ring to receive into, through a bounce buffer (protocol §4.7). */
+  /** Audio: the channels ring to receive into, through a bounce buffer (docs/protocol.md §4.7). */
   samples?: SampleRing;
   /**
    * Completion queue depth (upstream option cqDepth, default 8 there). Default here: one

@@ -1,7 +1,7 @@
 /**
  * Doorbell primitives over an Int32Array in a SharedArrayBuffer.
  *
- * Waking a sleeping thread costs ~50–100 µs on our VMs (limits.md §4) and even a
+ * Waking a sleeping thread costs ~50–100 µs on our VMs (docs/limits.md §4) and even a
  * notify with no waiter takes a V8-global mutex, so producers must notify only when a
  * consumer has said it is (about to be) asleep. Two protocols, both free of lost wake-ups
  * because JS Atomics are sequentially consistent:

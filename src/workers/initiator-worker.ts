@@ -74,7 +74,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const header = reader.flowHeader;
     const sync = header.syncView;
     let lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
-    // headIndex 0 means nothing written yet (domain spec §8 item 17): start at the first real head.
+    // headIndex 0 means nothing written yet (docs/domain-format.md §8 item 17): start at the first real head.
     let next = header.headIndex === 0n ? -1n : header.headIndex + 1n;
     let sentSlices = 0;
     const forward = (): number => {

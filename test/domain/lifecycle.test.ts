@@ -20,7 +20,7 @@ test('creating a flow that exists joins it: header wins, flow survives until the
   const b = new MxlInstance(d);
   const w1 = a.createFlowWriter(small()) as DiscreteFlowWriter;
   t.true(w1.created);
-  // Different geometry in the new definition is ignored (§1.2 step 8).
+  // Different geometry in the new definition is ignored (docs/domain-format.md §1.2 step 8).
   const w2 = b.createFlowWriter(small({ frame_width: 1920, frame_height: 1080, label: 'other' })) as DiscreteFlowWriter;
   t.false(w2.created);
   t.is(w2.geometry.grainSize, w1.geometry.grainSize);
@@ -71,7 +71,7 @@ test('garbage collection removes a crashed writer\'s flow and a stale staging di
   live.close();
 });
 
-test('a reader of a deleted or re-created flow gets FLOW_INVALID on TOO_EARLY (§1.5)', async (t) => {
+test('a reader of a deleted or re-created flow gets FLOW_INVALID on TOO_EARLY (docs/domain-format.md §1.5)', async (t) => {
   const d = makeDomain();
   const inst = new MxlInstance(d);
   const w = inst.createFlowWriter(small()) as DiscreteFlowWriter;

@@ -1,4 +1,4 @@
-/** Spec §7 test vectors TV1–TV8, byte for byte, on real /dev/shm flows. */
+/** docs/domain-format.md §7 test vectors TV1–TV8, byte for byte, on real /dev/shm flows. */
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';

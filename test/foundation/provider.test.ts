@@ -14,7 +14,7 @@ test('provider values and strings match upstream', (t) => {
 
 const ALL_MR = FI.MR_VIRT_ADDR | FI.MR_LOCAL | FI.MR_ALLOCATED | FI.MR_PROV_KEY;
 
-test('hints for verbs and efa follow spec §2.2 (no hardware needed)', (t) => {
+test('hints for verbs and efa follow docs/protocol.md §2.2 (no hardware needed)', (t) => {
   const vt = buildHints(Provider.Verbs, 'target', InterfaceCaps.REMOTE_WRITE, { node: '10.1.2.3', service: '1312' });
   t.is(vt.provider, 'verbs');
   t.is(vt.epType, FI.EP_MSG);

@@ -1,5 +1,5 @@
 /**
- * Receives for FI_RX_CQ_DATA providers (verbs, protocol §4.8): a write with immediate data
+ * Receives for FI_RX_CQ_DATA providers (verbs, docs/protocol.md §4.8): a write with immediate data
  * consumes a posted receive, so each endpoint keeps a pool of 16 posted (upstream: one)
  * and every consumed one is posted again.
  */

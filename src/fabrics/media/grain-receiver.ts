@@ -1,5 +1,5 @@
 /**
- * Grain targets (protocol §4.5): an immediate `slot | sliceEnd << 16` says that slices up
+ * Grain targets (docs/protocol.md §4.5): an immediate `slot | sliceEnd << 16` says that slices up
  * to sliceEnd of the grain in `slot` landed. Everything a peer wrote is checked before it
  * is published: the slot, the slice end, the header's geometry and that the header's
  * index belongs in that slot; a failed check drops the grain with a reason and the target

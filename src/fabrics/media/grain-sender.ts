@@ -1,5 +1,5 @@
 /**
- * Grain initiators (protocol §4.3): every slot of the local ring is registered in place;
+ * Grain initiators (docs/protocol.md §4.3): every slot of the local ring is registered in place;
  * a transfer writes the header and the slices of one grain into the target slot
  * `index mod regions`, and the immediate `slot | sliceEnd << 16` tells the target.
  *

@@ -1,5 +1,5 @@
 /**
- * Audio targets (protocol §4.7): one registered bounce entry per region; the immediate is
+ * Audio targets (docs/protocol.md §4.7): one registered bounce entry per region; the immediate is
  * the entry index. The entry header (head index, count) is checked against the entry's
  * capacity and half our ring, then the samples are unpacked with our own ring length and
  * published.

@@ -1,5 +1,5 @@
 /**
- * Audio initiators (protocol §4.7): the local channels ring is registered once; each
+ * Audio initiators (docs/protocol.md §4.7): the local channels ring is registered once; each
  * window is gathered into the target's next bounce entry, a 16-byte entry header from our
  * own registered copy first, and the entry index is the immediate of the last write.
  */
