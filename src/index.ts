@@ -14,3 +14,6 @@ export type { PollMode } from './ipc/control-block.js';
 export * from './fabrics/index.js';
 export * from './domain/index.js';
 export * from './metrics/index.js';
+export { openTargetInfoSource, type TargetInfoSource, type SourceOptions } from './session/target-info-source.js';
+export { TargetInfoServer, TARGET_INFO_PATH } from './session/target-info-server.js';
+export { TargetSessions, type ResumedEvent, type ReplacedEvent } from './session/target-session.js';
