@@ -9,3 +9,4 @@ registerCommand('flows', 'list the flows of an MXL domain (like mxl-info)', runF
 registerCommand('target', 'receive a flow: set up a target and write its TargetInfo', runTarget);
 registerCommand('initiator', 'send a flow: forward every grain of a local flow to a target', runInitiator);
 registerCommand('demo', 'loopback demo: a synthetic 1080p50 flow carried over fabrics and verified', runDemo);
+registerCommand('bench', 'bench across two hosts: bench target on one, bench initiator on the other', (a) => import('./bench.js').then((m) => m.runBench(a)));
