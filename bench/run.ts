@@ -103,7 +103,7 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   const count = Math.max(20, Math.round(paced ? rate * o.durationS : (s.ours?.grainsPerSec ?? rate) * o.durationS * 0.5) || 50);
   if (s.grainBytes > 0) {
     try {
-      const runs = await runBaseline(bin, { provider, grainBytes: s.grainBytes, slots: 10, count, rate: paced ? rate : 0, blocking: o.cBlocking }, streams);
+      const runs = await runBaseline(bin, { provider, grainBytes: s.grainBytes, slots: 10, count, rate: paced ? rate : 0, blocking: paced && o.cBlocking }, streams);
       // Several streams: sum the rates, the worst latency, CPU summed over the processes.
       const figs = runs.map((b) => baselineFigures(b.initiator, b.target, count));
       const b = figs[0];
@@ -113,7 +113,7 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
         b.cpu.initiator.processPct += x.cpu.initiator.processPct; b.cpu.target.processPct += x.cpu.target.processPct;
         for (const k of ['p50', 'p90', 'p99', 'max'] as const) b.latencyMs.transfer[k] = Math.max(b.latencyMs.transfer[k], x.latencyMs.transfer[k]);
       }
-      s.baseline = { ...b, program: 'bench/c/rma_bw.c', mode: o.cBlocking ? 'blocking' : 'busy' };
+      s.baseline = { ...b, program: 'bench/c/rma_bw.c', mode: paced && o.cBlocking ? 'blocking' : 'busy' };
       if (s.ours) s.ratios = ratios(s.ours, b);
     } catch (e) {
       s.baselineNote = (e as Error).message;
@@ -160,7 +160,7 @@ async function main(o: Opts): Promise<number> {
     versions: { node: process.version, mxlFabrics: packageVersion(HERE), libfabric: addon().fabricVersion() },
     method: {
       ours: `mxl-fabrics bench target and bench initiator as two processes on this host (public runtime API, poll mode ${o.poll}); the source writes each grain at the flow's rate (paced) or keeps two grains per stream in flight (unpaced)`,
-      baseline: `bench/c/rma_bw.c: the same fi_writemsg of header + payload with FI_REMOTE_CQ_DATA | FI_DELIVERY_COMPLETE, same region size, ${o.cBlocking ? 'blocking (fi_cq_sread / sleep, like upstream\'s demo)' : 'busy-polling'}, one target and one initiator process per stream, run right after ours`,
+      baseline: `bench/c/rma_bw.c: the same fi_writemsg of header + payload with FI_REMOTE_CQ_DATA | FI_DELIVERY_COMPLETE, same region size, paced: ${o.cBlocking ? 'blocking (fi_cq_sread / sleep, like upstream\'s demo)' : 'busy-polling'}, unpaced: busy-polling (as the throughput bench), one target and one initiator process per stream, run right after ours`,
       rate: 'grains/s at the target, (arrived - 1) / (last arrival - first arrival)',
       transferLatency: 'ours: the target worker reading the completion minus the commit time stamped in the payload; raw C: the completion at the target minus the scheduled send time',
       endToEndLatency: 'ours: the target process seeing the grain minus the grain\'s own timestamp (paced) or its commit time (unpaced); the same clock on both sides here',
