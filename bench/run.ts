@@ -109,7 +109,7 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
       const b = figs[0];
       for (const x of figs.slice(1)) {
         b.grainsPerSec += x.grainsPerSec; b.gbitPerSec += x.gbitPerSec;
-        for (const k of ['written', 'arrived', 'verified', 'late', 'lost', 'corrupt'] as const) b.counts[k] += x.counts[k];
+        for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lost', 'corrupt'] as const) b.counts[k] += x.counts[k];
         b.cpu.initiator.processPct += x.cpu.initiator.processPct; b.cpu.target.processPct += x.cpu.target.processPct;
         for (const k of ['p50', 'p90', 'p99', 'max'] as const) b.latencyMs.transfer[k] = Math.max(b.latencyMs.transfer[k], x.latencyMs.transfer[k]);
       }
@@ -123,8 +123,9 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   s.noisy = gate.noisy || s.othersPct > 25;
   const c = s.ours?.counts;
   const b = s.baseline;
-  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${s.ours.grainsPerSec.toFixed(1)} grains/s ${s.ours.gbitPerSec.toFixed(2)} Gbit/s, transfer p50 ${s.ours.latencyMs.transfer.p50.toFixed(2)} p99 ${s.ours.latencyMs.transfer.p99.toFixed(2)} ms, CPU ${s.ours.cpu.initiator.processPct.toFixed(1)}/${s.ours.cpu.target.processPct.toFixed(1)} %, late/lost/corrupt ${c!.late}/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
-    ` | raw C ${b ? `${b.grainsPerSec.toFixed(1)} grains/s, p50 ${b.latencyMs.transfer.p50.toFixed(2)} p99 ${b.latencyMs.transfer.p99.toFixed(2)} ms, CPU ${b.cpu.initiator.processPct.toFixed(1)}/${b.cpu.target.processPct.toFixed(1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
+  const n = (x: number | null | undefined, d = 1): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} %, late/lost/corrupt ${c!.late}/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
+    ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
   return s;
 }
 

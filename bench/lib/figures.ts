@@ -13,7 +13,7 @@ export function oursFigures(i: InitiatorStats, t: TargetStats): RunFigures {
   return {
     grainsPerSec: gps,
     gbitPerSec: gbit(gps, i.unitBytes),
-    counts: { written: i.written, arrived: t.arrived, verified: t.verified, late: t.late, lost: Math.max(0, i.written - t.arrived), corrupt: t.corrupt },
+    counts: { written: i.written, arrived: t.arrived, verified: t.verified, unverified: t.unverified, late: t.late, lost: Math.max(0, i.written - t.arrived), corrupt: t.corrupt },
     latencyMs: t.latencyMs,
     cpu: { initiator: { processPct: i.cpu.processPct, endpointPct: i.cpu.endpointPct }, target: { processPct: t.cpu.processPct, endpointPct: t.cpu.endpointPct } },
     peakRssBytes: { initiator: i.peakRssBytes, target: t.peakRssBytes },
@@ -32,7 +32,7 @@ export function baselineFigures(init: RmaBwLine, tgt: RmaBwLine, written: number
   return {
     grainsPerSec: tgt.grainsPerSec,
     gbitPerSec: gbit(tgt.grainsPerSec, tgt.grainBytes),
-    counts: { written, arrived: tgt.grains, verified: tgt.grains - tgt.errors, late: tgt.late ?? 0, lost: Math.max(0, written - tgt.grains), corrupt: tgt.errors },
+    counts: { written, arrived: tgt.grains, verified: tgt.grains - tgt.errors, unverified: 0, late: tgt.late ?? 0, lost: Math.max(0, written - tgt.grains), corrupt: tgt.errors },
     latencyMs: { transfer: lat, endToEnd: lat },
     cpu: { initiator: { processPct: init.cpuPct, endpointPct: null }, target: { processPct: tgt.cpuPct, endpointPct: null } },
     peakRssBytes: { initiator: init.peakRssBytes, target: tgt.peakRssBytes },

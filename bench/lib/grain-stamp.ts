@@ -17,11 +17,22 @@ export function stampGrain(payload: Uint8Array, index: bigint, commitTaiNs: bigi
 /** The commit time a stamped payload carries. */
 export const commitTimeOf = (payload: Uint8Array): bigint => view(payload).getBigUint64(8, true);
 
-/** True when every page of the payload carries `index`. */
-export function verifyGrain(payload: Uint8Array, index: bigint): boolean {
+/**
+ * 'ok' when every page of the payload carries `index`; 'overwritten' when the pages that
+ * differ carry a later grain of the same slot (the ring wrapped while we read: the grain is
+ * unverified, not corrupt); 'corrupt' otherwise.
+ */
+export function verifyGrain(payload: Uint8Array, index: bigint, grainCount: number): 'ok' | 'overwritten' | 'corrupt' {
   const v = view(payload);
-  for (let off = 0; off + 8 <= payload.byteLength; off += STAMP_STRIDE) if (v.getBigUint64(off, true) !== index) return false;
-  return true;
+  const n = BigInt(grainCount);
+  let verdict: 'ok' | 'overwritten' = 'ok';
+  for (let off = 0; off + 8 <= payload.byteLength; off += STAMP_STRIDE) {
+    const got = v.getBigUint64(off, true);
+    if (got === index) continue;
+    if (got > index && (got - index) % n === 0n) verdict = 'overwritten';
+    else return 'corrupt';
+  }
+  return verdict;
 }
 
 /** Exactly representable float32 sample s of channel c: a ramp that differs per channel. */

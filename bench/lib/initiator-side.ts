@@ -57,7 +57,9 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       });
       await initiator.addTarget(o.infos[s]);
       await connected;
-      void (async () => { for await (const _c of initiator.completions()) counts.completed++; })();
+      // Grains completed: a grain sent as slice ranges completes once per range.
+      const perGrain = 1 / o.format.sliceRanges;
+      void (async () => { for await (const _c of initiator.completions()) counts.completed += perGrain; })();
       const st: Stream = { initiator, audioEnd: 0n };
       if (o.format.kind === 'audio') {
         st.audio = writer as ContinuousFlowWriter;
@@ -77,7 +79,7 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
     // Let the last writes complete (the far side's figures are read after this).
     const until = performance.now() + 2000;
     while (counts.completed < counts.written && performance.now() < until) await sleep(10);
-    return { ...counts, elapsedS: (performance.now() - t0) / 1000, unitBytes, cpu: { processPct: processCpu.pct(), endpointPct: endpointCpu.pct() }, peakRssBytes: peakRssBytes() };
+    return { ...counts, completed: Math.round(counts.completed), elapsedS: (performance.now() - t0) / 1000, unitBytes, cpu: { processPct: processCpu.pct(), endpointPct: endpointCpu.pct() }, peakRssBytes: peakRssBytes() };
   } finally {
     await fx.close().catch(() => {});
     for (const st of streams) (st.video ?? st.audio)?.close();
@@ -105,7 +107,7 @@ async function produceVideo(o: InitiatorSideOptions, streams: Stream[], counts: 
   while (performance.now() < deadline) {
     if (!o.paced) {
       // As fast as the link takes it: at most two grains per stream not yet completed.
-      if (counts.written - counts.completed >= streams.length * 2 * ranges) { await sleep(0.2); continue; }
+      if (counts.written - counts.completed >= streams.length * 2) { await sleep(0.2); continue; }
       for (const st of streams) write(st, index);
       index++;
       if (counts.written % 16 === 0) await sleep(0);

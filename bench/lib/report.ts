@@ -18,7 +18,8 @@ export interface SideCpu {
   endpointPct: number | null;
 }
 
-export interface GrainCounts { written: number; arrived: number; verified: number; late: number; lost: number; corrupt: number }
+/** unverified: arrived, but the ring wrapped over the slot before the reader could check it. */
+export interface GrainCounts { written: number; arrived: number; verified: number; unverified: number; late: number; lost: number; corrupt: number }
 
 /** One measured run of one side pair: ours or the raw C baseline. */
 export interface RunFigures {

@@ -119,7 +119,9 @@ export class TargetSide {
     this.last = now;
     this.counts.arrived++;
     const seen = taiNow();
-    if (commitTai !== undefined) this.transfer.add(Number(arrivalHr + this.taiOffset - commitTai) / 1e6, now);
+    // Audio carries no stamp: its transfer is timed from the window's own timestamp (paced only).
+    const sent = commitTai ?? (this.o.paced ? sourceTai : undefined);
+    if (sent !== undefined) this.transfer.add(Number(arrivalHr + this.taiOffset - sent) / 1e6, now);
     const from = this.o.paced || commitTai === undefined ? sourceTai : commitTai;
     const e2eMs = Number(seen - from) / 1e6;
     this.e2e.add(e2eMs, now);
@@ -132,9 +134,8 @@ export class TargetSide {
       const r = reader.getGrainSync(g.index);
       const payload = r.status === 'OK' ? r.payload : undefined;
       this.arrivedOne(g.arrivalNs, payload ? commitTimeOf(payload) : undefined, g.sourceTimestampNs);
-      if (!payload) this.counts.unverified++;
-      else if (!this.o.verify || verifyGrain(payload, g.index)) this.counts.verified++;
-      else this.counts.corrupt++;
+      const verdict = !payload ? 'overwritten' : this.o.verify ? verifyGrain(payload, g.index, reader.geometry.grainCount) : 'ok';
+      this.counts[verdict === 'ok' ? 'verified' : verdict === 'overwritten' ? 'unverified' : 'corrupt']++;
     }
   }
 
