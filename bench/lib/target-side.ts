@@ -122,7 +122,9 @@ export class TargetSide {
     // Audio carries no stamp: its transfer is timed from the window's own timestamp (paced only).
     const sent = commitTai ?? (this.o.paced ? sourceTai : undefined);
     if (sent !== undefined) this.transfer.add(Number(arrivalHr + this.taiOffset - sent) / 1e6, now);
-    const from = this.o.paced || commitTai === undefined ? sourceTai : commitTai;
+    // Unpaced audio has neither a stamp nor a meaningful timestamp: no end-to-end figure.
+    const from = this.o.paced ? sourceTai : commitTai;
+    if (from === undefined) return;
     const e2eMs = Number(seen - from) / 1e6;
     this.e2e.add(e2eMs, now);
     if (this.o.paced && e2eMs > 1000 / unitsPerSecond(this.o.format)) this.counts.late++;
