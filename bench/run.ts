@@ -1,63 +1,202 @@
 /**
- * `npm run bench`: runs every bench there is, one after another, each in its own process
- * (benches busy-poll and gate on an idle machine, so never two at once).
+ * `npm run bench`: the scenarios, each paced and unpaced, ours (`mxl-fabrics bench target`
+ * and `bench initiator`, two processes over the public runtime API) next to the raw C
+ * program bench/c/rma_bw.c doing the same RMA writes in the same run.
  *
- *   node build/bench/run.js [--quick] [--only fabrics|domain|runtime[,...]]
+ *   node build/bench/run.js [--quick] [--scenario NAME[,NAME]] [--provider tcp|shm|both]
+ *        [--duration S] [--poll MODE] [--out DIR] [--micro] [--help]
  *
- * Benches: build/bench/fabrics/throughput.js (always), then every build/bench/domain/*.js and
- * build/bench/runtime/*.js that exists. A .js file that another bench in the same folder
- * names (a child/worker script such as wake-reader.js) is a helper, not a bench, and is not
- * run on its own. --quick is passed to the benches that take it (fabrics, runtime).
+ * Scenarios: 1080p50, 2160p50, v210a-slices, audio16 (paced and unpaced each) and streams
+ * (N concurrent paced 1080p50 streams, N = 1, 2, 4, 8). --quick: 2 s runs of a 320x180 flow
+ * (streams N = 1, 2). --micro also runs the older micro-benches (fabrics/throughput,
+ * domain/*, runtime/*) afterwards.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { buildRmaBw, runBaseline } from './lib/c-baseline.js';
+import { baselineFigures } from './lib/figures.js';
+import { cpuMark, idleGate, othersPct } from './lib/idle-gate.js';
+import { machineInfo, packageVersion, ratios, writeReport, type BenchReport, type HighestN, type ScenarioResult } from './lib/report.js';
+import { FORMATS, unitsPerSecond } from './lib/scenarios.js';
+import { addon } from '../src/native/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // build/bench
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log('usage: node build/bench/run.js [--quick] [--only fabrics|domain|runtime[,...]]\n\n' +
-    'Runs every bench one after another, each in its own process (see docs/bench.md).\n' +
-    '  --quick   shorter runs (passed to the fabrics and runtime benches)\n  --only    only these groups');
-  process.exit(0);
-}
-const quick = args.includes('--quick');
-const onlyArg = args.includes('--only') ? args[args.indexOf('--only') + 1] ?? '' : '';
-const only = onlyArg ? new Set(onlyArg.split(',')) : undefined;
+const REPO = path.resolve(HERE, '../..');
+const CLI = path.join(REPO, 'bin/mxl-fabrics.js');
 
-interface Bench { group: string; file: string; args: string[] }
+const HELP = `usage: node build/bench/run.js [options]
+  --quick               seconds per run, a 320x180 flow (what the test suite runs)
+  --scenario LIST       comma-separated: 1080p50, 2160p50, v210a-slices, audio16, streams
+  --provider P          tcp, shm or both (default both)
+  --duration S          seconds of traffic per run (default 10, quick 2)
+  --poll MODE           our poll mode: busy, hybrid (default) or blocking
+  --c-mode M            raw C pacing mode: blocking (default, like upstream's demo) or busy
+  --streams LIST        N for the streams scenario (default 1,2,4,8; quick 1,2)
+  --unpaced-only / --paced-only
+  --out DIR             write report.json, summary.md, chart.svg (default build/bench/report)
+  --micro               also run the older micro-benches afterwards`;
 
-function benchesIn(group: string, extra: string[]): Bench[] {
-  const dir = path.join(HERE, group);
-  if (!fs.existsSync(dir)) return [];
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.js')).sort();
-  const sources = new Map(files.map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
-  const helper = (f: string): boolean => files.some((g) => g !== f && sources.get(g)!.includes(f));
-  return files.filter((f) => !helper(f)).map((f) => ({ group, file: path.join(dir, f), args: extra }));
+interface Opts { quick: boolean; scenarios: string[]; providers: ('tcp' | 'shm')[]; durationS: number; poll: string; cBlocking: boolean; streams: number[]; pacings: boolean[]; out: string; micro: boolean }
+
+function parse(argv: string[]): Opts {
+  const val = (k: string): string | undefined => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : undefined);
+  const known = new Set(['--quick', '--scenario', '--provider', '--duration', '--poll', '--c-mode', '--streams', '--unpaced-only', '--paced-only', '--out', '--micro', '--help', '-h']);
+  for (let i = 0; i < argv.length; i++) {
+    if (!known.has(argv[i])) throw new Error(`unknown argument ${argv[i]} (try --help)`);
+    if (['--scenario', '--provider', '--duration', '--poll', '--c-mode', '--streams', '--out'].includes(argv[i])) i++;
+  }
+  const quick = argv.includes('--quick');
+  const prov = val('--provider') ?? 'both';
+  if (!['tcp', 'shm', 'both'].includes(prov)) throw new Error(`--provider must be tcp, shm or both, got ${prov}`);
+  const scenarios = (val('--scenario') ?? '1080p50,2160p50,v210a-slices,audio16,streams').split(',');
+  for (const s of scenarios) if (s !== 'streams' && !FORMATS[s]) throw new Error(`unknown scenario ${s}`);
+  const durationS = Number(val('--duration') ?? (quick ? 2 : 10));
+  if (!(durationS > 0)) throw new Error('--duration must be > 0');
+  return {
+    quick, scenarios, providers: prov === 'both' ? ['tcp', 'shm'] : [prov as 'tcp' | 'shm'], durationS, poll: val('--poll') ?? 'hybrid',
+    cBlocking: (val('--c-mode') ?? 'blocking') !== 'busy', streams: (val('--streams') ?? (quick ? '1,2' : '1,2,4,8')).split(',').map(Number),
+    pacings: argv.includes('--unpaced-only') ? [false] : argv.includes('--paced-only') ? [true] : [true, false],
+    out: val('--out') ?? path.join(REPO, 'build/bench/report'), micro: argv.includes('--micro'),
+  };
 }
 
-const benches: Bench[] = [];
-const fabrics = path.join(HERE, 'fabrics', 'throughput.js');
-if (fs.existsSync(fabrics)) benches.push({ group: 'fabrics', file: fabrics, args: quick ? ['--quick'] : [] });
-benches.push(...benchesIn('domain', []));
-benches.push(...benchesIn('runtime', quick ? ['--quick'] : []));
-
-const selected = benches.filter((b) => !only || only.has(b.group));
-if (selected.length === 0) {
-  console.error(`bench: nothing to run${only ? ` for --only ${onlyArg}` : ''}; build first with npx tsc -p tsconfig.json`);
-  process.exit(1);
+/** Runs `bench target` and `bench initiator` as two processes; returns the initiator's scenario. */
+async function runOurs(o: Opts, format: string, provider: string, paced: boolean, streams: number): Promise<ScenarioResult> {
+  const common = ['--format', format, '-p', provider, '--streams', String(streams), '--poll', o.poll, ...(paced ? [] : ['--unpaced'])];
+  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-run-'));
+  try {
+    const lines = readline.createInterface({ input: target.stdout! });
+    const ready = await new Promise<{ url: string }>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('bench target: not ready within 30 s')), 30_000);
+      lines.once('line', (l) => { clearTimeout(t); try { resolve(JSON.parse(l)); } catch (e) { reject(e); } });
+      target.once('exit', (c) => reject(new Error(`bench target exited (${c}) before ready`)));
+    });
+    const r = spawnSync(process.execPath, [CLI, 'bench', 'initiator', ...common, '--target', ready.url, '--duration', String(o.durationS), '--out', out], { encoding: 'utf8', timeout: (o.durationS + 60) * 1000 });
+    if (!fs.existsSync(path.join(out, 'report.json'))) throw new Error(`bench initiator (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+    const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as BenchReport;
+    return rep.scenarios[0];
+  } finally {
+    if (target.exitCode === null) target.kill('SIGTERM');
+    await new Promise((r) => (target.exitCode === null ? target.once('exit', r) : r(null)));
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 }
 
-const failures: string[] = [];
-for (const b of selected) {
-  const rel = path.relative(process.cwd(), b.file);
-  console.log(`\n=== ${rel} ${b.args.join(' ')} (${new Date().toISOString()})\n`);
-  // Each bench has its own deadlines; this one only catches a hung bench.
-  const r = spawnSync(process.execPath, [b.file, ...b.args], { stdio: 'inherit', timeout: 30 * 60_000, killSignal: 'SIGKILL' });
-  if (r.status !== 0) failures.push(`${rel}: ${r.status ?? r.signal}`);
+async function scenario(o: Opts, bin: string, name: string, format: string, provider: 'tcp' | 'shm', paced: boolean, streams: number): Promise<ScenarioResult> {
+  const gate = await idleGate(10, o.quick ? 2 : 20);
+  const m0 = cpuMark();
+  let s: ScenarioResult;
+  try {
+    s = await runOurs(o, format, provider, paced, streams);
+  } catch (e) {
+    const f = FORMATS[format];
+    s = { name: f.name, format: f.mediaType, provider, paced, streams, pollMode: o.poll, durationS: o.durationS, grainBytes: 0, ours: null, baseline: null, ratios: null, noisy: false, othersPct: 0, ok: false, note: (e as Error).message };
+  }
+  s.name = name;
+  const f = FORMATS[format];
+  const rate = unitsPerSecond(f);
+  const count = Math.max(20, Math.round(paced ? rate * o.durationS : (s.ours?.grainsPerSec ?? rate) * o.durationS * 0.5) || 50);
+  if (s.grainBytes > 0) {
+    try {
+      const runs = await runBaseline(bin, { provider, grainBytes: s.grainBytes, slots: 10, count, rate: paced ? rate : 0, blocking: paced && o.cBlocking }, streams);
+      // Several streams: sum the rates, the worst latency, CPU summed over the processes.
+      const figs = runs.map((b) => baselineFigures(b.initiator, b.target, count));
+      const b = figs[0];
+      for (const x of figs.slice(1)) {
+        b.grainsPerSec += x.grainsPerSec; b.gbitPerSec += x.gbitPerSec;
+        for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lost', 'corrupt'] as const) b.counts[k] += x.counts[k];
+        b.cpu.initiator.processPct += x.cpu.initiator.processPct; b.cpu.target.processPct += x.cpu.target.processPct;
+        for (const k of ['p50', 'p90', 'p99', 'max'] as const) b.latencyMs.transfer[k] = Math.max(b.latencyMs.transfer[k], x.latencyMs.transfer[k]);
+      }
+      s.baseline = { ...b, program: 'bench/c/rma_bw.c', mode: paced && o.cBlocking ? 'blocking' : 'busy' };
+      if (s.ours) s.ratios = ratios(s.ours, b);
+    } catch (e) {
+      s.baselineNote = (e as Error).message;
+    }
+  }
+  s.othersPct = othersPct(m0, cpuMark());
+  s.noisy = gate.noisy || s.othersPct > 25;
+  const c = s.ours?.counts;
+  const b = s.baseline;
+  const n = (x: number | null | undefined, d = 1): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} %, late/lost/corrupt ${c!.late}/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
+    ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
+  return s;
 }
-if (failures.length) {
-  console.error(`\nbench: ${failures.length} failed:\n  ${failures.join('\n  ')}`);
-  process.exit(1);
+
+const zeroLateLost = (c: { late: number; lost: number; arrived: number } | undefined): boolean => !!c && c.arrived > 0 && c.late === 0 && c.lost === 0;
+
+async function main(o: Opts): Promise<number> {
+  const bin = buildRmaBw(REPO);
+  const results: ScenarioResult[] = [];
+  const highestN: HighestN[] = [];
+  console.log(`mxl-fabrics bench: ${o.durationS} s per run, providers ${o.providers.join(', ')}, poll ${o.poll}, raw C ${o.cBlocking ? 'blocking' : 'busy'}; ${new Date().toISOString()}`);
+  for (const sc of o.scenarios) {
+    for (const provider of o.providers) {
+      if (sc === 'streams') {
+        const fmt = o.quick ? 'small' : '1080p50';
+        let ours = 0;
+        let rawC: number | null = 0;
+        for (const n of o.streams) {
+          const s = await scenario(o, bin, `${FORMATS[fmt].name} x${n}`, fmt, provider, true, n);
+          results.push(s);
+          if (zeroLateLost(s.ours?.counts) && s.ours!.counts.corrupt === 0) ours = Math.max(ours, n);
+          if (s.baseline === null) rawC = null;
+          else if (rawC !== null && zeroLateLost(s.baseline.counts)) rawC = Math.max(rawC, n);
+        }
+        highestN.push({ provider, ours, rawC, tried: o.streams });
+        continue;
+      }
+      const fmt = o.quick && FORMATS[sc].kind === 'video' ? 'small' : sc;
+      for (const paced of o.pacings) results.push(await scenario(o, bin, o.quick && fmt !== sc ? `${sc} (quick: ${FORMATS[fmt].name})` : FORMATS[sc].name, fmt, provider, paced, 1));
+    }
+  }
+  const report: BenchReport = {
+    schema: 'mxl-fabrics-bench/1', date: new Date().toISOString(), command: process.argv.slice(1), machine: machineInfo(),
+    versions: { node: process.version, mxlFabrics: packageVersion(HERE), libfabric: addon().fabricVersion() },
+    method: {
+      ours: `mxl-fabrics bench target and bench initiator as two processes on this host (public runtime API, poll mode ${o.poll}); the source writes each grain at the flow's rate (paced) or keeps two grains per stream in flight (unpaced)`,
+      baseline: `bench/c/rma_bw.c: the same fi_writemsg of header + payload with FI_REMOTE_CQ_DATA | FI_DELIVERY_COMPLETE, same region size, paced: ${o.cBlocking ? 'blocking (fi_cq_sread / sleep, like upstream\'s demo)' : 'busy-polling'}, unpaced: busy-polling (as the throughput bench), one target and one initiator process per stream, run right after ours`,
+      rate: 'grains/s at the target, (arrived - 1) / (last arrival - first arrival)',
+      transferLatency: 'ours: the target worker reading the completion minus the commit time stamped in the payload; raw C: the completion at the target minus the scheduled send time',
+      endToEndLatency: 'ours: the target process seeing the grain minus the grain\'s own timestamp (paced) or its commit time (unpaced); the same clock on both sides here',
+      cpu: 'utime + stime from /proc (ours) or getrusage (raw C) from the first grain to the end, % of one core, per process',
+      verification: 'every 4 KiB page of each grain carries its index, checked at a reader of the target flow; audio: every sample',
+      noise: 'an idle gate (< 10 % busy) before each scenario; noisy = other processes used > 25 % of a core meanwhile',
+      late: 'paced: end-to-end latency above one grain period',
+    },
+    scenarios: results, highestN,
+  };
+  const files = writeReport(o.out, report);
+  console.log(`\n${fs.readFileSync(files.md, 'utf8')}\nreport: ${files.json}\nsummary: ${files.md}\nchart: ${files.svg}`);
+  let code = results.every((s) => s.ours && s.ours.counts.corrupt === 0 && s.ours.counts.arrived > 0) ? 0 : 1;
+  if (o.micro) code = runMicro(o.quick) || code;
+  return code;
 }
+
+/** The older micro-benches, each in its own process, one after another. */
+function runMicro(quick: boolean): number {
+  let failed = 0;
+  const files = [path.join(HERE, 'fabrics/throughput.js'), path.join(HERE, 'domain/wake-latency.js'), ...['notify-latency.js', 'ring-handoff.js'].map((f) => path.join(HERE, 'runtime', f))];
+  for (const f of files.filter((x) => fs.existsSync(x))) {
+    console.log(`\n=== ${path.relative(REPO, f)}\n`);
+    const r = spawnSync(process.execPath, [f, ...(quick && !f.includes('domain') ? ['--quick'] : [])], { stdio: 'inherit', timeout: 30 * 60_000, killSignal: 'SIGKILL' });
+    if (r.status !== 0) failed = 1;
+  }
+  return failed;
+}
+
+let opts: Opts;
+try {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) { console.log(HELP); process.exit(0); }
+  opts = parse(process.argv.slice(2));
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(2);
+}
+main(opts).then((c) => { process.exitCode = c; }, (e) => { console.error(`bench: ${(e as Error).stack ?? e}`); process.exitCode = 1; });

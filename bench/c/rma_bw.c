@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@
 #define SLICE_END 1080u
 #define MAX_ADDR 256
 #define EXCHANGE_MAGIC "rma_bw-exchange-v1"
+/* Paced mode: the scheduled send time (CLOCK_REALTIME ns) travels at this header offset. */
+#define STAMP_OFFSET 16u
 
 enum role { ROLE_NONE, ROLE_TARGET, ROLE_INITIATOR };
 enum prov { PROV_NONE, PROV_TCP, PROV_SHM };
@@ -63,6 +66,8 @@ struct opts {
 	bool quiet;
 	bool manual_progress;
 	bool verify;
+	double rate;   /* paced: grains per second (0 = unpaced) */
+	bool blocking; /* wait in the CQ (fi_cq_sread) and sleep between grains instead of spinning */
 };
 
 struct slot_mem {
@@ -96,6 +101,12 @@ struct ctx {
 	uint8_t addr[MAX_ADDR];
 	size_t addrlen;
 	double deadline;
+	/* paced mode */
+	double *lat_ms;   /* target: arrival - scheduled send time, per grain */
+	unsigned long lat_n;
+	bool sread_ok;    /* the CQ supports fi_cq_sread */
+	struct rusage ru0;
+	double cpu_wall0;
 };
 
 static struct opts *g_opts;
@@ -107,6 +118,77 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until_ns(uint64_t t)
+{
+	struct timespec ts = { (time_t)(t / 1000000000ull), (long)(t % 1000000000ull) };
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* CPU of this process (user + sys) as % of one core since cpu_start(). */
+static void cpu_start(struct ctx *c)
+{
+	getrusage(RUSAGE_SELF, &c->ru0);
+	c->cpu_wall0 = now();
+}
+
+static double cpu_pct(struct ctx *c)
+{
+	struct rusage r;
+	double wall = now() - c->cpu_wall0;
+	getrusage(RUSAGE_SELF, &r);
+	double used = (double)(r.ru_utime.tv_sec - c->ru0.ru_utime.tv_sec) +
+		      (double)(r.ru_stime.tv_sec - c->ru0.ru_stime.tv_sec) +
+		      (double)(r.ru_utime.tv_usec - c->ru0.ru_utime.tv_usec) * 1e-6 +
+		      (double)(r.ru_stime.tv_usec - c->ru0.ru_stime.tv_usec) * 1e-6;
+	return wall > 0 ? 100.0 * used / wall : 0.0;
+}
+
+/* One completion, waiting in the CQ up to timeout_ms when blocking (and supported). */
+static ssize_t cq_read_one(struct ctx *c, struct fi_cq_data_entry *e, int timeout_ms)
+{
+	if (c->o.blocking && c->sread_ok) {
+		ssize_t rd = fi_cq_sread(c->cq, e, 1, NULL, timeout_ms);
+		if (rd == -FI_ENOSYS || rd == -FI_ENODATA) {
+			c->sread_ok = false; /* no wait object: sleep-poll instead */
+		} else {
+			return rd;
+		}
+	}
+	ssize_t rd = fi_cq_read(c->cq, e, 1);
+	if (rd == -FI_EAGAIN && c->o.blocking && timeout_ms > 0)
+		usleep(50);
+	return rd;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct_of(const double *sorted, unsigned long n, double p)
+{
+	if (n == 0)
+		return 0;
+	double r = p / 100.0 * (double)n;
+	unsigned long i = (unsigned long)r;
+	if ((double)i < r)
+		i++;
+	if (i == 0)
+		i = 1;
+	if (i > n)
+		i = n;
+	return sorted[i - 1];
 }
 
 static const char *role_name(enum role r)
@@ -224,6 +306,10 @@ static void usage(FILE *f)
 		"  -V            verify data (diagnostic, both roles): the initiator stamps the\n"
 		"                sequence number at header offset 8, the target checks it and\n"
 		"                the region's last byte on every completion (slows the target)\n"
+		"  -R rate       paced: post grain i at start + i / rate seconds (grains/s); the\n"
+		"                target reports arrival - scheduled time (p50/p90/p99/max)\n"
+		"  -B            blocking: wait in the CQ (fi_cq_sread) and sleep until the next\n"
+		"                grain instead of spinning (like upstream's demo); default busy\n"
 		"  -q            quiet: only the JSON result line (and errors)\n");
 }
 
@@ -237,7 +323,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->count = 200;
 	o->window = 4;
 	o->timeout = 30;
-	while ((ch = getopt(argc, argv, "r:p:n:s:g:k:c:w:x:t:mVqh")) != -1) {
+	while ((ch = getopt(argc, argv, "r:p:n:s:g:k:c:w:x:t:R:BmVqh")) != -1) {
 		switch (ch) {
 		case 'r':
 			if (!strcmp(optarg, "target"))
@@ -279,6 +365,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (*end) return -1;
 			break;
 		case 'q': o->quiet = true; break;
+		case 'R':
+			o->rate = strtod(optarg, &end);
+			if (*end || o->rate < 0) return -1;
+			break;
+		case 'B': o->blocking = true; break;
 		case 'm': o->manual_progress = true; break;
 		case 'V': o->verify = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -681,9 +772,16 @@ static int target_run(struct ctx *c, double *t_first, double *t_last, unsigned l
 
 	while (seq < c->o.count) {
 		struct fi_cq_data_entry e;
-		ssize_t rd = fi_cq_read(c->cq, &e, 1);
+		ssize_t rd = cq_read_one(c, &e, 100);
 		if (rd == 1) {
 			double t = now();
+			if (seq == 0)
+				cpu_start(c);
+			if (c->o.rate > 0 && (e.flags & FI_REMOTE_CQ_DATA)) {
+				uint64_t sched;
+				memcpy(&sched, c->slot[(e.data & 0xffff) % c->o.slots].buf + STAMP_OFFSET, sizeof sched);
+				c->lat_ms[c->lat_n++] = (double)((int64_t)(realtime_ns() - sched)) / 1e6;
+			}
 			uint64_t expect = (uint64_t)(seq % c->o.slots) | ((uint64_t)SLICE_END << 16);
 			if (seq == 0)
 				*t_first = t;
@@ -719,7 +817,7 @@ static int target_run(struct ctx *c, double *t_first, double *t_last, unsigned l
 		if (rd == -FI_EAGAIN) {
 			/* Check the clock only now and then: this is the hot loop. */
 			static unsigned spin;
-			if ((++spin & 1023) == 0 && timed_out(c, "waiting for completions"))
+			if ((++spin & (c->o.blocking ? 15 : 1023)) == 0 && timed_out(c, "waiting for completions"))
 				break;
 			continue;
 		}
@@ -872,12 +970,56 @@ static int initiator_run(struct ctx *c, double *t_start, double *t_first, double
 {
 	unsigned long posted = 0, done = 0;
 	unsigned spin = 0;
+	uint64_t period = c->o.rate > 0 ? (uint64_t)(1e9 / c->o.rate) : 0;
+	/* Start on a period boundary a little ahead, so the first grain is not late by set-up. */
+	uint64_t start = period ? (realtime_ns() / period + 2) * period : 0;
 	*t_start = now();
 	*t_first = *t_last = 0;
+	cpu_start(c);
 
 	while (done < c->o.count) {
-		/* Post while the window allows. */
-		while (posted < c->o.count && posted - done < c->o.window) {
+		if (period && posted < c->o.count) {
+			uint64_t sched = start + posted * period;
+			uint64_t t = realtime_ns();
+			if (t < sched) {
+				if (!c->o.blocking) {
+					/* busy: spin on the CQ until the grain is due */
+				} else if (posted > done && c->sread_ok) {
+					struct fi_cq_data_entry e;
+					int ms = (int)((sched - t) / 1000000ull);
+					ssize_t rd = fi_cq_sread(c->cq, &e, 1, NULL, ms > 0 ? ms : 1);
+					if (rd == 1) {
+						done++;
+						*t_last = now();
+						if (done == 1)
+							*t_first = *t_last;
+					} else if (rd == -FI_ENOSYS) {
+						c->sread_ok = false;
+					} else if (rd != -FI_EAGAIN && rd < 0 && rd != -FI_EAVAIL) {
+						err_msg("fi_cq_sread: %zd (%s)", rd, fi_strerror((int)-rd));
+						*completed = done;
+						return -1;
+					} else if (rd == -FI_EAVAIL && reap_and_stamp(c, &done, &spin, t_first, t_last, "paced wait") < 0) {
+						*completed = done;
+						return -1;
+					}
+					continue;
+				} else if (posted > done) {
+					usleep(50); /* no wait object: sleep-poll */
+				} else {
+					sleep_until_ns(sched);
+					continue;
+				}
+				if (reap_and_stamp(c, &done, &spin, t_first, t_last, "waiting for the next grain") < 0) {
+					*completed = done;
+					return -1;
+				}
+				continue;
+			}
+		}
+		/* Post while the window allows (paced: only the grain that is due). */
+		while (posted < c->o.count && posted - done < c->o.window &&
+		       (!period || realtime_ns() >= start + posted * period)) {
 			unsigned s = (unsigned)(posted % c->o.slots);
 			struct iovec iov = { c->slot[s].buf, c->region_bytes };
 			void *desc = c->slot[s].desc;
@@ -897,6 +1039,10 @@ static int initiator_run(struct ctx *c, double *t_start, double *t_first, double
 			if (c->o.verify) {
 				uint64_t idx = posted;
 				memcpy(c->slot[s].buf + 8, &idx, sizeof idx);
+			}
+			if (period) {
+				uint64_t sched = start + posted * period;
+				memcpy(c->slot[s].buf + STAMP_OFFSET, &sched, sizeof sched);
 			}
 			rc = fi_writemsg(c->ep, &msg, FI_DELIVERY_COMPLETE | FI_REMOTE_CQ_DATA);
 			if (rc == 0) {
@@ -972,6 +1118,14 @@ static void teardown(struct ctx *c)
 		fi_freeinfo(c->hints);
 	free(c->rkey);
 	free(c->raddr);
+	free(c->lat_ms);
+}
+
+static long peak_rss_bytes(void)
+{
+	struct rusage r;
+	getrusage(RUSAGE_SELF, &r);
+	return r.ru_maxrss * 1024L;
 }
 
 static void print_result(struct ctx *c, unsigned long grains, double seconds, unsigned long gaps,
@@ -981,12 +1135,27 @@ static void print_result(struct ctx *c, unsigned long grains, double seconds, un
 	printf("{\"role\":\"%s\",\"provider\":\"%s\",\"endpoint\":\"%s\",\"grains\":%lu,"
 	       "\"grainBytes\":%zu,\"writeBytes\":%zu,\"bytes\":%llu,\"slots\":%u,\"window\":%u,"
 	       "\"progress\":\"%s\",\"seconds\":%.6f,\"grainsPerSec\":%.1f,\"gbytesPerSec\":%.3f,"
-	       "\"errors\":%lu}\n",
+	       "\"errors\":%lu,\"paced\":%s,\"rate\":%.3f,\"mode\":\"%s\",\"cpuPct\":%.2f,"
+	       "\"peakRssBytes\":%ld",
 	       role_name(c->o.role), c->o.prov == PROV_TCP ? "tcp" : "shm",
 	       c->o.prov == PROV_TCP ? "msg" : "rdm", grains, c->o.grain_bytes, c->region_bytes,
 	       (unsigned long long)grains * (unsigned long long)c->region_bytes, c->o.slots,
 	       c->o.window, c->info ? progress_name(c->info->domain_attr->data_progress) : "unspec",
-	       seconds, gps, gps * (double)c->region_bytes / 1e9, errors);
+	       seconds, gps, gps * (double)c->region_bytes / 1e9, errors, c->o.rate > 0 ? "true" : "false",
+	       c->o.rate, c->o.blocking ? "blocking" : "busy", c->cpu_wall0 > 0 ? cpu_pct(c) : 0.0,
+	       peak_rss_bytes());
+	if (c->lat_ms) {
+		unsigned long late = 0;
+		double period_ms = 1000.0 / c->o.rate;
+		for (unsigned long i = 0; i < c->lat_n; i++)
+			late += c->lat_ms[i] > period_ms;
+		qsort(c->lat_ms, c->lat_n, sizeof *c->lat_ms, cmp_double);
+		printf(",\"late\":%lu,\"latencyMs\":{\"count\":%lu,\"p50\":%.4f,\"p90\":%.4f,"
+		       "\"p99\":%.4f,\"max\":%.4f}",
+		       late, c->lat_n, pct_of(c->lat_ms, c->lat_n, 50), pct_of(c->lat_ms, c->lat_n, 90),
+		       pct_of(c->lat_ms, c->lat_n, 99), c->lat_n ? c->lat_ms[c->lat_n - 1] : 0.0);
+	}
+	printf("}\n");
 	fflush(stdout);
 }
 
@@ -1003,6 +1172,14 @@ int main(int argc, char **argv)
 	g_opts = &c.o;
 	c.region_bytes = HEADER_BYTES + c.o.grain_bytes;
 	c.deadline = now() + c.o.timeout;
+	c.sread_ok = true;
+	if (c.o.rate > 0 && c.o.role == ROLE_TARGET) {
+		c.lat_ms = calloc(c.o.count, sizeof *c.lat_ms);
+		if (!c.lat_ms) {
+			err_msg("out of memory");
+			return 1;
+		}
+	}
 	signal(SIGALRM, on_alarm);
 	alarm((unsigned)c.o.timeout + 15);
 

@@ -28,6 +28,8 @@ import { Initiator } from '../../src/fabrics/initiator.js';
 import { Target } from '../../src/fabrics/target.js';
 import { TargetInfo, newEndpointId } from '../../src/fabrics/target-info.js';
 import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
+import { cpuMark, idleGate, othersPct } from '../lib/idle-gate.js';
+import { median } from '../lib/percentiles.js';
 
 const SELF = fileURLToPath(import.meta.url);
 /** build/bench/fabrics/throughput.js -> repository root */
@@ -116,64 +118,10 @@ function parseArgs(argv: string[]): Opts {
 
 const nowNs = (): bigint => process.hrtime.bigint();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]): number => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const cpuUs = (): number => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
-
-function procStat(): { busy: number; total: number } {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal (guest is inside user)
-  const idle = f[3] + (f[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** Busy % of the whole machine over `ms`. */
-async function busyPct(ms: number): Promise<number> {
-  const a = procStat();
-  await sleep(ms);
-  const b = procStat();
-  const dt = b.total - a.total;
-  return dt > 0 ? (100 * (b.busy - a.busy)) / dt : 0;
-}
-
-/** Waits until the machine is idle (< pct busy over 0.5 s). Returns the last busy % and whether it timed out. */
-async function idleGate(pct: number, timeoutS: number): Promise<{ busy: number; waitedS: number; noisy: boolean }> {
-  const t0 = Date.now();
-  for (;;) {
-    const b = await busyPct(500);
-    const waited = (Date.now() - t0) / 1000;
-    if (b < pct) return { busy: b, waitedS: waited, noisy: false };
-    if (waited >= timeoutS) return { busy: b, waitedS: waited, noisy: true };
-  }
-}
-
-/**
- * CPU used by processes other than this one and its waited-for children, in ticks (1/100 s):
- * the machine's user + nice + system delta minus our own utime + stime + cutime + cstime
- * delta (children are counted once reaped; both rounds reap theirs before the sample).
- * softirq is left out on both sides (loopback TCP spends it on our behalf).
- */
-interface CpuMark { machine: number; self: number; wallMs: number }
-function cpuMark(): CpuMark {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
-  const st = fs.readFileSync('/proc/self/stat', 'utf8');
-  const g = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number); // g[0] = field 3 (state)
-  return { machine: f[0] + f[1] + f[2], self: g[11] + g[12] + g[13] + g[14], wallMs: Date.now() };
-}
-/** Other processes' CPU during [a, b] as % of one CPU. */
-function othersPct(a: CpuMark, b: CpuMark): number {
-  const ticks = b.machine - a.machine - (b.self - a.self);
-  const wall = (b.wallMs - a.wallMs) / 1000;
-  return wall > 0 ? Math.max(0, ticks) / wall : 0; // ticks/s at 100 Hz = % of one CPU
-}
 
 // --------------------------------------------------------------------------- target child
 

@@ -53,6 +53,8 @@ import type { SpscRing, RingData } from '../../src/ipc/spsc-ring.js';
 import { EventKind, EventRecord } from '../../src/ipc/event-records.js';
 import type { TargetHandle } from '../../src/runtime/target-handle.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
+import { cpuMark, idleGate, othersPct } from '../lib/idle-gate.js';
+import { median } from '../lib/percentiles.js';
 
 const SELF = new URL(import.meta.url);
 const FLOW = '7b0d4a52-2d61-4c8e-9a3f-4f1c5b6e8d21';
@@ -173,36 +175,6 @@ function parseArgs(argv: string[]): Opts {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function procStat(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = f[3] + (f[4] ?? 0);
-  return { busy: total - idle, total };
-}
-async function idleGate(pct: number, timeoutS: number): Promise<{ busy: number; noisy: boolean }> {
-  const t0 = Date.now();
-  for (;;) {
-    const a = procStat();
-    await sleep(500);
-    const b = procStat();
-    const busy = b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : 0;
-    if (busy < pct) return { busy, noisy: false };
-    if ((Date.now() - t0) / 1000 >= timeoutS) return { busy, noisy: true };
-  }
-}
-interface CpuMark { machine: number; self: number; wallMs: number }
-function cpuMark(): CpuMark {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
-  const st = fs.readFileSync('/proc/self/stat', 'utf8');
-  const g = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
-  return { machine: f[0] + f[1] + f[2], self: g[11] + g[12], wallMs: Date.now() };
-}
-/** Other processes' CPU during [a, b], % of one CPU (ticks at 100 Hz). */
-function othersPct(a: CpuMark, b: CpuMark): number {
-  const wall = (b.wallMs - a.wallMs) / 1000;
-  return wall > 0 ? Math.max(0, b.machine - a.machine - (b.self - a.self)) / wall : 0;
-}
 
 const tids = (): Set<string> => new Set(fs.readdirSync('/proc/self/task'));
 /** ns on CPU of a thread (schedstat field 1); 0 once it is gone. */
@@ -420,10 +392,6 @@ async function endpointRun(o: Opts, round: number, provider: 'tcp' | 'shm', mode
   return segs;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
 const range = (xs: number[], d = 1): string => (xs.length ? `${f(Math.min(...xs), d)}–${f(Math.max(...xs), d)}` : '—');
 

@@ -16,5 +16,6 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   initiator: { summary: 'send a flow: forward every grain of a local flow to a target', run: runInitiator },
   writer: { summary: 'synthetic source: write a flow at its real rate, payload set by the index', run: runWriter },
   check: { summary: "verify a writer's flow at the far end: ok / corrupt / missing, latency", run: runCheck },
+  bench: { summary: 'bench across two hosts: bench target on one, bench initiator on the other', run: (a) => import('./bench.js').then((m) => m.runBench(a)) },
   demo: { summary: 'loopback demo: a synthetic 1080p50 flow carried over fabrics and verified', run: runDemo },
 };

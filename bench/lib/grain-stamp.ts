@@ -1,0 +1,39 @@
+/**
+ * Payload stamps that let the far side verify a grain and time it without sharing memory:
+ * the grain index at the start of every 4 KiB page (a stale, torn or misplaced page shows
+ * a different index) and the commit time (TAI ns) right after the first one.
+ */
+export const STAMP_STRIDE = 4096;
+
+const view = (p: Uint8Array): DataView => new DataView(p.buffer, p.byteOffset, p.byteLength);
+
+/** Writes the stamps of grain `index` committed at `commitTaiNs` into its payload. */
+export function stampGrain(payload: Uint8Array, index: bigint, commitTaiNs: bigint): void {
+  const v = view(payload);
+  for (let off = 0; off + 8 <= payload.byteLength; off += STAMP_STRIDE) v.setBigUint64(off, index, true);
+  if (payload.byteLength >= 16) v.setBigUint64(8, commitTaiNs, true);
+}
+
+/** The commit time a stamped payload carries. */
+export const commitTimeOf = (payload: Uint8Array): bigint => view(payload).getBigUint64(8, true);
+
+/**
+ * 'ok' when every page of the payload carries `index`; 'overwritten' when the pages that
+ * differ carry a later grain of the same slot (the ring wrapped while we read: the grain is
+ * unverified, not corrupt); 'corrupt' otherwise.
+ */
+export function verifyGrain(payload: Uint8Array, index: bigint, grainCount: number): 'ok' | 'overwritten' | 'corrupt' {
+  const v = view(payload);
+  const n = BigInt(grainCount);
+  let verdict: 'ok' | 'overwritten' = 'ok';
+  for (let off = 0; off + 8 <= payload.byteLength; off += STAMP_STRIDE) {
+    const got = v.getBigUint64(off, true);
+    if (got === index) continue;
+    if (got > index && (got - index) % n === 0n) verdict = 'overwritten';
+    else return 'corrupt';
+  }
+  return verdict;
+}
+
+/** Exactly representable float32 sample s of channel c: a ramp that differs per channel. */
+export const audioSample = (s: bigint, c: number): number => Math.fround(((Number(s % 65536n) + c * 257) % 65536) / 65536 - 0.5);

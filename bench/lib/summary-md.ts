@@ -1,0 +1,49 @@
+/** The markdown summary of a bench report: the scenario table, the paced table, highest N. */
+import type { BenchReport, RunFigures, ScenarioResult } from './report.js';
+
+const f = (x: number | null | undefined, d = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
+
+function lat(r: RunFigures | null, which: 'transfer' | 'endToEnd'): string {
+  if (!r) return '—';
+  const l = r.latencyMs[which];
+  return `${f(l.p50, 2)} / ${f(l.p90, 2)} / ${f(l.p99, 2)} / ${f(l.max, 2)}`;
+}
+
+const cpu = (r: RunFigures | null): string => (r ? `${f(r.cpu.initiator.processPct)} / ${f(r.cpu.target.processPct)}` : '—');
+
+function scenarioRow(s: ScenarioResult): string {
+  const o = s.ours;
+  const c = o?.counts;
+  return `| ${s.name} | ${s.provider} | ${s.paced ? 'paced' : 'unpaced'} | ${s.streams} | ${f(o?.grainsPerSec)} | ${f(o?.gbitPerSec, 2)} | ${lat(o, 'transfer')} | ${lat(o, 'endToEnd')} | ${cpu(o)} | ${o ? f(o.peakRssBytes.initiator / 2 ** 20, 0) + ' / ' + f(o.peakRssBytes.target / 2 ** 20, 0) : '—'} | ${c ? `${c.late}/${c.lost}/${c.corrupt}` : '—'} | ${c ? `${c.verified}/${c.written}` : '—'} | ${s.baseline ? f(s.baseline.grainsPerSec) : '—'} | ${f(s.ratios?.grainsPerSec, 2)} | ${s.ok ? 'ok' : 'FAIL'}${s.noisy ? ' (noisy)' : ''} |`;
+}
+
+export function summaryMarkdown(r: BenchReport): string {
+  const L: string[] = [];
+  L.push(`# mxl-fabrics bench, ${r.date}`, '');
+  L.push(`${r.machine.hostname}: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.kernel}, instance ${r.machine.instanceType}; node ${r.versions.node}, mxl-fabrics ${r.versions.mxlFabrics}, libfabric ${r.versions.libfabric}`, '');
+  if (r.rdmaOffload) L.push(`RDMA write offload: ${String(r.rdmaOffload.offloaded)} (rdma_write_bytes delta ${r.rdmaOffload.rdmaWriteBytes ?? 'n/a'})`, '');
+  L.push('## Scenarios', '');
+  L.push('Latency in ms as p50 / p90 / p99 / max; CPU in % of one core as initiator / target (whole process); RSS in MiB as initiator / target.', '');
+  L.push('| scenario | provider | pacing | streams | grains/s | Gbit/s | transfer latency | end-to-end latency | CPU | peak RSS | late/lost/corrupt | verified | raw C grains/s | ratio | |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const s of r.scenarios) L.push(scenarioRow(s));
+  const paced = r.scenarios.filter((s) => s.paced && s.baseline);
+  if (paced.length) {
+    L.push('', '## Paced: ours against raw C in the same run', '');
+    L.push('| scenario | provider | CPU initiator ours / C (ratio) | CPU target ours / C (ratio) | transfer p50 ours / C | transfer p99 ours / C |');
+    L.push('|---|---|---|---|---|---|');
+    for (const s of paced) {
+      const o = s.ours;
+      const b = s.baseline!;
+      L.push(`| ${s.name} | ${s.provider} | ${f(o?.cpu.initiator.processPct)} / ${f(b.cpu.initiator.processPct)} (${f(s.ratios?.cpuInitiator, 2)}) | ${f(o?.cpu.target.processPct)} / ${f(b.cpu.target.processPct)} (${f(s.ratios?.cpuTarget, 2)}) | ${f(o?.latencyMs.transfer.p50, 2)} / ${f(b.latencyMs.transfer.p50, 2)} | ${f(o?.latencyMs.transfer.p99, 2)} / ${f(b.latencyMs.transfer.p99, 2)} |`);
+    }
+  }
+  if (r.highestN.length) {
+    L.push('', '## Concurrent 1080p50 streams: highest N with zero late and lost', '');
+    L.push('| provider | ours | raw C | tried |', '|---|---|---|---|');
+    for (const h of r.highestN) L.push(`| ${h.provider} | ${h.ours} | ${h.rawC ?? '—'} | ${h.tried.join(', ')} |`);
+  }
+  L.push('', '## Method', '');
+  for (const [k, v] of Object.entries(r.method)) L.push(`- **${k}**: ${v}`);
+  return L.join('\n') + '\n';
+}

@@ -1,0 +1,167 @@
+// The bench harness kept honest: a quick `npm run bench` (seconds, a 320x180 flow) writes a
+// report with every field, each ratio from a raw C baseline that really ran, a well-formed
+// SVG; and `mxl-fabrics bench target|initiator` across two network namespaces moves
+// verified grains over tcp.
+import test from 'ava';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { BenchReport, RunFigures } from '../../bench/lib/report.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = path.join(REPO, 'bin/mxl-fabrics.js');
+const RUN = path.join(REPO, 'build/bench/run.js');
+const OUT = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-test-'));
+
+test.after.always(() => fs.rmSync(OUT, { recursive: true, force: true }));
+
+/** Element balance of an SVG/XML text: every open tag closed in order; returns the root name. */
+function wellFormedRoot(xml: string): string {
+  const stack: string[] = [];
+  let root = '';
+  const body = xml.replace(/<\?xml[^>]*\?>/, '');
+  const text = body.replace(/<[^>]*>/g, '');
+  if (/&(?!amp;|lt;|gt;|quot;|apos;|#\d+;)/.test(text)) throw new Error('an unescaped & in text');
+  for (const m of body.matchAll(/<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>/g)) {
+    const [, close, name, , self] = m;
+    if (close) {
+      if (stack.pop() !== name) throw new Error(`</${name}> closes the wrong element`);
+    } else if (!self) {
+      if (stack.length === 0) { if (root) throw new Error('two root elements'); root = name; }
+      stack.push(name);
+    } else if (stack.length === 0) throw new Error('a self-closed root');
+  }
+  if (stack.length) throw new Error(`unclosed: ${stack.join(', ')}`);
+  const tags = body.match(/<[^>]*>/g) ?? [];
+  const parsed = [...body.matchAll(/<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>/g)].length;
+  if (tags.length !== parsed) throw new Error(`${tags.length - parsed} malformed tag(s)`);
+  return root;
+}
+
+function assertFigures(t: import('ava').ExecutionContext, f: RunFigures, what: string): void {
+  t.true(f.grainsPerSec > 0, `${what}: grains/s`);
+  t.true(f.gbitPerSec > 0, `${what}: Gbit/s`);
+  for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lost', 'corrupt'] as const) t.is(typeof f.counts[k], 'number', `${what}: counts.${k}`);
+  t.true(f.counts.arrived > 0, `${what}: arrived`);
+  for (const l of [f.latencyMs.transfer, f.latencyMs.endToEnd]) for (const k of ['p50', 'p90', 'p99', 'max'] as const) t.true(typeof l[k] === 'number' && l[k] > 0, `${what}: latency ${k}`);
+  t.true(f.cpu.initiator.processPct > 0 && f.cpu.target.processPct > 0, `${what}: CPU per side`);
+  t.true(f.peakRssBytes.initiator > 0 && f.peakRssBytes.target > 0, `${what}: peak RSS`);
+}
+
+test.serial('a quick bench run: every field, ratios from a baseline that ran, a well-formed SVG', (t) => {
+  t.timeout(90_000);
+  const r = spawnSync(process.execPath, [RUN, '--quick', '--scenario', '1080p50', '--provider', 'tcp', '--duration', '2', '--out', OUT], { encoding: 'utf8', timeout: 85_000 });
+  t.is(r.status, 0, r.stderr + r.stdout.slice(-2000));
+  const rep = JSON.parse(fs.readFileSync(path.join(OUT, 'report.json'), 'utf8')) as BenchReport;
+  t.is(rep.schema, 'mxl-fabrics-bench/1');
+  t.true(rep.machine.cpus > 0 && rep.machine.instanceType.length > 0);
+  t.regex(rep.versions.libfabric, /^\d+\.\d+/);
+  t.regex(rep.versions.node, /^v\d+/);
+  t.true(Object.keys(rep.method).length >= 5);
+  t.deepEqual(rep.scenarios.map((s) => [s.provider, s.paced]), [['tcp', true], ['tcp', false]]);
+  for (const s of rep.scenarios) {
+    const what = `${s.name} ${s.paced ? 'paced' : 'unpaced'}`;
+    t.truthy(s.ours, `${what}: ${s.note}`);
+    assertFigures(t, s.ours!, `${what} ours`);
+    t.is(s.ours!.counts.corrupt, 0, what);
+    t.true(s.ours!.counts.verified > 0, `${what}: verified grains`);
+    t.is(s.ours!.counts.verified + s.ours!.counts.unverified, s.ours!.counts.arrived, `${what}: every arrived grain checked (or overwritten before it could be)`);
+    t.truthy(s.baseline, `${what}: raw C ran (${s.baselineNote})`);
+    const b = s.baseline!;
+    t.is(b.program, 'bench/c/rma_bw.c');
+    t.true(b.counts.arrived > 0 && b.counts.written > 0 && b.grainsPerSec > 0, `${what}: raw C moved grains`);
+    t.is(b.counts.corrupt, 0);
+    t.truthy(s.ratios);
+    t.is(s.ratios!.grainsPerSec, s.ours!.grainsPerSec / b.grainsPerSec, `${what}: the throughput ratio is ours / raw C`);
+    if (b.cpu.target.processPct > 0) t.is(s.ratios!.cpuTarget, s.ours!.cpu.target.processPct / b.cpu.target.processPct);
+    if (s.paced) {
+      t.true(b.latencyMs.transfer.count > 0 && b.latencyMs.transfer.p50 > 0, `${what}: raw C measured latency`);
+      t.is(s.ratios!.transferP50, s.ours!.latencyMs.transfer.p50 / b.latencyMs.transfer.p50);
+      t.true(s.ours!.latencyMs.transfer.windows.length >= 1, `${what}: 1 s windows`);
+    }
+  }
+  const svg = fs.readFileSync(path.join(OUT, 'chart.svg'), 'utf8');
+  t.is(wellFormedRoot(svg), 'svg');
+  t.is((svg.match(/<rect [^>]*><title>/g) ?? []).length, 2, 'one throughput bar per scenario');
+  t.true((svg.match(/<circle /g) ?? []).length >= 6, 'p50/p90/p99 markers');
+  const md = fs.readFileSync(path.join(OUT, 'summary.md'), 'utf8');
+  t.regex(md, /\| scenario \| provider \| pacing/);
+  t.regex(md, /## Paced: ours against raw C/);
+});
+
+test('the SVG checker rejects what is not well-formed', (t) => {
+  t.throws(() => wellFormedRoot('<svg><g></svg>'));
+  t.throws(() => wellFormedRoot('<svg><text>a & b</text></svg>'));
+  t.throws(() => wellFormedRoot('<svg><rect x="1></svg>'));
+  t.is(wellFormedRoot('<svg><g><rect x="1"/></g></svg>'), 'svg');
+});
+
+// ---------------------------------------------------------------- two namespaces
+
+const NS1 = `mxlfb1-${process.pid}`;
+const NS2 = `mxlfb2-${process.pid}`;
+const V1 = `mxb1-${process.pid}`.slice(0, 15);
+const V2 = `mxb2-${process.pid}`.slice(0, 15);
+const A1 = '10.213.9.1', A2 = '10.213.9.2';
+const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+let nsSkip: string | undefined;
+let nsCreated = false;
+
+function makeNamespaces(): void {
+  try {
+    ip('netns', 'add', NS1);
+    nsCreated = true;
+  } catch (e) {
+    nsSkip = `cannot create a network namespace (ip netns add: ${String((e as { stderr?: string }).stderr ?? e).trim()}); needs CAP_SYS_ADMIN`;
+    return;
+  }
+  ip('netns', 'add', NS2);
+  ip('link', 'add', V1, 'type', 'veth', 'peer', 'name', V2);
+  ip('link', 'set', V1, 'netns', NS1);
+  ip('link', 'set', V2, 'netns', NS2);
+  for (const [ns, dev, addr] of [[NS1, V1, A1], [NS2, V2, A2]]) {
+    ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
+    ip('-n', ns, 'link', 'set', dev, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+}
+makeNamespaces();
+test.after.always(() => {
+  if (nsCreated) for (const ns of [NS1, NS2]) { try { ip('netns', 'del', ns); } catch { /* already gone */ } }
+});
+
+(nsSkip ? test.skip : test.serial)(`bench target and bench initiator in two namespaces over tcp${nsSkip ? ` (skipped: ${nsSkip})` : ''}`, async (t) => {
+  t.timeout(60_000);
+  const common = ['--format', 'small', '-p', 'tcp'];
+  const target = spawn('ip', ['netns', 'exec', NS1, process.execPath, CLI, 'bench', 'target', ...common, '-n', A1, '--http', `${A1}:0`, '--max-duration', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let terr = '';
+  target.stderr.on('data', (d: Buffer) => (terr += d.toString()));
+  try {
+    const ready = await new Promise<{ url: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`target not ready: ${terr}`)), 20_000);
+      readline.createInterface({ input: target.stdout }).once('line', (l) => { clearTimeout(timer); resolve(JSON.parse(l)); });
+    });
+    t.regex(ready.url, new RegExp(`^http://${A1.replace(/\./g, '\\.')}:\\d+$`), 'the target serves on its namespace address');
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const c = spawn('ip', ['netns', 'exec', NS2, process.execPath, CLI, 'bench', 'initiator', ...common, '-n', A2, '--target', ready.url, '--duration', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      c.on('exit', (code) => resolve({ code, out, err }));
+    });
+    t.is(r.code, 0, r.err);
+    const rep = JSON.parse(r.out) as BenchReport;
+    const s = rep.scenarios[0];
+    t.is(s.provider, 'tcp');
+    t.truthy(s.ours, s.note);
+    t.true(s.ours!.counts.verified > 0, 'verified grains arrived across the veth pair');
+    t.is(s.ours!.counts.corrupt, 0);
+    t.is(s.ours!.counts.lost, 0);
+  } finally {
+    if (target.exitCode === null) target.kill('SIGTERM');
+  }
+});
