@@ -185,9 +185,12 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         }
       }
       if (config.follow && Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync) work += audio ? forwardSamples() : forward();
+      // A write merely in flight is no work: counting it kept the hybrid policy spinning on
+      // makeProgress(0) for the whole transfer (docs/bench.md, paced CPU). A pass that
+      // finished the last transfer is; otherwise the block below waits in the CQ.
       const wasIdle = ini.idle();
       ini.makeProgress(0);
-      if (!wasIdle) work++;
+      if (!wasIdle && ini.idle()) work++;
       if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
       stats.pollIteration(work > 0);
       if (work > 0) { idle.activity(); continue; }
