@@ -74,6 +74,8 @@ export interface TransferResult {
   skipped: number;
 }
 
+const PASSING_EVENTS: ReadonlySet<InitiatorEvent['type']> = new Set(['completed', 'overrun', 'torn', 'deferred', 'sessionStarted', 'sessionEnded']);
+
 export class Initiator {
   readonly fabric: OpenedFabric;
   private readonly media: GrainSender | SampleSender;
@@ -285,7 +287,8 @@ export class Initiator {
   }
 
   private emit(e: InitiatorEvent): void {
-    if (e.type !== 'completed' && e.type !== 'overrun' && e.type !== 'torn') this.events.push(e);
+    // Per-grain and counting-only events go to onEvent alone, not the takeEvents() queue.
+    if (!PASSING_EVENTS.has(e.type)) this.events.push(e);
     this.onEvent?.(e);
   }
 

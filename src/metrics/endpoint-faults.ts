@@ -17,7 +17,7 @@ export function countEngineEvent(stats: EndpointStats, type: string): boolean {
     case 'deferred': stats.writeDeferred(); return true; // a write refused with FI_EAGAIN and queued
     case 'sessionStarted': stats.sessionStarted(); return true;
     case 'sessionEnded': stats.sessionEnded(); return true;
-    case 'tornPrevented': stats.tornGrainPrevented(); return true;
+    case 'torn': stats.tornGrainPrevented(); return true; // held back and sent as INVALID
     default: return false;
   }
 }

@@ -58,6 +58,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         return;
       }
       if (e.type === 'resumed') return; // its 'connected' event was posted just before
+      if (e.type === 'sessionStarted' || e.type === 'sessionEnded' || e.type === 'deferred') return; // counted by faults.onEvent
       const connected = ini.targets.filter((t) => t.state === 'connected').length;
       if (e.type === 'connected') stats.peerConnected(connected);
       if (e.type === 'disconnected') stats.peerDisconnected(connected);

@@ -53,11 +53,11 @@ const WRITERS: Record<string, string[] | 'exporter'> = {
  */
 const ENGINE_EVENTS: Record<string, { event: string; why: string }> = {
   mxl_fabrics_writes_deferred_total: { event: 'deferred', why: 'the initiator engine emits it where a write gets FI_EAGAIN' },
-  mxl_fabrics_torn_grains_prevented_total: { event: 'tornPrevented', why: 'its torn-grain guard emits it' },
+  mxl_fabrics_torn_grains_prevented_total: { event: 'torn', why: 'its torn-grain guard emits it' },
   mxl_fabrics_sessions_started_total: { event: 'sessionStarted', why: 'session start emits it' },
   mxl_fabrics_sessions_ended_total: { event: 'sessionEnded', why: 'session end emits it' },
 };
-const engineSource = fs.readdirSync(new URL('../../../src/fabrics/', import.meta.url)).filter((f) => f.endsWith('.ts')).map((f) => src(`fabrics/${f}`)).join('\n');
+const engineSource = (fs.readdirSync(new URL('../../../src/fabrics/', import.meta.url), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => src(`fabrics/${f}`)).join('\n');
 
 const described = new MetricsExporter().describe();
 

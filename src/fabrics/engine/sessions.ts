@@ -33,7 +33,12 @@ export type InitiatorEvent =
    * `previous` the one it replaced; downtimeMs runs from the old session's last completion
    * (its target's last sign of life) to now.
    */
-  | { type: 'resumed'; target: bigint; previous: bigint; epoch: number; downtimeMs: number };
+  | { type: 'resumed'; target: bigint; previous: bigint; epoch: number; downtimeMs: number }
+  /** A session began (every connect, first or after a failure) or ended (failure, removal). */
+  | { type: 'sessionStarted'; target: bigint; epoch: number }
+  | { type: 'sessionEnded'; target: bigint; epoch: number }
+  /** The provider refused a write with FI_EAGAIN; it stays queued and goes out later. */
+  | { type: 'deferred'; target: bigint };
 
 export interface SessionsOptions {
   reconnectDelayMs: number;
@@ -117,6 +122,7 @@ export class Sessions {
     peer.state = 'connected';
     peer.probedAtNs = process.hrtime.bigint();
     this.emit({ type: 'connected', target: peer.id });
+    this.emit({ type: 'sessionStarted', target: peer.id, epoch: peer.epoch });
     if (peer.resumeFrom !== undefined) {
       this.emit({ type: 'resumed', target: peer.id, previous: peer.resumeFrom, epoch: peer.epoch, downtimeMs: Date.now() - peer.downSinceMs });
       peer.resumeFrom = undefined;
@@ -128,11 +134,13 @@ export class Sessions {
   fail(peer: Peer, reason: string): void {
     const was = peer.state;
     this.media.abandoned(peer, peer.close(was === 'connected' ? 'down' : 'backoff', { reason, retryAt: Date.now() + this.opts.reconnectDelayMs }));
+    if (was === 'connected') this.emit({ type: 'sessionEnded', target: peer.id, epoch: peer.epoch });
     if (was === 'connected') this.emit({ type: 'disconnected', target: peer.id, reason });
     else this.emit({ type: 'error', target: peer.id, error: new FabricsError('MXL_ERR_NOT_READY', `target ${peer.info.printableAddress}: ${reason}`) });
   }
 
   remove(peer: Peer, notify: boolean): void {
+    if (peer.state === 'connected') this.emit({ type: 'sessionEnded', target: peer.id, epoch: peer.epoch });
     this.media.abandoned(peer, peer.close('closed', { graceful: true }));
     this.peers.delete(peer.id);
     this.byCtx.delete(peer.ctx);
@@ -174,7 +182,9 @@ export class Sessions {
     if (!peer.ep) return;
     let posted = 0;
     for (const p of this.peers.values()) posted += p.writes.inFlight;
+    const deferredBefore = peer.writes.deferred;
     const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx, this.opts.cqDepth - posted);
+    if (peer.writes.deferred !== deferredBefore) this.emit({ type: 'deferred', target: peer.id });
     if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
   }
 

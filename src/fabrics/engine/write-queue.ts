@@ -46,6 +46,8 @@ export class WriteQueue {
   private queue: Write[] = [];
   private seq = 0;
   private probes = 0;
+  /** Writes the provider refused with FI_EAGAIN so far (each stays queued). */
+  deferred = 0;
 
   /** Writes queued or in flight. */
   get size(): number { return this.inflight.size + this.queue.length; }
@@ -73,6 +75,7 @@ export class WriteQueue {
       const seq = (this.seq = (this.seq + 1) >>> 0);
       rc = ep.write(w.segs, dest, w.remoteAddr, w.rkey, w.immediate, FI.DELIVERY_COMPLETE, (ctxHigh << 32n) | BigInt(seq));
       if (rc === EAGAIN) {
+        this.deferred++;
         rc = 0;
         break;
       }
