@@ -3,7 +3,8 @@
 // SVG; and `mxl-fabrics bench target|initiator` across two network namespaces moves
 // verified grains over tcp.
 import test from 'ava';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { makeHostPair } from '../helpers/netns.js';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,37 +102,10 @@ test('the SVG checker rejects what is not well-formed', (t) => {
 
 // ---------------------------------------------------------------- two namespaces
 
-const NS1 = `mxlfb1-${process.pid}`;
-const NS2 = `mxlfb2-${process.pid}`;
-const V1 = `mxb1-${process.pid}`.slice(0, 15);
-const V2 = `mxb2-${process.pid}`.slice(0, 15);
-const A1 = '10.213.9.1', A2 = '10.213.9.2';
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-let nsSkip: string | undefined;
-let nsCreated = false;
-
-function makeNamespaces(): void {
-  try {
-    ip('netns', 'add', NS1);
-    nsCreated = true;
-  } catch (e) {
-    nsSkip = `cannot create a network namespace (ip netns add: ${String((e as { stderr?: string }).stderr ?? e).trim()}); needs CAP_SYS_ADMIN`;
-    return;
-  }
-  ip('netns', 'add', NS2);
-  ip('link', 'add', V1, 'type', 'veth', 'peer', 'name', V2);
-  ip('link', 'set', V1, 'netns', NS1);
-  ip('link', 'set', V2, 'netns', NS2);
-  for (const [ns, dev, addr] of [[NS1, V1, A1], [NS2, V2, A2]]) {
-    ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
-    ip('-n', ns, 'link', 'set', dev, 'up');
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-  }
-}
-makeNamespaces();
-test.after.always(() => {
-  if (nsCreated) for (const ns of [NS1, NS2]) { try { ip('netns', 'del', ns); } catch { /* already gone */ } }
-});
+const hosts = makeHostPair('mxlfb', 9);
+const { ns1: NS1, ns2: NS2, a1: A1, a2: A2 } = hosts;
+const nsSkip = hosts.skip;
+test.after.always(() => hosts.remove());
 
 (nsSkip ? test.skip : test.serial)(`bench target and bench initiator in two namespaces over tcp${nsSkip ? ` (skipped: ${nsSkip})` : ''}`, async (t) => {
   t.timeout(60_000);

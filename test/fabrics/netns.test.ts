@@ -2,50 +2,20 @@
 // addresses, a target process in one and an initiator process in the other, over tcp:
 // 50 grains of 1080p v210, each checked by checksum at a flow reader in the target's domain.
 import test from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { ip, makeHostPair } from '../helpers/netns.js';
 import readline from 'node:readline';
 import { currentIndex } from '../../src/domain/index.js';
 import { TargetInfo } from '../../src/fabrics/target-info.js';
 import { cleanupAll, fixture, pollUntil, spawnTarget, stopProc, tempDomain } from './fixtures/procs.js';
 
-const NS1 = `mxlf1-${process.pid}`;
-const NS2 = `mxlf2-${process.pid}`;
-const V1 = `mxv1-${process.pid}`.slice(0, 15);
-const V2 = `mxv2-${process.pid}`.slice(0, 15);
-const A1 = '10.213.7.1', A2 = '10.213.7.2';
-
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-let created = false;
-
-// Probed when the file loads, so the test is registered as skipped (with the reason) where
-// namespaces cannot be made, instead of passing without checking anything.
-let skipReason: string | undefined;
-try {
-  ip('netns', 'add', NS1);
-  created = true;
-} catch (e) {
-  skipReason = `cannot create a network namespace (ip netns add ${NS1}: ${String((e as { stderr?: string }).stderr ?? e).trim()}); needs root/CAP_SYS_ADMIN`;
-}
-
-test.before(() => {
-  if (!created) return;
-  ip('netns', 'add', NS2);
-  ip('link', 'add', V1, 'type', 'veth', 'peer', 'name', V2);
-  ip('link', 'set', V1, 'netns', NS1);
-  ip('link', 'set', V2, 'netns', NS2);
-  for (const [ns, dev, addr] of [[NS1, V1, A1], [NS2, V2, A2]]) {
-    ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
-    ip('-n', ns, 'link', 'set', dev, 'up');
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-  }
-});
+const hosts = makeHostPair('mxlf', 7);
+const { ns1: NS1, ns2: NS2, v2: V2, a1: A1, a2: A2 } = hosts;
+const skipReason = hosts.skip;
 
 test.after.always(() => {
   cleanupAll();
-  if (created) {
-    for (const ns of [NS1, NS2]) { try { ip('netns', 'del', ns); } catch { /* already gone */ } }
-  }
+  hosts.remove();
 });
 
 const netnsTest = skipReason ? test.serial.skip : test.serial;
