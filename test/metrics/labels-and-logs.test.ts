@@ -73,7 +73,7 @@ test('a log event is one JSON line: time, level, endpoint, target id, session ep
 test('the session engine\'s events, once emitted, move their counters (deferred, session start/end, torn grain prevented)', (t) => {
   const s = EndpointStats.create();
   const ini = new InitiatorFaults(s);
-  for (const type of ['deferred', 'deferred', 'sessionStarted', 'sessionEnded', 'tornPrevented']) ini.onEvent({ type, target: 1n } as unknown as InitiatorEvent);
+  for (const type of ['deferred', 'deferred', 'sessionStarted', 'sessionEnded', 'torn']) ini.onEvent({ type, target: 1n, index: 5n } as unknown as InitiatorEvent);
   new TargetFaults(s).onEvent({ type: 'sessionStarted' } as unknown as TargetEvent);
   t.deepEqual([Word.WRITES_DEFERRED, Word.SESSIONS_STARTED, Word.SESSIONS_ENDED, Word.TORN_GRAINS_PREVENTED].map((w) => s.read(w)), [2, 2, 1, 1]);
 });
