@@ -2,20 +2,16 @@
 import { indexToTimestamp } from '../domain/time.js';
 import { FabricsError } from '../errors.js';
 import type { TargetWorkerConfig, WorkerMessage } from '../ipc/worker-messages.js';
+import type { LandedGrain } from '../fabrics/media/grain-receiver.js';
 import { EndpointHandle } from './endpoint-handle.js';
 import { EventKind, EventRecord } from '../ipc/event-records.js';
 
-/** One grain (or slice range) that landed in the target flow. */
-export interface ArrivedGrain {
-  index: bigint;
-  slot: number;
-  validSlices: number;
-  totalSlices: number;
-  /** Committed into the local flow (readers were woken). */
-  committed: boolean;
-  /** process.hrtime.bigint() in the worker when the completion was read. */
-  arrivalNs: bigint;
-  /** The grain's timestamp on the MXL (TAI) timeline, from its index and the flow rate. */
+/**
+ * One grain (or slice range) that landed in the target flow: the engine's LandedGrain as it
+ * crosses the event ring (arrivalNs is the worker's clock), plus its MXL (TAI) timestamp from
+ * its index and the flow rate.
+ */
+export interface ArrivedGrain extends Omit<LandedGrain, 'flags'> {
   sourceTimestampNs: bigint;
 }
 
