@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FabricsError, Fabrics, MxlInstance, currentIndex, nsUntilIndex, taiNow, type ContinuousFlowWriter, type DiscreteFlowWriter, type InitiatorHandle, type PollMode, type ProviderName } from '../../src/index.js';
+import { pacedStep } from '../../src/demo/paced-source.js';
 import { audioSample, stampGrain } from './grain-stamp.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
 import { flowDefOf, unitsPerSecond, type BenchFormat } from './scenarios.js';
@@ -113,13 +114,9 @@ async function produceVideo(o: InitiatorSideOptions, streams: Stream[], counts: 
       if (counts.written % 16 === 0) await sleep(0);
       continue;
     }
-    const now = currentIndex(rate);
-    if (now > index + 1n) counts.sourceSkipped += Number(now - index - 1n) * streams.length;
-    index = now;
-    for (const st of streams) write(st, index);
-    index++;
-    // MXL grain i is current from half a period before its timestamp; wake just before.
-    await sleep(Math.max(0, Number(nsUntilIndex(index, rate)) / 1e6 - 0.5));
+    const step = await pacedStep(rate, index, (i) => { for (const st of streams) write(st, i); });
+    counts.sourceSkipped += step.skipped * streams.length;
+    index = step.next;
   }
 }
 

@@ -12,6 +12,7 @@ import { MxlInstance, currentIndex, nsUntilIndex, type ContinuousFlowReader, typ
 import { FabricsError } from '../errors.js';
 import type { ProviderName } from '../fabrics/provider.js';
 import { Fabrics } from '../runtime/coordinator.js';
+import { pacedStep } from './paced-source.js';
 import type { TargetHandle } from '../runtime/target-handle.js';
 import type { InitiatorHandle } from '../runtime/initiator-handle.js';
 import type { PollMode } from '../ipc/control-block.js';
@@ -351,13 +352,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         if (counts.written % 16 === 0) await sleep(0);
         continue;
       }
-      const now = currentIndex(rate);
-      if (now > index + 1n) counts.sourceSkipped += Number(now - index - 1n) * streams.length;
-      index = now;
-      for (const st of streams) write(st, index);
-      index++;
-      const waitMs = Number(nsUntilIndex(index, rate)) / 1e6;
-      await sleep(Math.max(0, waitMs - 0.5)); // MXL grain i is current from half a period before ts(i)
+      const step = await pacedStep(rate, index, (i) => { for (const st of streams) write(st, i); });
+      counts.sourceSkipped += step.skipped * streams.length;
+      index = step.next;
     }
   }
 }
