@@ -11,13 +11,12 @@
  * (streams N = 1, 2). --micro also runs the older micro-benches (fabrics/throughput,
  * domain/*, runtime/*) afterwards.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { buildRmaBw, runBaseline } from './lib/c-baseline.js';
+import { runOursPair } from './lib/ours-pair.js';
 import { baselineFigures } from './lib/figures.js';
 import { cpuMark, idleGate, othersPct } from './lib/idle-gate.js';
 import { machineInfo, packageVersion, ratios, writeReport, type BenchReport, type HighestN, type ScenarioResult } from './lib/report.js';
@@ -26,7 +25,6 @@ import { addon } from '../src/native/index.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // build/bench
 const REPO = path.resolve(HERE, '../..');
-const CLI = path.join(REPO, 'bin/mxl-fabrics.js');
 
 const HELP = `usage: node build/bench/run.js [options]
   --quick               seconds per run, a 320x180 flow (what the test suite runs)
@@ -64,35 +62,12 @@ function parse(argv: string[]): Opts {
   };
 }
 
-/** Runs `bench target` and `bench initiator` as two processes; returns the initiator's scenario. */
-async function runOurs(o: Opts, format: string, provider: string, paced: boolean, streams: number): Promise<ScenarioResult> {
-  const common = ['--format', format, '-p', provider, '--streams', String(streams), '--poll', o.poll, ...(paced ? [] : ['--unpaced'])];
-  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-run-'));
-  try {
-    const lines = readline.createInterface({ input: target.stdout! });
-    const ready = await new Promise<{ url: string }>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('bench target: not ready within 30 s')), 30_000);
-      lines.once('line', (l) => { clearTimeout(t); try { resolve(JSON.parse(l)); } catch (e) { reject(e); } });
-      target.once('exit', (c) => reject(new Error(`bench target exited (${c}) before ready`)));
-    });
-    const r = spawnSync(process.execPath, [CLI, 'bench', 'initiator', ...common, '--target', ready.url, '--duration', String(o.durationS), '--out', out], { encoding: 'utf8', timeout: (o.durationS + 60) * 1000 });
-    if (!fs.existsSync(path.join(out, 'report.json'))) throw new Error(`bench initiator (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
-    const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as BenchReport;
-    return rep.scenarios[0];
-  } finally {
-    if (target.exitCode === null) target.kill('SIGTERM');
-    await new Promise((r) => (target.exitCode === null ? target.once('exit', r) : r(null)));
-    fs.rmSync(out, { recursive: true, force: true });
-  }
-}
-
 async function scenario(o: Opts, bin: string, name: string, format: string, provider: 'tcp' | 'shm', paced: boolean, streams: number): Promise<ScenarioResult> {
   const gate = await idleGate(10, o.quick ? 2 : 20);
   const m0 = cpuMark();
   let s: ScenarioResult;
   try {
-    s = await runOurs(o, format, provider, paced, streams);
+    s = await runOursPair({ format, provider, streams, poll: o.poll, paced, durationS: o.durationS });
   } catch (e) {
     const f = FORMATS[format];
     s = { name: f.name, format: f.mediaType, provider, paced, streams, pollMode: o.poll, durationS: o.durationS, grainBytes: 0, ours: null, baseline: null, ratios: null, noisy: false, othersPct: 0, ok: false, note: (e as Error).message };

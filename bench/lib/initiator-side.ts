@@ -21,6 +21,8 @@ export interface InitiatorSideOptions {
   durationS: number;
   pollMode: PollMode;
   writableMapping: boolean;
+  /** Two-phase commit against torn grains (the library's default, true). */
+  protectTorn?: boolean;
 }
 
 export interface InitiatorStats {
@@ -51,7 +53,7 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       const writer = src.createFlowWriter(def);
       const id = (JSON.parse(def) as { id: string }).id;
       const follow = o.format.sliceRanges === 1;
-      const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow, pollMode: o.pollMode, writableMapping: o.writableMapping });
+      const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow, pollMode: o.pollMode, writableMapping: o.writableMapping, protectTorn: o.protectTorn ?? true });
       const connected = new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: no connection to the target within 10 s`)), 10_000);
         initiator.once('connected', () => { clearTimeout(t); resolve(); });

@@ -85,3 +85,22 @@ export class CpuMeter {
     return wallS > 0 ? (100 * (this.read() - this.t0)) / TICKS_PER_S / wallS : 0;
   }
 }
+
+/** Current resident set size of a process in bytes (VmRSS), 0 when unreadable. */
+export function rssBytes(pid: number | 'self' = 'self'): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Open file descriptors of a process, -1 when unreadable. */
+export function fdCount(pid: number | 'self' = 'self'): number {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
+}

@@ -37,6 +37,8 @@ export interface InitiatorWorkerConfig extends CommonEndpointConfig {
   reconnectDelayMs?: number;
   /** Map the source grains read-write (needed by EFA). */
   writableMapping?: boolean;
+  /** Two-phase commit against torn grains (default true). */
+  protectTorn?: boolean;
 }
 
 export type WorkerConfig = TargetWorkerConfig | InitiatorWorkerConfig;

@@ -42,6 +42,13 @@ export interface InitiatorOptions extends EndpointCommonOptions {
   maxInFlight?: number;
   reconnectDelayMs?: number;
   writableMapping?: boolean;
+  /**
+   * Publish a grain at the target only if its source slot still held it when the payload
+   * write completed (default true; docs/sessions.md). false sends header and payload with
+   * the immediate in one write, as upstream does: cheaper, but a grain overwritten in flight
+   * lands torn.
+   */
+  protectTorn?: boolean;
 }
 
 export interface FabricsOptions {
@@ -77,7 +84,7 @@ export class Fabrics {
   async createInitiator(opts: InitiatorOptions): Promise<InitiatorHandle> {
     const name = opts.name ?? `initiator-${++this.counter}`;
     const h = new InitiatorHandle(
-      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping },
+      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping, protectTorn: opts.protectTorn },
       workerUrl('initiator-worker.js'),
     );
     return this.adopt(h, opts.provider);

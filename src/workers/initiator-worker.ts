@@ -33,7 +33,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const anyReader = instance.openFlowReader(config.flowId, { writableMapping: config.writableMapping });
     const audio = anyReader.kind === 'continuous';
     const reader = anyReader as DiscreteFlowReader;
-    const endpoint = { provider: config.provider, node: config.node, service: config.service, maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs };
+    const endpoint = { provider: config.provider, node: config.node, service: config.service, maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs, protectTorn: config.protectTorn };
     const ini = (initiator = audio ? new Initiator({ ...endpoint, samples: samplesFromReader(anyReader) }) : new Initiator({ ...endpoint, ring: ringFromReader(reader) }));
     const g = anyReader.geometry;
     const grainBytes = g.grainSize + GRAIN_PAYLOAD_OFFSET;

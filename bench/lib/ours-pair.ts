@@ -1,0 +1,60 @@
+/**
+ * One run of ours: `mxl-fabrics bench target` and `bench initiator` as two processes on
+ * this host. Used by the scenario runner, the torn-protection cost bench and the soak.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { BenchReport, ScenarioResult } from './report.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = path.join(REPO, 'bin/mxl-fabrics.js');
+
+export interface PairOptions {
+  format: string;
+  provider: string;
+  streams: number;
+  poll: string;
+  paced: boolean;
+  durationS: number;
+  /** Extra options for `bench initiator` (e.g. --no-protect-torn). */
+  initiatorArgs?: string[];
+  /** Called once both processes run (the soak samples their /proc entries). */
+  onStarted?: (pids: { target: number; initiator: number }) => void;
+}
+
+const exited = (p: ReturnType<typeof spawn>): Promise<number | null> =>
+  new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));
+
+/** Runs the pair; returns the initiator's scenario (both sides' figures). */
+export async function runOursPair(o: PairOptions): Promise<ScenarioResult> {
+  const common = ['--format', o.format, '-p', o.provider, '--streams', String(o.streams), '--poll', o.poll, ...(o.paced ? [] : ['--unpaced'])];
+  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-run-'));
+  try {
+    const lines = readline.createInterface({ input: target.stdout! });
+    const ready = await new Promise<{ url: string }>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('bench target: not ready within 30 s')), 30_000);
+      lines.once('line', (l) => { clearTimeout(t); try { resolve(JSON.parse(l)); } catch (e) { reject(e); } });
+      target.once('exit', (c) => reject(new Error(`bench target exited (${c}) before ready`)));
+    });
+    const ini = spawn(process.execPath, [CLI, 'bench', 'initiator', ...common, ...(o.initiatorArgs ?? []), '--target', ready.url, '--duration', String(o.durationS), '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (d: Buffer): void => { tail = (tail + d.toString()).slice(-2000); };
+    ini.stdout!.on('data', keep);
+    ini.stderr!.on('data', keep);
+    o.onStarted?.({ target: target.pid!, initiator: ini.pid! });
+    const killer = setTimeout(() => ini.kill('SIGKILL'), (o.durationS + 60) * 1000);
+    const code = await exited(ini);
+    clearTimeout(killer);
+    if (!fs.existsSync(path.join(out, 'report.json'))) throw new Error(`bench initiator (exit ${code ?? ini.signalCode}): ${tail.trim().split('\n').slice(-3).join(' | ')}`);
+    return (JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as BenchReport).scenarios[0];
+  } finally {
+    if (target.exitCode === null) target.kill('SIGTERM');
+    await exited(target);
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
