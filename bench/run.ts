@@ -135,7 +135,7 @@ async function main(o: Opts): Promise<number> {
     schema: 'mxl-fabrics-bench/1', date: new Date().toISOString(), command: process.argv.slice(1), machine: machineInfo(),
     versions: { node: process.version, mxlFabrics: packageVersion(HERE), libfabric: addon().fabricVersion() },
     method: {
-      ours: `mxl-fabrics bench target and bench initiator as two processes on this host (public runtime API, poll mode ${o.poll}); the source writes each grain at the flow's rate (paced) or keeps two grains per stream in flight (unpaced)`,
+      ours: `mxl-fabrics bench target and bench initiator as two processes on this host (public runtime API, poll mode ${o.poll}); the source writes each grain at the flow's rate (paced; whole grains from a process of its own, as upstream's initiator reads a flow another process writes, so its CPU is not the initiator's) or keeps two grains per stream in flight (unpaced, in the initiator process)`,
       baseline: `bench/c/rma_bw.c: the same fi_writemsg of header + payload with FI_REMOTE_CQ_DATA | FI_DELIVERY_COMPLETE, same region size, paced: ${o.cBlocking ? 'blocking (fi_cq_sread / sleep, like upstream\'s demo)' : 'busy-polling'}, unpaced: busy-polling (as the throughput bench), one target and one initiator process per stream, run right after ours`,
       rate: 'grains/s at the target, (arrived - 1) / (last arrival - first arrival)',
       transferLatency: 'ours: the target worker reading the completion minus the commit time stamped in the payload; raw C: the completion at the target minus the scheduled send time',

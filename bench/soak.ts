@@ -59,8 +59,11 @@ async function soakOne(provider: string, format: string, durationS: number, samp
       onStarted: ({ target, initiator }) => {
         const take = (): void => {
           const s = (performance.now() - t0) / 1000;
-          ini.push({ s, rss: rssBytes(initiator), fds: fdCount(initiator) });
-          tgt.push({ s, rss: rssBytes(target), fds: fdCount(target) });
+          const a = { s, rss: rssBytes(initiator), fds: fdCount(initiator) };
+          const b = { s, rss: rssBytes(target), fds: fdCount(target) };
+          if (a.rss === 0 || a.fds < 0 || b.rss === 0 || b.fds < 0) return; // a process has exited (the run's end)
+          ini.push(a);
+          tgt.push(b);
           const last = ini.length;
           if (last % Math.max(1, Math.round(60 / sampleS)) === 0) log(`${provider} ${Math.round(s)} s: RSS ${(ini[last - 1].rss / MiB).toFixed(0)} / ${(tgt[last - 1].rss / MiB).toFixed(0)} MiB, fds ${ini[last - 1].fds} / ${tgt[last - 1].fds}`);
         };

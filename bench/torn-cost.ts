@@ -5,7 +5,7 @@
  * unpaced: grains/s. Every figure is given as protected / unprotected.
  *
  *   node build/bench/torn-cost.js [--provider tcp|shm|both] [--format 1080p50] [--rounds 3]
- *        [--duration S] [--out DIR]
+ *        [--duration S] [--gate S] [--out DIR]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,7 @@ const medianCell = (cs: Cell[]): Cell => Object.fromEntries((Object.keys(cs[0]) 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: node build/bench/torn-cost.js [--provider tcp|shm|both] [--format 1080p50] [--rounds 3] [--duration S (10)] [--out DIR]');
+    console.log('usage: node build/bench/torn-cost.js [--provider tcp|shm|both] [--format 1080p50] [--rounds 3] [--duration S (10)] [--gate S (10)] [--out DIR]');
     return 0;
   }
   const val = (k: string, d: string): string => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
@@ -40,6 +40,7 @@ async function main(): Promise<number> {
   const rounds = Number(val('--rounds', '3'));
   const durationS = Number(val('--duration', '10'));
   const out = val('--out', path.join(REPO, 'build/bench/torn-cost'));
+  const gateS = Number(val('--gate', '10')); // longest wait for a quiet machine before each run
   const rows: { provider: string; paced: boolean; on: Cell; off: Cell; runs: { protect: boolean; cell: Cell }[] }[] = [];
   let failed = 0;
   for (const provider of providers) {
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
       for (let r = 0; r < rounds; r++) {
         // Alternate which goes first, so a trend over the rounds favours neither.
         for (const protect of r % 2 === 0 ? [true, false] : [false, true]) {
-          await idleGate(10, 10);
+          if (gateS > 0) await idleGate(10, gateS);
           const s = await runOursPair({ format, provider, streams: 1, poll: 'hybrid', paced, durationS, initiatorArgs: protect ? [] : ['--no-protect-torn'] });
           if (!s.ours) { console.log(`${provider} ${paced ? 'paced' : 'unpaced'} protect=${protect}: FAILED ${s.note}`); failed++; continue; }
           const cell = cellOf(s.ours);

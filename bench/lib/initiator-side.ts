@@ -1,10 +1,15 @@
 /**
  * The bench's sending side: a source flow per stream in a temporary domain, written at the
  * flow's rate (paced) or as fast as the link takes it (unpaced), each grain stamped for the
- * far side's checks, and an initiator per stream through the public runtime API.
+ * far side's checks, and an initiator per stream through the public runtime API. A paced
+ * whole-grain source runs in a process of its own (source-process.ts); unpaced and slice
+ * sources need the initiator's completions or calls, so they stay in this process.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { FabricsError, Fabrics, MxlInstance, currentIndex, nsUntilIndex, taiNow, type ContinuousFlowWriter, type DiscreteFlowWriter, type InitiatorHandle, type PollMode, type ProviderName } from '../../src/index.js';
 import { pacedStep } from '../../src/demo/paced-source.js';
 import { audioSample, stampGrain } from './grain-stamp.js';
@@ -23,6 +28,8 @@ export interface InitiatorSideOptions {
   writableMapping: boolean;
   /** Two-phase commit against torn grains (the library's default, true). */
   protectTorn?: boolean;
+  /** Write the source flow in this process even when paced (default: its own process). */
+  inProcessSource?: boolean;
 }
 
 export interface InitiatorStats {
@@ -31,13 +38,49 @@ export interface InitiatorStats {
   sourceSkipped: number;
   elapsedS: number;
   unitBytes: number;
-  cpu: { processPct: number; endpointPct: number };
+  /** sourcePct: the source writer's own process (paced follow runs), else null (it ran in this process). */
+  cpu: { processPct: number; endpointPct: number; sourcePct: number | null };
   peakRssBytes: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Stream { initiator: InitiatorHandle; video?: DiscreteFlowWriter; audio?: ContinuousFlowWriter; audioEnd: bigint }
+
+/**
+ * The source of a paced follow-mode run, in its own process (bench/lib/source-process.ts):
+ * start() creates the flows, run() writes them for the run's duration.
+ */
+class SourceProcess {
+  private readonly child: ChildProcess;
+  private readonly lines: readline.Interface;
+  private readonly exited: Promise<void>;
+  constructor(domain: string, format: BenchFormat, flowDefs: string[], durationS: number) {
+    this.child = spawn(process.execPath, [fileURLToPath(new URL('./source-process.js', import.meta.url)), JSON.stringify({ domain, format, flowDefs, durationS })], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.lines = readline.createInterface({ input: this.child.stdout! });
+    this.exited = new Promise((r) => this.child.once('exit', () => r()));
+  }
+  private next<T>(timeoutMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('bench source process: no answer')), timeoutMs);
+      const gone = (): void => { clearTimeout(t); reject(new Error(`bench source process exited (${this.child.exitCode ?? this.child.signalCode})`)); };
+      this.child.once('exit', gone);
+      this.lines.once('line', (l) => { clearTimeout(t); this.child.off('exit', gone); try { resolve(JSON.parse(l) as T); } catch (e) { reject(e); } });
+    });
+  }
+  start(): Promise<{ unitBytes: number }> { return this.next(20_000); }
+  run(durationS: number): Promise<{ written: number; sourceSkipped: number; cpuPct: number }> {
+    const done = this.next<{ written: number; sourceSkipped: number; cpuPct: number }>((durationS + 30) * 1000);
+    this.child.stdin!.write('go\n');
+    return done;
+  }
+  async close(): Promise<void> {
+    this.child.stdin!.end();
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
 
 export async function runInitiatorSide(o: InitiatorSideOptions): Promise<InitiatorStats> {
   const dir = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-bench-src-'));
@@ -46,13 +89,18 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
   const streams: Stream[] = [];
   const counts = { written: 0, completed: 0, sourceSkipped: 0 };
   let unitBytes = 0;
+  let sourcePct: number | null = null;
+  const follow = o.format.sliceRanges === 1;
+  // Paced follow mode: the source writes from its own process (as upstream's demo is fed).
+  const defs = o.infos.map((_i, s) => flowDefOf(o.format, s));
+  const source = o.paced && follow && !o.inProcessSource ? new SourceProcess(dir, o.format, defs, o.durationS) : undefined;
   try {
+    if (source) unitBytes = (await source.start()).unitBytes;
     const before = new Set(threadIds());
     for (let s = 0; s < o.infos.length; s++) {
-      const def = flowDefOf(o.format, s);
-      const writer = src.createFlowWriter(def);
+      const def = defs[s];
+      const writer = source ? undefined : src.createFlowWriter(def);
       const id = (JSON.parse(def) as { id: string }).id;
-      const follow = o.format.sliceRanges === 1;
       const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow, pollMode: o.pollMode, writableMapping: o.writableMapping, protectTorn: o.protectTorn ?? true });
       const connected = new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: no connection to the target within 10 s`)), 10_000);
@@ -64,10 +112,10 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       const perGrain = 1 / o.format.sliceRanges;
       void (async () => { for await (const _c of initiator.completions()) counts.completed += perGrain; })();
       const st: Stream = { initiator, audioEnd: 0n };
-      if (o.format.kind === 'audio') {
+      if (writer && o.format.kind === 'audio') {
         st.audio = writer as ContinuousFlowWriter;
         unitBytes = o.format.windowSamples! * o.format.channels! * 4;
-      } else {
+      } else if (writer) {
         st.video = writer as DiscreteFlowWriter;
         unitBytes = st.video.geometry.grainSize;
       }
@@ -77,71 +125,86 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
     const processCpu = CpuMeter.process().start();
     const endpointCpu = CpuMeter.threads('self', endpointTids).start();
     const t0 = performance.now();
-    if (o.format.kind === 'audio') await produceAudio(o, streams, counts);
-    else await produceVideo(o, streams, counts);
+    if (source) {
+      const r = await source.run(o.durationS);
+      counts.written = r.written;
+      counts.sourceSkipped = r.sourceSkipped;
+      sourcePct = r.cpuPct;
+    } else if (o.format.kind === 'audio') await produceAudio(o.format, o.paced, o.durationS, streams.map((st) => st.audio!), counts);
+    else {
+      const ranges = o.format.sliceRanges;
+      const afterCommit = ranges > 1 ? (s: number, i: bigint): void => {
+        const total = streams[s].video!.geometry.totalSlices;
+        for (let k = 0; k < ranges; k++) streams[s].initiator.transferGrain(i, Math.floor((k * total) / ranges), Math.floor(((k + 1) * total) / ranges));
+      } : undefined;
+      await produceVideo(o.format, o.paced, o.durationS, streams.map((st) => st.video!), counts, { afterCommit });
+    }
     // Let the last writes complete (the far side's figures are read after this).
     const until = performance.now() + 2000;
     while (counts.completed < counts.written && performance.now() < until) await sleep(10);
-    return { ...counts, completed: Math.round(counts.completed), elapsedS: (performance.now() - t0) / 1000, unitBytes, cpu: { processPct: processCpu.pct(), endpointPct: endpointCpu.pct() }, peakRssBytes: peakRssBytes() };
+    return { ...counts, completed: Math.round(counts.completed), elapsedS: (performance.now() - t0) / 1000, unitBytes, cpu: { processPct: processCpu.pct(), endpointPct: endpointCpu.pct(), sourcePct }, peakRssBytes: peakRssBytes() };
   } finally {
     await fx.close().catch(() => {});
+    await source?.close();
     for (const st of streams) (st.video ?? st.audio)?.close();
     src.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function produceVideo(o: InitiatorSideOptions, streams: Stream[], counts: { written: number; completed: number; sourceSkipped: number }): Promise<void> {
-  const rate = o.format.rate;
-  const deadline = performance.now() + o.durationS * 1000;
-  const ranges = o.format.sliceRanges;
+export interface SourceCounts { written: number; completed: number; sourceSkipped: number }
+
+/** Hooks of an in-process source: slice ranges to transfer after each commit. */
+export interface VideoHooks { afterCommit?: (stream: number, index: bigint) => void }
+
+/** Writes stamped grains at the flow's rate (paced) or as fast as completions allow. */
+export async function produceVideo(format: BenchFormat, paced: boolean, durationS: number, writers: DiscreteFlowWriter[], counts: SourceCounts, hooks: VideoHooks = {}): Promise<void> {
+  const rate = format.rate;
+  const deadline = performance.now() + durationS * 1000;
   let index = currentIndex(rate);
-  const write = (st: Stream, i: bigint): void => {
-    const w = st.video!;
+  const write = (s: number, i: bigint): void => {
+    const w = writers[s];
     const g = w.openGrain(i);
     stampGrain(g.payload, i, taiNow());
     w.commitGrain();
     counts.written++;
-    if (ranges > 1) {
-      const total = w.geometry.totalSlices;
-      for (let k = 0; k < ranges; k++) st.initiator.transferGrain(i, Math.floor((k * total) / ranges), Math.floor(((k + 1) * total) / ranges));
-    }
+    hooks.afterCommit?.(s, i);
   };
   while (performance.now() < deadline) {
-    if (!o.paced) {
+    if (!paced) {
       // As fast as the link takes it: at most two grains per stream not yet completed.
-      if (counts.written - counts.completed >= streams.length * 2) { await sleep(0.2); continue; }
-      for (const st of streams) write(st, index);
+      if (counts.written - counts.completed >= writers.length * 2) { await sleep(0.2); continue; }
+      for (let s = 0; s < writers.length; s++) write(s, index);
       index++;
       if (counts.written % 16 === 0) await sleep(0);
       continue;
     }
-    const step = await pacedStep(rate, index, (i) => { for (const st of streams) write(st, i); });
-    counts.sourceSkipped += step.skipped * streams.length;
+    const step = await pacedStep(rate, index, (i) => { for (let s = 0; s < writers.length; s++) write(s, i); });
+    counts.sourceSkipped += step.skipped * writers.length;
     index = step.next;
   }
 }
 
-async function produceAudio(o: InitiatorSideOptions, streams: Stream[], counts: { written: number; completed: number; sourceSkipped: number }): Promise<void> {
-  const n = BigInt(o.format.windowSamples!);
-  const deadline = performance.now() + o.durationS * 1000;
-  let end = (currentIndex(o.format.rate) / n + 1n) * n;
+/** Writes 10 ms windows of known samples at the flow's rate (paced) or as fast as completions allow. */
+export async function produceAudio(format: BenchFormat, paced: boolean, durationS: number, writers: ContinuousFlowWriter[], counts: SourceCounts): Promise<void> {
+  const n = BigInt(format.windowSamples!);
+  const deadline = performance.now() + durationS * 1000;
+  let end = (currentIndex(format.rate) / n + 1n) * n;
   while (performance.now() < deadline) {
-    if (o.paced) {
-      const waitMs = Number(nsUntilIndex(end, o.format.rate)) / 1e6;
+    if (paced) {
+      const waitMs = Number(nsUntilIndex(end, format.rate)) / 1e6;
       if (waitMs > 0.5) { await sleep(waitMs - 0.5); continue; }
-    } else if (counts.written - counts.completed >= streams.length * 8) { await sleep(0.2); continue; }
-    for (const st of streams) {
-      const w = st.audio!.openSamples(end, Number(n));
+    } else if (counts.written - counts.completed >= writers.length * 8) { await sleep(0.2); continue; }
+    for (const wr of writers) {
+      const w = wr.openSamples(end, Number(n));
       for (let c = 0; c < w.channels.length; c++) {
         let x = end - n;
         for (const f of w.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = audioSample(x, c);
       }
-      st.audio!.commitSamples();
+      wr.commitSamples();
       counts.written++;
     }
     end += n;
-    if (!o.paced && counts.written % 16 === 0) await sleep(0);
+    if (!paced && counts.written % 16 === 0) await sleep(0);
   }
 }
-

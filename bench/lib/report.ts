@@ -16,6 +16,8 @@ export interface SideCpu {
   processPct: number;
   /** The endpoint's own threads (its worker and libfabric's), % of one core; null when not separable. */
   endpointPct: number | null;
+  /** Initiator side, paced whole-grain runs: the source writer's own process (not in processPct). */
+  sourcePct?: number | null;
 }
 
 /** unverified: arrived, but the ring wrapped over the slot before the reader could check it. */

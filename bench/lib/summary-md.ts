@@ -30,12 +30,12 @@ export function summaryMarkdown(r: BenchReport): string {
   const paced = r.scenarios.filter((s) => s.paced && s.baseline);
   if (paced.length) {
     L.push('', '## Paced: ours against raw C in the same run', '');
-    L.push('| scenario | provider | CPU initiator ours / C (ratio) | CPU target ours / C (ratio) | transfer p50 ours / C | transfer p99 ours / C |');
-    L.push('|---|---|---|---|---|---|');
+    L.push('| scenario | provider | CPU initiator ours / C (ratio) | CPU target ours / C (ratio) | transfer p50 ours / C | transfer p99 ours / C | end-to-end p50 / p99 ours | source writer CPU (own process) |');
+    L.push('|---|---|---|---|---|---|---|---|');
     for (const s of paced) {
       const o = s.ours;
       const b = s.baseline!;
-      L.push(`| ${s.name} | ${s.provider} | ${f(o?.cpu.initiator.processPct)} / ${f(b.cpu.initiator.processPct)} (${f(s.ratios?.cpuInitiator, 2)}) | ${f(o?.cpu.target.processPct)} / ${f(b.cpu.target.processPct)} (${f(s.ratios?.cpuTarget, 2)}) | ${f(o?.latencyMs.transfer.p50, 2)} / ${f(b.latencyMs.transfer.p50, 2)} | ${f(o?.latencyMs.transfer.p99, 2)} / ${f(b.latencyMs.transfer.p99, 2)} |`);
+      L.push(`| ${s.name} | ${s.provider} | ${f(o?.cpu.initiator.processPct)} / ${f(b.cpu.initiator.processPct)} (${f(s.ratios?.cpuInitiator, 2)}) | ${f(o?.cpu.target.processPct)} / ${f(b.cpu.target.processPct)} (${f(s.ratios?.cpuTarget, 2)}) | ${f(o?.latencyMs.transfer.p50, 2)} / ${f(b.latencyMs.transfer.p50, 2)} | ${f(o?.latencyMs.transfer.p99, 2)} / ${f(b.latencyMs.transfer.p99, 2)} | ${f(o?.latencyMs.endToEnd.p50, 2)} / ${f(o?.latencyMs.endToEnd.p99, 2)} | ${o?.cpu.initiator.sourcePct == null ? 'in the initiator' : f(o.cpu.initiator.sourcePct)} |`);
     }
   }
   if (r.highestN.length) {

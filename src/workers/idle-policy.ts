@@ -3,7 +3,9 @@
  * busy never, blocking always, hybrid after an adaptive spin window since the last
  * activity (doubles when work arrived during the spin, halves when it had to block).
  * Blocking happens in the worker's own wait (CQ wait object, flow futex or control
- * doorbell), chosen by the worker.
+ * doorbell), chosen by the worker. A worker that knows its flow's rate caps the window at
+ * a small share of the grain period (capForRate): spinning longer than that at a paced rate
+ * only burns CPU between grains (docs/bench.md, paced CPU).
  */
 import type { PollMode } from '../ipc/control-block.js';
 
@@ -12,8 +14,21 @@ export class IdlePolicy {
   private lastActivity = 0;
   private blockedSince = -1;
 
-  constructor(private readonly mode: () => PollMode, private readonly minNs = 20_000, private readonly maxNs = 2_000_000, initialNs = 200_000) {
+  constructor(private readonly mode: () => PollMode, private readonly minNs = 20_000, private maxNs = 2_000_000, initialNs = 200_000) {
     this.windowNs = initialNs;
+  }
+
+  /** Share of the period a spin may take at most. */
+  static readonly PERIOD_SHARE = 1 / 40;
+
+  /**
+   * Caps the window at PERIOD_SHARE of one period of `unitsPerSecond` (grains, or audio
+   * windows); never below the minimum window. Non-finite or non-positive rates change nothing.
+   */
+  capForRate(unitsPerSecond: number): void {
+    if (!(unitsPerSecond > 0) || !Number.isFinite(unitsPerSecond)) return;
+    this.maxNs = Math.max(this.minNs, Math.min(this.maxNs, (1e9 / unitsPerSecond) * IdlePolicy.PERIOD_SHARE));
+    this.windowNs = Math.min(this.windowNs, this.maxNs);
   }
 
   activity(now = performance.now() * 1e6): void {
@@ -38,4 +53,5 @@ export class IdlePolicy {
   }
 
   get spinWindowNs(): number { return this.windowNs; }
+  get maxSpinWindowNs(): number { return this.maxNs; }
 }

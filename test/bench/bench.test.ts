@@ -82,6 +82,10 @@ test.serial('a quick bench run: every field, ratios from a baseline that ran, a 
       t.true(b.latencyMs.transfer.count > 0 && b.latencyMs.transfer.p50 > 0, `${what}: raw C measured latency`);
       t.is(s.ratios!.transferP50, s.ours!.latencyMs.transfer.p50 / b.latencyMs.transfer.p50);
       t.true(s.ours!.latencyMs.transfer.windows.length >= 1, `${what}: 1 s windows`);
+      // Paced whole grains come from a source process of its own: its CPU is reported apart.
+      t.true(typeof s.ours!.cpu.initiator.sourcePct === 'number' && s.ours!.cpu.initiator.sourcePct > 0, `${what}: source process CPU`);
+    } else {
+      t.is(s.ours!.cpu.initiator.sourcePct, null, `${what}: the unpaced source runs in the initiator process`);
     }
   }
   const svg = fs.readFileSync(path.join(OUT, 'chart.svg'), 'utf8');

@@ -52,3 +52,22 @@ test('hybrid window doubles when a spin finds work and halves when it has to blo
   }
   t.deepEqual(windows, [200, 100, 50, 25, 12.5, 10, 10]);
 });
+
+test('a paced flow caps the hybrid window at a share of its grain period, never below the minimum', (t) => {
+  const p = new IdlePolicy(() => 'hybrid', 20 * US, 2000 * US, 200 * US);
+  p.capForRate(50); // 20 ms period: 1/40 of it is 500 µs
+  t.is(p.maxSpinWindowNs, 500 * US);
+  let now = 1e9;
+  p.activity(now);
+  for (let k = 0; k < 10; k++) { now += 10 * US; t.false(p.shouldBlock(now)); p.activity(now); }
+  t.is(p.spinWindowNs, 500 * US, 'work inside the window widens it only up to the cap');
+  t.false(p.shouldBlock(now + 499 * US));
+  t.true(p.shouldBlock(now + 501 * US), 'blocks once the capped window has passed');
+  const fast = new IdlePolicy(() => 'hybrid', 20 * US, 2000 * US, 200 * US);
+  fast.capForRate(48000); // a period of 21 µs: the minimum window wins
+  t.is(fast.maxSpinWindowNs, 20 * US);
+  t.is(fast.spinWindowNs, 20 * US, 'the current window is clamped too');
+  const same = new IdlePolicy(() => 'hybrid', 20 * US, 2000 * US, 200 * US);
+  for (const r of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) same.capForRate(r);
+  t.is(same.maxSpinWindowNs, 2000 * US, 'a rate that is no rate changes nothing');
+});
