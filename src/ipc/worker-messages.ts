@@ -25,6 +25,7 @@ export interface TargetWorkerConfig extends CommonEndpointConfig {
   flowDef: string;
   cqDepth?: number;
   autoCommit: boolean;
+  maxInitiators?: number;
 }
 
 export interface InitiatorWorkerConfig extends CommonEndpointConfig {

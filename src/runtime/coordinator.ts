@@ -32,6 +32,8 @@ export interface TargetOptions extends EndpointCommonOptions {
   cqDepth?: number;
   /** Commit landed grains into the flow (default true). */
   autoCommit?: boolean;
+  /** MSG providers: initiators connected at once (default 1; see the engine's TargetOptions). */
+  maxInitiators?: number;
 }
 
 export interface InitiatorOptions extends EndpointCommonOptions {
@@ -67,7 +69,7 @@ export class Fabrics {
   async createTarget(opts: TargetOptions): Promise<TargetHandle> {
     const name = opts.name ?? `target-${++this.counter}`;
     const h = new TargetHandle(
-      { role: 'target', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowDef: opts.flowDef, cqDepth: opts.cqDepth, autoCommit: opts.autoCommit ?? true },
+      { role: 'target', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowDef: opts.flowDef, cqDepth: opts.cqDepth, autoCommit: opts.autoCommit ?? true, maxInitiators: opts.maxInitiators },
       workerUrl('target-worker.js'),
     );
     return this.adopt(h, opts.provider);
