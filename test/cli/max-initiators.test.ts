@@ -77,3 +77,40 @@ test('--max-initiators: 0, a fraction, a word or a huge number is a usage error 
   const help = await runCli(['target', '--help']);
   t.regex(help.stdout, /--max-initiators/);
 });
+
+test.serial('idle per connection: of two initiators, the SIGSTOPped one shows idle, the other stays active; SIGCONT: active again', async (t) => {
+  t.timeout(90_000);
+  const s = await setup(['--max-initiators', '2']);
+  const ini1 = startCli(['initiator', '-d', s.src, '-f', FLOW_ID, '-t', s.b64, '-q']);
+  s.procs.push(ini1);
+  let ini2: Proc | undefined;
+  try {
+    await s.target.waitFor(/^target: initiator connected \(connection 1\)$/);
+    ini2 = startCli(['initiator', '-d', s.src, '-f', FLOW_ID, '-t', s.b64, '-q']);
+    s.procs.push(ini2);
+    await s.target.waitFor(/^target: initiator connected \(connection 2\)$/);
+    await s.target.waitFor(/^target: [\d.]+ grains\/s, [1-9]\d* grains, 2 connections,/, 8000);
+    const before = s.target.stderr.length;
+    ini2.proc.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    await s.target.waitFor(/^target: connection 2 idle: nothing landed for 1000 ms/, 5000);
+    const ms = Date.now() - stoppedAt;
+    t.log(`connection 2 shown idle ${ms} ms after SIGSTOP`);
+    t.true(ms >= 900 && ms < 3000, `idle after the idle time, not long after (${ms} ms)`);
+    // Connection 1 keeps delivering: never idle, and the progress line counts one idle connection.
+    const line = () => s.target.stderr.slice(before).filter((l) => /^target: [\d.]+ grains\/s/.test(l)).at(-1) ?? '';
+    const progressAfter = s.target.stderr.length;
+    await s.target.waitFor(/^target: [\d.]+ grains\/s, [1-9]\d* grains, 2 connections \(1 idle\),/, 8000);
+    t.true(s.target.stderr.slice(progressAfter).some((l) => /2 connections \(1 idle\)/.test(l)), line());
+    const rate = Number(/^target: ([\d.]+) grains\/s/.exec(line())![1]);
+    t.true(rate > 20, `the active initiator still delivers (${rate} grains/s)`);
+    ini2.proc.kill('SIGCONT');
+    await s.target.waitFor(/^target: connection 2 active again$/, 8000);
+    await s.target.waitFor(/^target: [\d.]+ grains\/s, [1-9]\d* grains, 2 connections,/, 8000);
+    t.false(s.target.stderr.some((l) => /connection 1 idle/.test(l)), `connection 1 never idle:\n${s.target.stderr.join('\n')}`);
+    t.false(s.target.stderr.some((l) => /disconnected/.test(l)), 'a stopped initiator is idle, not gone');
+  } finally {
+    ini2?.proc.kill('SIGCONT');
+    await s.stopAll();
+  }
+});
