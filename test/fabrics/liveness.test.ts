@@ -108,7 +108,7 @@ test.serial('tcp: the target shows an initiator that stopped sending as idle', a
 test.serial('tcp: with two initiators, the target tracks idleness per connection (idle and active events, connectionStatus)', async (t) => {
   const dst = new MxlInstance(tempDomain());
   const tw = dst.createFlowWriter(flowDef(FLOW_ID, W, H)) as DiscreteFlowWriter;
-  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(tw), maxInitiators: 2, idleMs: 300 });
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(tw), maxInitiators: 2, idleMs: 600 });
   const a = source('tcp');
   const b = source('tcp');
   const events: string[] = [];
@@ -120,13 +120,13 @@ test.serial('tcp: with two initiators, the target tracks idleness per connection
     b.initiator.addTarget(target.info);
     await pollUntil(() => target.connections === 2 && b.initiator.targets[0].state === 'connected', step, 5000, 'b connected');
     const [ca, cb] = target.connectionStatus().map((c) => c.connection);
-    // Both send, then only a: b goes idle after 300 ms, a never does.
+    // Both send, then only a: b goes idle after 600 ms, a never does.
     let index = currentIndex(RATE);
     send(a, index); send(b, index + 1n);
     await pollUntil(() => target.counters.grains === 2, step, 5000, 'both landed');
     t.deepEqual(target.connectionStatus().map((c) => c.landed), [1, 1], 'one grain counted on each connection');
     index += 2n;
-    const until = Date.now() + 800;
+    const until = Date.now() + 1200;
     while (Date.now() < until) {
       send(a, index++);
       const n = target.counters.grains;
@@ -137,9 +137,9 @@ test.serial('tcp: with two initiators, the target tracks idleness per connection
     const st = new Map(target.connectionStatus().map((c) => [c.connection, c]));
     t.false(st.get(ca)!.idle, 'the sending initiator is active');
     t.true(st.get(cb)!.idle, 'the one that stopped is idle');
-    t.false(target.idle(300, ca));
-    t.true(target.idle(300, cb));
-    t.false(target.idle(300), 'the target as a whole is not idle');
+    t.false(target.idle(600, ca));
+    t.true(target.idle(600, cb));
+    t.false(target.idle(600), 'the target as a whole is not idle');
     t.true(events.includes(`idle ${cb}`) && !events.includes(`idle ${ca}`), events.join(', '));
     send(b, index++);
     await pollUntil(() => events.includes(`active ${cb}`), step, 2000, 'b active again');

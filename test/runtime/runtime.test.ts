@@ -108,7 +108,7 @@ test.serial('tcp, maxInitiators 2: both initiators connect; the one that sends n
   const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
   const fx = new Fabrics();
   try {
-    const target = await fx.createTarget({ provider: 'tcp', node: '127.0.0.1', domain: domain(), flowDef, maxInitiators: 2, idleMs: 300 });
+    const target = await fx.createTarget({ provider: 'tcp', node: '127.0.0.1', domain: domain(), flowDef, maxInitiators: 2, idleMs: 1000 });
     const events: string[] = [];
     for (const type of ['connected', 'idle', 'active', 'peerError']) target.on(type, (e: { connection?: number; message?: string }) => events.push(`${type} ${e?.connection ?? e?.message}`));
     const sender = await fx.createInitiator({ provider: 'tcp', domain: src.domain, flowId: FLOW, follow: true });
@@ -120,7 +120,7 @@ test.serial('tcp, maxInitiators 2: both initiators connect; the one that sends n
     const silent = await fx.createInitiator({ provider: 'tcp', domain: src.domain, flowId: FLOW, follow: false });
     await silent.addTarget(target.info);
     await until(() => events.includes('connected 2'), 5000, `silent connected (${events.join(', ')})`);
-    await until(() => events.includes('idle 2'), 2000, `connection 2 idle (${events.join(', ')})`);
+    await until(() => events.includes('idle 2'), 4000, `connection 2 idle (${events.join(', ')})`);
     await sleep(500);
     writing = false;
     await source;
