@@ -22,7 +22,8 @@ import {
 
 export const targetHelp = `usage: mxl-fabrics target -d DOMAIN -f FLOW_DEF.json [-p PROVIDER] [-n NODE] [-s SERVICE]
                           [-t @FILE | -t FILE | -t -] [--info-http HOST:PORT] [--metrics HOST:PORT]
-                          [--poll MODE] [-q] [--name NAME] [--log-format text|json]
+                          [--poll MODE] [--max-initiators N] [-q] [--name NAME]
+                          [--log-format text|json]
 
 Receives a flow over fabrics: creates the flow described by FLOW_DEF.json in DOMAIN (or
 joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an initiator's
@@ -42,9 +43,23 @@ joins it), sets up a target, prints "Target info:  <base64>" on stderr (what an 
       --log-format   text (default) or json: one event per line (time, level, endpoint, msg)
       --poll         busy, hybrid (default) or blocking completion polling
       --cq-depth     completion queue depth (default 64)
+      --max-initiators  initiators connected at once (tcp/verbs; default 1): one more is
+                     refused, and both sides say so; each connection that stops sending is
+                     logged idle after 1 s, and active again when it goes on
   -q, --quiet        no progress lines (events and errors are still logged)
       --verbose      stack traces on errors
   -h, --help         this text`;
+
+/** A connection with nothing landed for this long is logged idle (docs/sessions.md "Idle initiators"). */
+const IDLE_MS = 1000;
+
+/** --max-initiators: a whole number from 1 to 1024 (undefined: the engine's default, 1). */
+export function parseMaxInitiators(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`target: --max-initiators must be an integer from 1 to 1024, not ${JSON.stringify(v)}`);
+  return n;
+}
 
 /** --info-http: the TargetInfo server, its failure prefixed with the command. */
 async function serveTargetInfo(at: { host: string; port: number }): Promise<TargetInfoServer> {
@@ -70,6 +85,7 @@ export async function runTarget(argv: string[]): Promise<number> {
     'log-format': { type: 'string' },
     poll: { type: 'string' },
     'cq-depth': { type: 'string' },
+    'max-initiators': { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
     verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -89,6 +105,7 @@ export async function runTarget(argv: string[]): Promise<number> {
     cqDepth = Number(str('cq-depth'));
     if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new UsageError(`target: --cq-depth must be a positive integer, not ${JSON.stringify(str('cq-depth'))}`);
   }
+  const maxInitiators = parseMaxInitiators(str('max-initiators'));
   let infoOut = str('target-info');
   if (infoOut !== undefined && infoOut !== '-') {
     infoOut = infoOut.startsWith('@') ? infoOut.slice(1) : infoOut;
@@ -108,7 +125,7 @@ export async function runTarget(argv: string[]): Promise<number> {
     // Listeners first: a busy port fails before the flow and the endpoint exist.
     const metricsServer = metrics ? await serveMetricsChecked('target', fx, metrics) : undefined;
     if (infoHttp) infoServer = await serveTargetInfo(infoHttp);
-    const target = await fx.createTarget({ name, provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth });
+    const target = await fx.createTarget({ name, provider, node, service: str('service'), domain, flowDef, pollMode, cqDepth, maxInitiators, idleMs: IDLE_MS });
     target.on('error', (e: Error) => stop.fail(e));
     const watchdog = watchWorker('target', target, log);
     const info = TargetInfo.parse(target.info);
@@ -131,10 +148,27 @@ export async function runTarget(argv: string[]): Promise<number> {
     log.line(`Target info:  ${info.toBase64()}`);
 
     let dropped = 0;
+    // Connections whose initiator stopped sending (tcp/verbs: tracked per connection).
+    const idleConns = new Set<number>();
     target.on('connected', (e: { connection: number }) => log.line(`target: initiator connected (connection ${e.connection})`));
-    target.on('disconnected', (e: { connection: number }) => log.line(`target: initiator disconnected (connection ${e.connection})`, 'warn'));
+    target.on('disconnected', (e: { connection: number }) => {
+      idleConns.delete(e.connection);
+      log.line(`target: initiator disconnected (connection ${e.connection})`, 'warn');
+    });
+    target.on('idle', (e: { connection: number }) => {
+      idleConns.add(e.connection);
+      log.line(`target: connection ${e.connection} idle: nothing landed for ${IDLE_MS} ms (the initiator stopped sending, or is stalled)`, 'warn');
+    });
+    target.on('active', (e: { connection: number }) => {
+      idleConns.delete(e.connection);
+      log.line(`target: connection ${e.connection} active again`);
+    });
     target.on('dropped', (m: { reason?: string }) => { if (dropped++ === 0) log.line(`target: dropped a write: ${m.reason ?? 'out of range'} (further drops are counted in the progress line)`, 'warn'); });
-    target.on('peerError', (e?: Error) => log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}`, 'error'));
+    target.on('peerError', (e?: FabricsError) => {
+      // A refusal names the limit; say which flag raises it.
+      const hint = e?.field === 'maxInitiators' ? ' (--max-initiators N accepts more)' : '';
+      log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}${hint}`, 'error');
+    });
     // Drain the event ring (grains are committed by the worker; nothing to do per grain here).
     const drain = audio
       ? (async () => { for await (const _ of target.samples()) { /* counted by the stats */ } })()
@@ -149,7 +183,7 @@ export async function runTarget(argv: string[]): Promise<number> {
       const { rate, total } = meter.tick();
       const last = s.read(Word.LAST_GRAIN_INDEX);
       const conns = s.read(Word.PEERS_CONNECTED);
-      log.progress(`target: ${rate.toFixed(1)} ${unit}/s, ${total} ${unit}` + (audio ? ` (${s.read(Word.SAMPLES)} samples)` : '') + (connectionless ? '' : `, ${conns} connection${conns === 1 ? '' : 's'}`) +
+      log.progress(`target: ${rate.toFixed(1)} ${unit}/s, ${total} ${unit}` + (audio ? ` (${s.read(Word.SAMPLES)} samples)` : '') + (connectionless ? '' : `, ${conns} connection${conns === 1 ? '' : 's'}${idleConns.size > 0 ? ` (${idleConns.size} idle)` : ''}`) +
         (last >= 0 ? `, last index ${last}, lag ${s.read(Word.FLOW_LAG_GRAINS)}` : '') + (dropped > 0 ? `, dropped ${dropped}` : ''));
     }, PROGRESS_INTERVAL_MS);
 

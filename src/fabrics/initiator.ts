@@ -22,6 +22,7 @@ import { type InitiatorEvent, Sessions, checkDistinctRegions } from './engine/se
 import { type EndpointOptions, type OpenedFabric, bindError, openFabric } from './fabric-setup.js';
 import { GrainSender } from './media/grain-sender.js';
 import { GRAIN_HEADER_SIZE } from './grain-protocol.js';
+import { ENTRY_HEADER_SIZE } from './sample-protocol.js';
 import { SampleSender } from './media/sample-sender.js';
 import type { GrainRing } from './grain-ring.js';
 import type { SampleRing } from './sample-ring.js';
@@ -112,7 +113,7 @@ export class Initiator {
       this.cq = new a.CompletionQueue(f.domain, cqDepth, true);
       this.reader = new CompletionReader(this.cq, f.cqWaitable);
       this.connector = f.config.epType === FI.EP_MSG ? new MsgConnector(f, this.cq) : new RdmConnector(f, this.cq);
-      this.liveness = new Liveness(f.domain, live, this.media.kind === 'grains' ? GRAIN_HEADER_SIZE - 1 : undefined);
+      this.liveness = new Liveness(f.domain, live, this.media.kind === 'grains' ? GRAIN_HEADER_SIZE - 1 : ENTRY_HEADER_SIZE - 1);
       this.sessions = new Sessions(this.connector, this.media, this.liveness, { reconnectDelayMs: opts.reconnectDelayMs ?? 1000, cqDepth }, (e) => this.emit(e));
     } catch (e) {
       this.release();

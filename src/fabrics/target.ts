@@ -13,11 +13,11 @@
 import { FabricsError } from '../errors.js';
 import { addon } from '../native/index.js';
 import type { NativeCompletionQueue, NativeMemoryRegion } from '../native/fabric.js';
-import type { Listener } from './connection/listener.js';
+import type { CompletionSource, Listener } from './connection/listener.js';
 import { MsgListener } from './connection/msg-listener.js';
 import { RdmEndpoint } from './connection/rdm-endpoint.js';
 import { RecvPool } from './connection/recv-pool.js';
-import { BATCH, CompletionReader } from './engine/completion-reader.js';
+import { BATCH, CompletionReader, PauseLadder, pause } from './engine/completion-reader.js';
 import { type EndpointOptions, type OpenedFabric, openFabric, randomKey } from './fabric-setup.js';
 import { type DropReason, emptyDrops } from './media/drops.js';
 import { GrainReceiver, type LandedGrain } from './media/grain-receiver.js';
@@ -37,9 +37,10 @@ export interface TargetOptions extends EndpointOptions {
   /** Audio: the channels ring to receive into, through a bounce buffer (docs/protocol.md §4.7). */
   samples?: SampleRing;
   /**
-   * Completion queue depth (upstream option cqDepth, default 8 there). Default here: one
-   * entry per region and initiator (an initiator keeps at most one transfer per slot in
-   * flight), at least 64.
+   * Completion queue depth (upstream option cqDepth, default 8 there); MSG providers: of
+   * each connection's queue. Default here: one entry per region (an initiator keeps at most
+   * one transfer per slot in flight), at least 64; RDM, where initiators share one queue:
+   * one per region and initiator.
    */
   cqDepth?: number;
   /** Commit landed grains into the flow (default when the ring can commit). */
@@ -49,6 +50,22 @@ export interface TargetOptions extends EndpointOptions {
    * higher for redundant senders of the same source; a request beyond it is rejected.
    */
   maxInitiators?: number;
+  /**
+   * MSG providers: a connected initiator with nothing landed for this long is shown idle
+   * ('idle' event, connectionStatus()), and 'active' again at its next arrival (default 1000).
+   */
+  idleMs?: number;
+}
+
+/** One connected initiator (MSG providers) as the target sees it. */
+export interface ConnectionStatus {
+  connection: bigint;
+  /** Nothing landed on this connection for idleMs (counted from its connect when nothing did). */
+  idle: boolean;
+  /** process.hrtime.bigint() of its last landed grain or sample window (0n: none yet). */
+  lastArrivalNs: bigint;
+  /** Grains (audio: sample windows) landed on this connection. */
+  landed: number;
 }
 
 export interface TargetCounters {
@@ -72,11 +89,19 @@ export interface TargetCounters {
 export type TargetEvent =
   | { type: 'connected'; connection: bigint }
   | { type: 'disconnected'; connection: bigint }
+  /** MSG: nothing landed on this connection for idleMs; `sinceNs` is its last arrival (or its connect). */
+  | { type: 'idle'; connection: bigint; sinceNs: bigint }
+  /** MSG: a grain landed again on a connection that was idle. */
+  | { type: 'active'; connection: bigint }
   | { type: 'dropped'; code: DropReason; reason: string; immediate: number }
   | { type: 'error'; error: FabricsError };
 
 /** While idle, blocking reads still look at connection events this often. */
 const EQ_POLL_MS = 10;
+/** Connections are checked for idleness at most this often. */
+const IDLE_CHECK_NS = 20_000_000n;
+
+interface ConnState { connectedNs: bigint; lastArrivalNs: bigint; idle: boolean; landed: number }
 
 export class Target {
   readonly info: TargetInfo;
@@ -84,9 +109,14 @@ export class Target {
   readonly fabric: OpenedFabric;
   private readonly media: ReceiverMedia;
   private readonly mrs: NativeMemoryRegion[] = [];
-  private readonly cq: NativeCompletionQueue;
-  private readonly reader: CompletionReader;
+  /** RDM only: the endpoint's one queue (MSG: one per connection, owned by the listener). */
+  private readonly cq?: NativeCompletionQueue;
   private readonly listener: Listener;
+  private readonly conns = new Map<bigint, ConnState>();
+  private readonly idleNs: bigint;
+  private lastIdleCheck = 0n;
+  /** Pauses between looks when there are several queues and none to sleep in. */
+  private readonly ladder = new PauseLadder();
   private readonly recvs?: RecvPool;
   private readonly landed: LandedGrain[] = [];
   private readonly landedSamples: LandedSamples[] = [];
@@ -116,10 +146,14 @@ export class Target {
     this.media = ring
       ? new GrainReceiver(ring, autoCommit, this.counters, drop, (g) => { if (this.onLanded?.(g) !== false) this.landed.push(g); })
       : new SampleReceiver(samples!, autoCommit, this.counters, drop, (s) => { if (this.onSamples?.(s) !== false) this.landedSamples.push(s); });
-    const cqDepth = opts.cqDepth ?? Math.max(64, this.media.buffers.length * maxInitiators);
-    if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${cqDepth}`, { field: 'cqDepth' });
+    if (opts.cqDepth !== undefined && (!Number.isInteger(opts.cqDepth) || opts.cqDepth < 1)) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${opts.cqDepth}`, { field: 'cqDepth' });
+    const idleMs = opts.idleMs ?? 1000;
+    if (!(idleMs > 0) || !Number.isFinite(idleMs)) throw new FabricsError('MXL_ERR_INVALID_ARG', `idleMs must be a positive number, got ${idleMs}`, { field: 'idleMs' });
+    this.idleNs = BigInt(Math.round(idleMs * 1e6));
     const a = addon();
     const f = openFabric(opts, 'target');
+    const msg = f.config.epType === FI.EP_MSG;
+    const cqDepth = opts.cqDepth ?? Math.max(64, this.media.buffers.length * (msg ? 1 : maxInitiators));
     this.fabric = f;
     try {
       const len = this.media.regionLength;
@@ -128,11 +162,13 @@ export class Target {
         this.mrs.push(mr);
         return { addr: f.virtAddr ? mr.address : 0n, len: BigInt(len), rkey: mr.key };
       });
-      this.cq = new a.CompletionQueue(f.domain, cqDepth, true);
-      this.reader = new CompletionReader(this.cq, f.cqWaitable);
       if (f.rxCqData) this.recvs = new RecvPool(f.domain);
       const id = newEndpointId();
-      this.listener = f.config.epType === FI.EP_MSG ? new MsgListener(f, this.cq, id, opts, maxInitiators, this.recvs) : new RdmEndpoint(f, this.cq, id, this.recvs);
+      if (msg) this.listener = new MsgListener(f, cqDepth, id, opts, maxInitiators, this.recvs);
+      else {
+        this.cq = new a.CompletionQueue(f.domain, cqDepth, true);
+        this.listener = new RdmEndpoint(f, this.cq, id, this.recvs);
+      }
       this.info = new TargetInfo(id, f.providerName, f.info.addrFormat, this.listener.address, regions, this.media.bounce);
     } catch (e) {
       this.release();
@@ -149,12 +185,18 @@ export class Target {
   get lastArrivalNs(): bigint { return this.lastArrival; }
 
   /**
-   * Whether nothing landed for `ms` (default 1000): an initiator that stopped sending shows
-   * as idle. Per target, not per connection: a completion does not say which connection
-   * its write came on (and a target takes one initiator unless maxInitiators says more).
+   * Whether nothing landed for `ms` (default 1000), on the whole target or (MSG providers)
+   * on `connection`: an initiator that stopped sending shows as idle (docs/sessions.md
+   * "Idle initiators"). RDM providers have no connections: per target only.
    */
-  idle(ms = 1000): boolean {
-    return this.lastArrival === 0n || process.hrtime.bigint() - this.lastArrival > BigInt(Math.round(ms * 1e6));
+  idle(ms = 1000, connection?: bigint): boolean {
+    const last = connection === undefined ? this.lastArrival : this.conns.get(connection)?.lastArrivalNs ?? 0n;
+    return last === 0n || process.hrtime.bigint() - last > BigInt(Math.round(ms * 1e6));
+  }
+
+  /** MSG providers: every connected initiator, idle or active (RDM: empty). */
+  connectionStatus(): ConnectionStatus[] {
+    return [...this.conns].map(([connection, c]) => ({ connection, idle: c.idle, lastArrivalNs: c.lastArrivalNs, landed: c.landed }));
   }
 
   /** Takes the pending connection/drop events. */
@@ -234,10 +276,13 @@ export class Target {
     this.listener.poll({
       connected: (connection) => {
         this.counters.connects++;
+        this.conns.set(connection, { connectedNs: process.hrtime.bigint(), lastArrivalNs: 0n, idle: false, landed: 0 });
         this.events.push({ type: 'connected', connection });
       },
+      closing: (source) => { this.drainSource(source, Number.MAX_SAFE_INTEGER, 0); },
       disconnected: (connection) => {
         this.counters.disconnects++;
+        this.conns.delete(connection);
         this.events.push({ type: 'disconnected', connection });
       },
       error: (error) => {
@@ -245,18 +290,61 @@ export class Target {
         this.events.push({ type: 'error', error });
       },
     });
+    if (this.conns.size > 0) this.checkIdle();
   }
 
-  /** Reads completions (waiting up to timeoutMs for the first when > 0); returns what landed. */
+  /** Marks connections with nothing landed for idleNs as idle (at most every IDLE_CHECK_NS). */
+  private checkIdle(): void {
+    const now = process.hrtime.bigint();
+    if (now - this.lastIdleCheck < IDLE_CHECK_NS) return;
+    this.lastIdleCheck = now;
+    for (const [connection, c] of this.conns) {
+      const since = c.lastArrivalNs > c.connectedNs ? c.lastArrivalNs : c.connectedNs;
+      if (!c.idle && now - since > this.idleNs) {
+        c.idle = true;
+        this.events.push({ type: 'idle', connection, sinceNs: since });
+      }
+    }
+  }
+
+  /**
+   * Reads completions (waiting up to timeoutMs for the first when > 0); returns what landed.
+   * One queue (RDM, or one connection): as drainSource. None (nothing connected) or several
+   * (several initiators, each with its queue): no one queue to sleep in, so it looks at each
+   * and pauses on the ladder in between (50 µs rising to 1 ms while active, 4 ms when idle).
+   */
   private drain(max: number, timeoutMs: number): number {
-    const r = this.reader;
+    const srcs = this.listener.sources;
+    if (srcs.length === 1) return this.drainSource(srcs[0], max, timeoutMs);
+    let landed = 0;
+    for (const src of srcs) landed += this.drainSource(src, max, 0);
+    if (landed > 0 || timeoutMs <= 0) return landed;
+    const end = performance.now() + timeoutMs;
+    if (srcs.length === 0) {
+      pause(timeoutMs * 1000);
+      return 0;
+    }
+    while (performance.now() < end) {
+      this.ladder.pause();
+      for (const src of srcs) landed += this.drainSource(src, max, 0);
+      if (landed > 0) {
+        this.ladder.activity();
+        return landed;
+      }
+    }
+    return 0;
+  }
+
+  /** Reads one queue's completions (waiting up to timeoutMs for the first when > 0). */
+  private drainSource(src: CompletionSource, max: number, timeoutMs: number): number {
+    const r: CompletionReader = src.reader;
     let landed = 0;
     let left = max;
     while (left > 0) {
       const want = Math.min(left, BATCH);
       const n = r.read(want, landed === 0 ? timeoutMs : 0);
       if (n <= 0) break;
-      for (let i = 0; i < n; i++) if (this.completion(r.context(i), r.flags(i), r.data(i), r.len(i))) landed++;
+      for (let i = 0; i < n; i++) if (this.completion(r.context(i), r.flags(i), r.data(i), r.len(i), src.conn)) landed++;
       left -= n;
       timeoutMs = 0;
       if (n < want) break;
@@ -264,7 +352,7 @@ export class Target {
     return landed;
   }
 
-  private completion(context: bigint, flags: bigint, data: bigint, len: bigint): boolean {
+  private completion(context: bigint, flags: bigint, data: bigint, len: bigint, conn: bigint): boolean {
     const own = RecvPool.owns(context);
     if (flags & addon().constants.CQ_ERROR_BIT) {
       this.counters.completionErrors++;
@@ -274,7 +362,18 @@ export class Target {
     if (own) this.recvs?.repost(context, (c) => this.listener.endpoint(c));
     if (!(flags & FI.REMOTE_CQ_DATA)) return false;
     const landed = this.media.land(Number(data & 0xffffffffn), Number(len));
-    if (landed) this.lastArrival = process.hrtime.bigint();
+    if (landed) {
+      this.lastArrival = process.hrtime.bigint();
+      const c = this.conns.get(conn);
+      if (c) {
+        c.lastArrivalNs = this.lastArrival;
+        c.landed++;
+        if (c.idle) {
+          c.idle = false;
+          this.events.push({ type: 'active', connection: conn });
+        }
+      }
+    }
     return landed;
   }
 }

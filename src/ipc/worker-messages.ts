@@ -25,6 +25,8 @@ export interface TargetWorkerConfig extends CommonEndpointConfig {
   flowDef: string;
   cqDepth?: number;
   autoCommit: boolean;
+  maxInitiators?: number;
+  idleMs?: number;
 }
 
 export interface InitiatorWorkerConfig extends CommonEndpointConfig {
@@ -64,6 +66,6 @@ export type WorkerMessage =
   | { type: 'ready'; info?: string; kind: 'grains' | 'samples'; grainCount: number; grainRate: { numerator: number; denominator: number }; flowId: string }
   | { type: 'reply'; id: number; ok: true; value?: unknown }
   | { type: 'reply'; id: number; ok: false; error: FabricsErrorRecord }
-  | { type: 'peer'; event: 'connected' | 'disconnected' | 'error'; peer: number; targetId?: string; reason?: string; error?: FabricsErrorRecord }
+  | { type: 'peer'; event: 'connected' | 'disconnected' | 'idle' | 'active' | 'error'; peer: number; targetId?: string; reason?: string; error?: FabricsErrorRecord }
   | { type: 'dropped'; reason: string; immediate: number }
   | { type: 'fatal'; error: FabricsErrorRecord };

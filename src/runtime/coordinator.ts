@@ -32,6 +32,10 @@ export interface TargetOptions extends EndpointCommonOptions {
   cqDepth?: number;
   /** Commit landed grains into the flow (default true). */
   autoCommit?: boolean;
+  /** MSG providers: initiators connected at once (default 1; see the engine's TargetOptions). */
+  maxInitiators?: number;
+  /** MSG providers: a connection with nothing landed for this long is reported idle (default 1000). */
+  idleMs?: number;
 }
 
 export interface InitiatorOptions extends EndpointCommonOptions {
@@ -74,7 +78,7 @@ export class Fabrics {
   async createTarget(opts: TargetOptions): Promise<TargetHandle> {
     const name = opts.name ?? `target-${++this.counter}`;
     const h = new TargetHandle(
-      { role: 'target', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowDef: opts.flowDef, cqDepth: opts.cqDepth, autoCommit: opts.autoCommit ?? true },
+      { role: 'target', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowDef: opts.flowDef, cqDepth: opts.cqDepth, autoCommit: opts.autoCommit ?? true, maxInitiators: opts.maxInitiators, idleMs: opts.idleMs },
       workerUrl('target-worker.js'),
     );
     return this.adopt(h, opts.provider);

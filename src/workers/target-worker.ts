@@ -31,7 +31,7 @@ runWorker<TargetWorkerConfig>((kit) => {
     // Audio: the sender picks its windows; 10 ms is the usual one.
     idle.capForRate(audio ? 100 : Number(rate.numerator) / Number(rate.denominator));
     const grainBytes = w.geometry.grainSize + GRAIN_PAYLOAD_OFFSET;
-    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit };
+    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit, maxInitiators: config.maxInitiators, idleMs: config.idleMs };
     target = audio ? new Target({ ...endpoint, samples: timedCommits(samplesFromWriter(writer), stats, 'commit') }) : new Target({ ...endpoint, ring: timedCommits(ringFromWriter(w), stats, 'commitLanded') });
     const faults = new TargetFaults(stats);
     const ledger = new SliceLedger(w.geometry.grainCount, w.geometry.totalSlices, w.geometry.sliceSizes.reduce((a, b) => a + b, 0), grainBytes);
@@ -66,6 +66,8 @@ runWorker<TargetWorkerConfig>((kit) => {
           if (e.type === 'connected') stats.peerConnected(target.connections);
           else stats.peerDisconnected(target.connections);
           kit.post({ type: 'peer', event: e.type, peer: Number(e.connection) });
+        } else if (e.type === 'idle' || e.type === 'active') {
+          kit.post({ type: 'peer', event: e.type, peer: Number(e.connection) });
         } else if (e.type === 'dropped') {
           kit.post({ type: 'dropped', reason: e.reason, immediate: e.immediate });
         } else kit.post({ type: 'peer', event: 'error', peer: 0, error: e.error.toRecord() });
@@ -74,7 +76,7 @@ runWorker<TargetWorkerConfig>((kit) => {
         seen = ctl.doorbellSeen();
         faults.sync(target.counters);
         for (const m of kit.takeControl()) {
-          if (m.type === 'status') kit.reply(m.id, plain({ counters: target.counters, connections: target.connections, spinWindowNs: idle.spinWindowNs }));
+          if (m.type === 'status') kit.reply(m.id, plain({ counters: target.counters, connections: target.connections, peers: target.connectionStatus(), spinWindowNs: idle.spinWindowNs }));
           else kit.replyError(m.id, new FabricsError('MXL_ERR_INVALID_ARG', `a target does not take ${m.type}`));
         }
       }

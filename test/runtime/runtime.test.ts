@@ -103,6 +103,42 @@ for (const provider of ['tcp', 'shm'] as const) {
   });
 }
 
+test.serial('tcp, maxInitiators 2: both initiators connect; the one that sends nothing is reported idle (event and status), the other is not', async (t) => {
+  const src = new MxlInstance(domain());
+  const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
+  const fx = new Fabrics();
+  try {
+    const target = await fx.createTarget({ provider: 'tcp', node: '127.0.0.1', domain: domain(), flowDef, maxInitiators: 2, idleMs: 1000 });
+    const events: string[] = [];
+    for (const type of ['connected', 'idle', 'active', 'peerError']) target.on(type, (e: { connection?: number; message?: string }) => events.push(`${type} ${e?.connection ?? e?.message}`));
+    const sender = await fx.createInitiator({ provider: 'tcp', domain: src.domain, flowId: FLOW, follow: true });
+    await sender.addTarget(target.info);
+    await until(() => events.includes('connected 1'), 5000, 'sender connected');
+    // The source writes from here on (a grain every 20 ms): connection 1 is never idle.
+    let writing = true;
+    const source = (async () => { let index = currentIndex(RATE); while (writing) { writer.openGrain(index++); writer.commitGrain({}); await sleep(20); } })();
+    const silent = await fx.createInitiator({ provider: 'tcp', domain: src.domain, flowId: FLOW, follow: false });
+    await silent.addTarget(target.info);
+    await until(() => events.includes('connected 2'), 5000, `silent connected (${events.join(', ')})`);
+    await until(() => events.includes('idle 2'), 4000, `connection 2 idle (${events.join(', ')})`);
+    await sleep(500);
+    writing = false;
+    await source;
+    t.false(events.includes('idle 1'), `the sending connection is never idle: ${events.join(', ')}`);
+    const st = await target.status() as { connections: number; peers: { connection: string; idle: boolean; landed: number }[] };
+    t.is(st.connections, 2);
+    const by = new Map(st.peers.map((p) => [p.connection, p]));
+    t.false(by.get('1')!.idle);
+    t.true(by.get('1')!.landed > 10, `grains counted on connection 1 (${by.get('1')!.landed})`);
+    t.true(by.get('2')!.idle);
+    t.is(by.get('2')!.landed, 0);
+  } finally {
+    await fx.close();
+    writer.close();
+    src.close();
+  }
+});
+
 test.serial('close() while transfers are in flight frees the workers, the port and the handles', async (t) => {
   const src = new MxlInstance(domain());
   const dstDir = domain();

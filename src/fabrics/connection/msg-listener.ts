@@ -2,17 +2,19 @@
  * MSG targets (tcp, verbs): a passive endpoint that keeps listening (upstream stops after
  * the first initiator) and one accepted endpoint per initiator, up to `maxInitiators`
  * (default 1: one source per target). A connection request beyond that is rejected
- * (fi_reject) and reported; the initiator sees its connection refused.
+ * (fi_reject) and reported; the initiator sees its connection refused. Each accepted
+ * endpoint gets its own completion queue, so what lands is known per initiator.
  */
 import { FabricsError } from '../../errors.js';
 import { addon } from '../../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativePassiveEndpoint } from '../../native/fabric.js';
 import { type EndpointOptions, type OpenedFabric, bindError } from '../fabric-setup.js';
 import { cqBindFlags } from '../provider-config.js';
+import { CompletionReader } from '../engine/completion-reader.js';
 import type { RecvPool } from './recv-pool.js';
-import type { Listener, ListenerEvents } from './listener.js';
+import type { CompletionSource, Listener, ListenerEvents } from './listener.js';
 
-interface Connection { ep: NativeEndpoint; connected: boolean }
+interface Connection { ep: NativeEndpoint; cq: NativeCompletionQueue; connected: boolean }
 
 export class MsgListener implements Listener {
   readonly address: Buffer;
@@ -20,10 +22,12 @@ export class MsgListener implements Listener {
   private readonly pep: NativePassiveEndpoint;
   private readonly conns = new Map<bigint, Connection>();
   private nextConn = 1n;
+  sources: CompletionSource[] = [];
 
   constructor(
     private readonly fabric: OpenedFabric,
-    private readonly cq: NativeCompletionQueue,
+    /** Depth of each connection's completion queue. */
+    private readonly cqDepth: number,
     id: bigint,
     local: EndpointOptions,
     private readonly maxInitiators: number,
@@ -65,16 +69,20 @@ export class MsgListener implements Listener {
           }
           const ctx = this.nextConn++;
           let ep: NativeEndpoint | undefined;
+          let cq: NativeCompletionQueue | undefined;
           try {
+            cq = new (addon().CompletionQueue)(this.fabric.domain, this.cqDepth, true);
             ep = new (addon().Endpoint)(this.fabric.domain, ev.info, ctx);
             ep.bind(eq);
-            ep.bind(this.cq, cqBindFlags());
+            ep.bind(cq, cqBindFlags());
             // Upstream accepts with one byte of private data, value 0.
             const rc = ep.accept(Buffer.from([0]));
             if (rc !== 0) throw new FabricsError('MXL_ERR_UNKNOWN', `fi_accept failed (${rc})`, { op: 'fi_accept', fiErrno: -rc });
-            this.conns.set(ctx, { ep, connected: false });
+            this.conns.set(ctx, { ep, cq, connected: false });
+            this.sources = [...this.sources, { conn: ctx, reader: new CompletionReader(cq, this.fabric.cqWaitable) }];
           } catch (e) {
             ep?.close();
+            cq?.close();
             this.pep.reject(ev.info);
             on.error(e as FabricsError);
           }
@@ -94,7 +102,11 @@ export class MsgListener implements Listener {
           const c = this.conns.get(ev.fidContext);
           if (c) {
             this.conns.delete(ev.fidContext);
+            const src = this.sources.find((x) => x.conn === ev.fidContext);
+            this.sources = this.sources.filter((x) => x !== src);
+            if (src) on.closing(src);
             c.ep.close();
+            c.cq.close();
             if (c.connected) on.disconnected(ev.fidContext);
           }
           break;
@@ -108,8 +120,9 @@ export class MsgListener implements Listener {
   endpoint(conn: bigint): NativeEndpoint | undefined { return this.conns.get(conn)?.ep; }
 
   close(): void {
-    for (const c of this.conns.values()) c.ep.close();
+    for (const c of this.conns.values()) { c.ep.close(); c.cq.close(); }
     this.conns.clear();
+    this.sources = [];
     this.pep.close();
     this.eq.close();
   }

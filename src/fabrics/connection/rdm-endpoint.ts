@@ -3,17 +3,20 @@ import { addon } from '../../native/index.js';
 import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint } from '../../native/fabric.js';
 import type { OpenedFabric } from '../fabric-setup.js';
 import { cqBindFlags } from '../provider-config.js';
-import type { Listener } from './listener.js';
+import { CompletionReader } from '../engine/completion-reader.js';
+import type { CompletionSource, Listener } from './listener.js';
 import type { RecvPool } from './recv-pool.js';
 
 export class RdmEndpoint implements Listener {
   readonly address: Buffer;
   readonly connections = 0;
+  readonly sources: readonly CompletionSource[];
   private readonly ep: NativeEndpoint;
   private readonly av: NativeAddressVector;
 
   constructor(fabric: OpenedFabric, cq: NativeCompletionQueue, id: bigint, recvs?: RecvPool) {
     const a = addon();
+    this.sources = [{ conn: 0n, reader: new CompletionReader(cq, fabric.cqWaitable) }];
     this.ep = new a.Endpoint(fabric.domain, fabric.info, id);
     this.av = new a.AddressVector(fabric.domain, 16);
     try {

@@ -2,11 +2,13 @@
  * Truthful liveness for an initiator's peers. A peer is 'connected' only once the target
  * proved it is there: the MSG connection was accepted, or (RDM, which has no connection)
  * a write to it completed. While a connected peer moves nothing, a probe goes to it every
- * `probeIntervalMs`: a one-byte write of 0, without immediate data, to the last byte of
- * region 0's grain header padding (specified as zero, so no byte changes; libfabric 1.17's
- * shm never completes a zero-byte write). It raises no completion at the target, ours or
- * upstream's, but needs the target endpoint to answer. Audio targets have no such byte:
- * their peers are not probed and count as connected once opened. A peer whose oldest write has had no completion
+ * `probeIntervalMs`: a one-byte write of 0, without immediate data, to a byte of region 0
+ * that is zero whoever wrote it (libfabric 1.17's shm never completes a zero-byte write):
+ * grains, the last byte of the grain header padding (specified as zero); audio, the top
+ * byte of bounce entry 0's u64 sample count (a count is at most an entry's capacity, so
+ * that byte is 0 in every header, and in an entry never written; docs/sessions.md "Audio
+ * peers"). It raises no completion at the target, ours or upstream's, but needs the target
+ * endpoint to answer. A peer whose oldest write has had no completion
  * for `stallTimeoutMs`, or that is still connecting after `connectTimeoutMs`, is down.
  * A gone target is thus found within probeIntervalMs + stallTimeoutMs (2 s by default) of
  * progress calls; time the application did not call makeProgress does not count.
