@@ -21,22 +21,75 @@ export function percentiles(xs: number[]): Percentiles {
   return { count: s.length, p50: percentileSorted(s, 50), p90: percentileSorted(s, 90), p99: percentileSorted(s, 99), max: s.length ? s[s.length - 1] : NaN };
 }
 
-/** Latency samples (ms) grouped into windows of `windowMs` by the time they were taken. */
+/**
+ * Log-spaced histogram of positive values (ms): buckets 0.5 % wide from 1 µs to 100 s, so
+ * memory stays the same however long a run is (a soak takes hundreds of thousands of
+ * samples). Percentiles are nearest-rank over the buckets, each reported as its geometric
+ * middle clamped to the exact min and max; values at or below 1 µs (or negative, across hosts
+ * with skewed clocks) count in the first bucket, reported as the exact minimum.
+ */
+export class LogHistogram {
+  private static readonly LO = 1e-3;
+  private static readonly STEP = Math.log(1.005);
+  private readonly counts = new Float64Array(Math.ceil(Math.log(1e5 / LogHistogram.LO) / LogHistogram.STEP) + 1);
+  count = 0;
+  min = Infinity;
+  max = -Infinity;
+  add(x: number): void {
+    if (!Number.isFinite(x)) return;
+    const i = x <= LogHistogram.LO ? 0 : Math.min(this.counts.length - 1, Math.floor(Math.log(x / LogHistogram.LO) / LogHistogram.STEP) + 1);
+    this.counts[i]++;
+    this.count++;
+    if (x < this.min) this.min = x;
+    if (x > this.max) this.max = x;
+  }
+  percentile(p: number): number {
+    if (this.count === 0) return NaN;
+    const rank = Math.min(this.count, Math.max(1, Math.ceil((p / 100) * this.count)));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i];
+      if (seen >= rank) {
+        const mid = i === 0 ? this.min : LogHistogram.LO * Math.exp((i - 0.5) * LogHistogram.STEP);
+        return Math.min(this.max, Math.max(this.min, mid));
+      }
+    }
+    return this.max;
+  }
+  summary(): Percentiles {
+    return { count: this.count, p50: this.percentile(50), p90: this.percentile(90), p99: this.percentile(99), max: this.count ? this.max : NaN };
+  }
+}
+
+/**
+ * Latency samples (ms) grouped into windows of `windowMs` by the time they were taken: each
+ * window's percentiles are exact (its samples are kept until the window is over), the
+ * overall ones come from a LogHistogram (0.5 % resolution, constant memory).
+ */
 export class WindowedLatency {
-  private readonly all: number[] = [];
-  private readonly windows = new Map<number, number[]>();
+  private readonly all = new LogHistogram();
+  private readonly closed: (Percentiles & { startS: number })[] = [];
+  private current = -1;
+  private samples: number[] = [];
   constructor(private readonly windowMs = 1000, private readonly t0 = performance.now()) {}
   add(ms: number, at = performance.now()): void {
-    this.all.push(ms);
+    this.all.add(ms);
     const w = Math.floor((at - this.t0) / this.windowMs);
-    let xs = this.windows.get(w);
-    if (!xs) this.windows.set(w, (xs = []));
-    xs.push(ms);
+    if (w !== this.current) {
+      this.close();
+      this.current = w;
+    }
+    this.samples.push(ms);
   }
-  get count(): number { return this.all.length; }
+  private close(): void {
+    if (this.samples.length) this.closed.push({ startS: (this.current * this.windowMs) / 1000, ...percentiles(this.samples) });
+    this.samples = [];
+  }
+  get count(): number { return this.all.count; }
   /** Percentiles over every sample, plus each window's own percentiles. */
   summary(): LatencySummary {
-    return { ...percentiles(this.all), windows: [...this.windows.entries()].sort((a, b) => a[0] - b[0]).map(([w, xs]) => ({ startS: (w * this.windowMs) / 1000, ...percentiles(xs) })) };
+    const open = this.samples.length ? [{ startS: (this.current * this.windowMs) / 1000, ...percentiles(this.samples) }] : [];
+    return { ...this.all.summary(), windows: [...this.closed, ...open] };
   }
 }
 
