@@ -140,4 +140,14 @@ export interface NativeFabric {
   MemoryRegion: new (domain: NativeDomain, buffer: ArrayBuffer | ArrayBufferView, offset: number | undefined, length: number | undefined, access: bigint, requestedKey?: bigint) => NativeMemoryRegion;
   PassiveEndpoint: new (fabric: NativeFabricObj, info: NativeInfo, context?: bigint) => NativePassiveEndpoint;
   Endpoint: new (domain: NativeDomain, info: NativeInfo, context?: bigint) => NativeEndpoint;
+  /**
+   * Watches a local process (native/src/process_watch.cc): a pidfd, so a reused pid never
+   * looks alive. Throws MXL_ERR_NOT_FOUND (errno 3) when there is no such process.
+   */
+  ProcessWatch: new (pid: number) => NativeProcessWatch;
+}
+
+export interface NativeProcessWatch extends Closable {
+  /** True once the process has terminated (a zombie counts). One poll(2), no blocking. */
+  exited(): boolean;
 }
