@@ -3,8 +3,9 @@
 // time from each new target being up to its first grain (plus the downtime the initiator
 // reports: from the failure it saw to the new target's first completion).
 //   node build/bench/faults/restarts.js [--cycles 20] [--provider tcp|shm|both]
-// Over shm a restart can wedge the initiator's worker inside libfabric's shm progress
-// (its poll loop stops; the initiator logs "worker stalled"): counted as not resumed.
+// "target down" is from each SIGKILL to the new target being up; the downtime the
+// initiator reports cannot be shorter. A restart that never resumes (the initiator's worker
+// stalled) is counted as not resumed and ends the run.
 import { parseArgs } from 'node:util';
 import { cleanupAll } from '../../test/cli/fixtures/cli.js';
 import { makeRig, median, reportedDowntimes, targetRestarts } from '../../test/faults/fixtures/restart.js';
@@ -20,10 +21,11 @@ try {
     const ok = r.cycles.filter((c) => c.resumedMs <= 3000 && c.bad.length === 0);
     const up = r.cycles.map((c) => c.resumedMs).filter(Number.isFinite);
     const down = reportedDowntimes(r.ini);
+    const dead = r.cycles.map((c) => c.downMs);
     const stalled = r.ini.stderr.some((l) => /worker stalled/.test(l));
     const note = r.cycles.length < cycles ? ` (stopped after cycle ${r.cycles.length} of ${cycles}: it never resumed)` : '';
     console.log(`${provider}: resumed within 3 s ${ok.length}/${r.cycles.length} attempts${note}; new target up -> first grain median ${Math.round(median(up))} ms, max ${Math.round(Math.max(...up))} ms; ` +
-      `initiator-reported downtime median ${median(down)} ms, max ${Math.max(...down)} ms${stalled ? '; initiator worker stalled' : ''}`);
+      `initiator-reported downtime median ${median(down)} ms, max ${Math.max(...down)} ms; target down median ${Math.round(median(dead))} ms, max ${Math.round(Math.max(...dead))} ms${stalled ? '; initiator worker stalled' : ''}`);
     await r.ini.stop('SIGINT');
     await r.target.stop('SIGINT');
   }

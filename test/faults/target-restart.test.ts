@@ -3,40 +3,53 @@
 // keys, new id) to the same file, which the initiator watches (-t @FILE): it must resume by
 // itself within 3 s of the new target being up, and the grains after each resumption must
 // carry the right payload at the target. 5 cycles per provider here; bench/faults runs 20.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { addon } from '../../src/native/index.js';
 import { cleanupAll, sleep } from '../cli/fixtures/cli.js';
-import { makeRig, median, reportedDowntimes, targetRestarts } from './fixtures/restart.js';
+import { holdDeadRegionLock, makeRig, median, reportedDowntimes, targetRestarts } from './fixtures/restart.js';
 
 test.after.always(cleanupAll);
 
 const CYCLES = Number(process.env.MXLF_FAULT_CYCLES ?? 5);
 const RESUME_WITHIN_MS = 3000;
 
-// shm: the file-change path resumes, but in about half the cycles the initiator's worker
-// then stops iterating inside fi_cq_read (libfabric 1.17 shm progress after its peer was
-// SIGKILLed; the initiator logs "worker stalled"), and no JavaScript runs there to recover.
-// Skipped until the engine can recover from a wedged worker; MXLF_FAULT_SHM=1 runs it, and
-// `node build/bench/faults/restarts.js --provider shm` measures it.
-const SHM_SKIP = 'libfabric 1.17 shm: the initiator worker can wedge inside fi_cq_read after its target was SIGKILLed (set MXLF_FAULT_SHM=1 to run)';
+async function restarts(t: ExecutionContext, provider: 'tcp' | 'shm', cycleCount: number, afterKill?: (pid: number) => void): Promise<void> {
+  t.timeout(110_000);
+  const rig = await makeRig(provider);
+  const { cycles, ini } = await targetRestarts(rig, cycleCount, (s) => t.log(s), afterKill);
+  const resumed = cycles.filter((c) => c.resumedMs <= RESUME_WITHIN_MS && c.bad.length === 0);
+  for (const end = performance.now() + 5000; reportedDowntimes(ini).length < cycles.length && performance.now() < end;) await sleep(20);
+  const downtimes = reportedDowntimes(ini);
+  t.log(`${provider}: resumed ${resumed.length}/${cycleCount}; since target up: median ${Math.round(median(cycles.map((c) => c.resumedMs)))} ms, max ${Math.round(Math.max(...cycles.map((c) => c.resumedMs)))} ms; initiator-reported downtime median ${median(downtimes)} ms, max ${Math.max(...downtimes)} ms (target down ${cycles.map((c) => Math.round(c.downMs)).join(', ')} ms)`);
+  if (resumed.length < cycleCount) t.log(ini.stderr.slice(-30).join('\n'));
+  t.is(cycles.length, cycleCount, 'every cycle ran');
+  t.deepEqual(cycles.flatMap((c) => c.bad.map((b) => `cycle ${c.cycle}: ${b}`)), [], 'every grain after each resumption has the right payload');
+  t.deepEqual(cycles.filter((c) => c.resumedMs > RESUME_WITHIN_MS).map((c) => `cycle ${c.cycle}: ${Math.round(c.resumedMs)} ms`), [], `resumed within ${RESUME_WITHIN_MS} ms of each new target`);
+  t.is(downtimes.length, cycleCount, 'the initiator reported each resumption with its downtime');
+  // The downtime runs from the first failure the initiator saw: it cannot be shorter than
+  // the time no target process existed (a shm initiator once took a dead target's
+  // instant completions for answers and reported ~40 ms).
+  t.deepEqual(cycles.filter((c, i) => downtimes[i] < c.downMs).map((c, i) => `cycle ${c.cycle}: reported ${downtimes[i]} ms, target down ${Math.round(c.downMs)} ms`), [], 'each reported downtime covers the time the target was down');
+  t.true(ini.proc.exitCode === null, 'the initiator kept running');
+  const r = await ini.stop('SIGINT');
+  t.is(r.code, 0, ini.stderr.join('\n'));
+}
 
 for (const provider of ['tcp', 'shm'] as const) {
-  const run = provider === 'shm' && process.env.MXLF_FAULT_SHM !== '1' ? test.skip : test.serial;
-  if (provider === 'shm') console.log(`skipped: shm target restarts: ${SHM_SKIP}`);
-  run(`target killed (SIGKILL) and restarted ${CYCLES} times over ${provider}, TargetInfo file rewritten: the initiator resumes each time within 3 s, grains verified`, async (t) => {
-    t.timeout(110_000);
-    const rig = await makeRig(provider);
-    const { cycles, ini } = await targetRestarts(rig, CYCLES, (s) => t.log(s));
-    const resumed = cycles.filter((c) => c.resumedMs <= RESUME_WITHIN_MS && c.bad.length === 0);
-    for (const end = performance.now() + 5000; reportedDowntimes(ini).length < cycles.length && performance.now() < end;) await sleep(20);
-    const downtimes = reportedDowntimes(ini);
-    t.log(`${provider}: resumed ${resumed.length}/${CYCLES}; since target up: median ${Math.round(median(cycles.map((c) => c.resumedMs)))} ms, max ${Math.round(Math.max(...cycles.map((c) => c.resumedMs)))} ms; initiator-reported downtime median ${median(downtimes)} ms, max ${Math.max(...downtimes)} ms`);
-    if (resumed.length < CYCLES) t.log(ini.stderr.slice(-30).join('\n'));
-    t.is(cycles.length, CYCLES, 'every cycle ran');
-    t.deepEqual(cycles.flatMap((c) => c.bad.map((b) => `cycle ${c.cycle}: ${b}`)), [], 'every grain after each resumption has the right payload');
-    t.deepEqual(cycles.filter((c) => c.resumedMs > RESUME_WITHIN_MS).map((c) => `cycle ${c.cycle}: ${Math.round(c.resumedMs)} ms`), [], `resumed within ${RESUME_WITHIN_MS} ms of each new target`);
-    t.is(downtimes.length, CYCLES, 'the initiator reported each resumption with its downtime');
-    t.true(ini.proc.exitCode === null, 'the initiator kept running');
-    const r = await ini.stop('SIGINT');
-    t.is(r.code, 0, ini.stderr.join('\n'));
-  });
+  test.serial(`target killed (SIGKILL) and restarted ${CYCLES} times over ${provider}, TargetInfo file rewritten: the initiator resumes each time within 3 s, grains verified`, (t) => restarts(t, provider, CYCLES));
 }
+
+// A SIGKILL that lands while the shm target is inside libfabric's progress leaves the
+// spinlock in its shared region held for good, and libfabric 1.17 takes that lock in every
+// write to the target: an initiator that writes once more spins there forever (its worker
+// "stalled"). Measured, that is 28 % of kills with a busy target, 0.2 % with the paced one,
+// so each cycle here leaves the dead region in that state on purpose. The initiator must
+// never write to a target whose process exited (docs/sessions.md).
+const LOCK_LAYOUT = addon().fabricVersion() === '1.17';
+const lockTest = LOCK_LAYOUT ? test.serial : test.skip;
+if (!LOCK_LAYOUT) console.log(`skipped: dead shm region lock: the region layout is known for libfabric 1.17, this is ${addon().fabricVersion()}`);
+lockTest('shm target killed while holding its region lock, 3 times: the initiator does not touch the dead region and resumes each time', async (t) => {
+  const held: boolean[] = [];
+  await restarts(t, 'shm', 3, (pid) => held.push(holdDeadRegionLock(pid)));
+  t.deepEqual(held, [true, true, true], 'each dead region was left locked');
+});
