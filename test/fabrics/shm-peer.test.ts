@@ -23,13 +23,17 @@ test('shmRegionName: fi_shm:// names and plain names are /dev/shm files, anythin
   t.is(shmRegionName(''), undefined);
 });
 
-test('ProcessWatch: this process is running; a pid that does not exist is MXL_ERR_NOT_FOUND', (t) => {
+test('ProcessWatch: this process is running; a pid that does not exist is MXL_ERR_NOT_FOUND, a bad pid MXL_ERR_INVALID_ARG', (t) => {
   const w = new (addon().ProcessWatch)(process.pid);
   t.false(w.exited());
   w.close();
   t.true(w.closed);
   const e = t.throws(() => new (addon().ProcessWatch)(0x3ffffffe));
   t.is((e as { code?: string }).code, 'MXL_ERR_NOT_FOUND');
+  const PW = addon().ProcessWatch as unknown as new (...x: unknown[]) => unknown;
+  for (const bad of [['x'], [], [0], [-1]]) {
+    t.is((t.throws(() => new PW(...bad)) as { code?: string }).code, 'MXL_ERR_INVALID_ARG', `ProcessWatch(${bad.join(', ')})`);
+  }
 });
 
 test('an shm endpoint of this process is watched under this pid', (t) => {
