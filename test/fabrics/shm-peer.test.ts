@@ -1,7 +1,7 @@
 // Who owns an shm target's region (src/fabrics/connection/shm-peer.ts): real shm endpoints
 // in this process and in a child that is SIGKILLed, real region files in /dev/shm.
-import test from 'ava';
-import { spawn } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -70,9 +70,8 @@ test('a region whose header names a live process that does not map it is not wat
   t.is(watchShmTarget('fi_shm://mxlf-no-such-region').kind, 'unknown');
 });
 
-test('a SIGKILLed target: its watch says exited, its region is refused once its lock is held', async (t) => {
-  t.timeout(20_000);
-  // A child with one shm endpoint, printing its address and then waiting to be killed.
+/** A child with one shm endpoint: prints its address, then waits to be killed. */
+async function shmChild(t: ExecutionContext): Promise<{ child: ChildProcess; exit: Promise<unknown>; address: string; file: string }> {
   const script = `
     const { openFabric } = await import(${JSON.stringify(path.resolve(here, '../../src/fabrics/fabric-setup.js'))});
     const { RdmEndpoint } = await import(${JSON.stringify(path.resolve(here, '../../src/fabrics/connection/rdm-endpoint.js'))});
@@ -92,7 +91,29 @@ test('a SIGKILLed target: its watch says exited, its region is refused once its 
   });
   const file = path.join('/dev/shm', shmRegionName(address)!);
   t.teardown(() => fs.rmSync(file, { force: true }));
+  return { child, exit, address, file };
+}
 
+const lockWord = (file: string): number => {
+  const b = Buffer.alloc(4);
+  const fd = fs.openSync(file, 'r');
+  fs.readSync(fd, b, 0, 4, 24);
+  fs.closeSync(fd);
+  return b.readInt32LE(0);
+};
+const setLockWord = (file: string, v: number): void => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v, 0);
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, b, 0, 4, 24);
+  fs.closeSync(fd);
+};
+// The lock's values are glibc x86-64's (1 free, <= 0 held); the layout is libfabric 1.17's.
+const lockKnown = is117 && process.arch === 'x64';
+
+test('a SIGKILLed target: its watch says exited, its region is refused once its lock is held', async (t) => {
+  t.timeout(20_000);
+  const { child, exit, address, file } = await shmChild(t);
   const live = watchShmTarget(address);
   t.is(live.kind, 'watched');
   if (live.kind !== 'watched') return;
@@ -106,12 +127,53 @@ test('a SIGKILLed target: its watch says exited, its region is refused once its 
   t.true(fs.existsSync(file), 'a SIGKILLed process leaves its region behind');
   // Dead owner, lock free: harmless to write to, not refused.
   t.is(watchShmTarget(address).kind, 'unknown');
-  if (!is117) return t.log(`libfabric ${addon().fabricVersion()}: the region lock is only known for 1.17`);
+  if (!lockKnown) return t.log(`libfabric ${addon().fabricVersion()} on ${process.arch}: the region lock is only known for 1.17 on x64`);
   // Dead owner, lock held (what a kill inside its progress call leaves): refused.
-  const fd = fs.openSync(file, 'r+');
-  fs.writeSync(fd, Buffer.alloc(4), 0, 4, 24);
-  fs.closeSync(fd);
+  setLockWord(file, 0);
   const dead = watchShmTarget(address);
   t.is(dead.kind, 'gone');
   t.regex((dead as { reason: string }).reason, new RegExp(`process ${child.pid} has exited and left its region`));
+});
+
+(lockKnown ? test : test.skip)('a target that dies holding its region lock: the watch frees the lock, once the owner is gone and not before', async (t) => {
+  t.timeout(20_000);
+  const { child, exit, address, file } = await shmChild(t);
+  const p = watchShmTarget(address);
+  t.is(p.kind, 'watched');
+  if (p.kind !== 'watched') return;
+  t.true(p.watch.releasing);
+  // The child "holds" its lock (the value a holder leaves) while alive: nothing is freed.
+  setLockWord(file, 0);
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(lockWord(file), 0, 'a live owner keeps its lock');
+  t.false(p.watch.releasedLock);
+  child.kill('SIGKILL');
+  await exit;
+  for (const end = Date.now() + 2000; lockWord(file) <= 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
+  t.is(lockWord(file), 1, 'the dead owner\'s lock is free again');
+  t.true(p.watch.releasedLock);
+  t.true(p.watch.exited());
+  p.watch.close();
+});
+
+(lockKnown ? test : test.skip)('a free lock is left alone when the owner dies, and a closed watch frees nothing', async (t) => {
+  t.timeout(20_000);
+  const a = await shmChild(t);
+  const free = watchShmTarget(a.address);
+  t.is(free.kind, 'watched');
+  a.child.kill('SIGKILL');
+  await a.exit;
+  await new Promise((r) => setTimeout(r, 100));
+  if (free.kind === 'watched') { t.false(free.watch.releasedLock); free.watch.close(); }
+  t.is(lockWord(a.file), 1);
+
+  const b = await shmChild(t);
+  const closed = watchShmTarget(b.address);
+  t.is(closed.kind, 'watched');
+  if (closed.kind === 'watched') closed.watch.close();
+  setLockWord(b.file, 0);
+  b.child.kill('SIGKILL');
+  await b.exit;
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(lockWord(b.file), 0, 'no watch, no release');
 });

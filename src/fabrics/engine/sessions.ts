@@ -190,7 +190,7 @@ export class Sessions {
     if (peer.writes.deferred !== deferredBefore) this.emit({ type: 'deferred', target: peer.id });
     if (rc === PEER_GONE) {
       peer.exitedAddress = peer.info.printableAddress;
-      this.fail(peer, 'the target process has exited');
+      this.fail(peer, proc?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
     } else if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
   }
 
