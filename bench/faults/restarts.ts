@@ -27,11 +27,12 @@ try {
     const down = reportedDowntimes(r.ini);
     const dead = r.cycles.map((c) => c.downMs);
     const stalled = r.ini.stderr.some((l) => /worker stalled/.test(l));
+    // A lower bound: the initiator's failure can come before the watch has freed the lock.
     const freed = r.ini.stderr.filter((l) => /disconnected from .*holding its region lock/.test(l)).length;
     const note = r.cycles.length < cycles ? ` (stopped after cycle ${r.cycles.length} of ${cycles}: it never resumed)` : '';
     console.log(`${provider}: resumed within 3 s ${ok.length}/${r.cycles.length} attempts${note}; new target up -> first grain median ${Math.round(median(up))} ms, max ${Math.round(Math.max(...up))} ms; ` +
       `initiator-reported downtime median ${median(down)} ms, max ${Math.max(...down)} ms; target down median ${Math.round(median(dead))} ms, max ${Math.round(Math.max(...dead))} ms` +
-      `${provider === 'shm' ? `; ${freed} targets died holding their region lock (freed)` : ''}${stalled ? '; initiator worker stalled' : ''}`);
+      `${provider === 'shm' ? `; at least ${freed} targets died holding their region lock (freed)` : ''}${stalled ? '; initiator worker stalled' : ''}`);
     await r.ini.stop('SIGINT');
     await r.target.stop('SIGINT');
   }
