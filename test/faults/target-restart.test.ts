@@ -61,7 +61,7 @@ lockTest('shm target killed while the initiator waits on its region lock, 3 time
   const held: boolean[] = [];
   // Held while the target still runs: the initiator's next write (every 20 ms) waits on it,
   // as when the kill lands while the target is in its progress call.
-  const stderr = await restarts(t, 'shm', 3, { beforeKill: async (pid) => { held.push(holdRegionLock(pid)); await sleep(100); } });
+  const stderr = await restarts(t, 'shm', 3, { beforeKill: async (pid) => { held.push(holdRegionLock(pid)); await sleep(200); } });
   t.deepEqual(held, [true, true, true], 'each region was locked before the kill');
   t.is(stderr.filter((l) => /disconnected from .*exited holding its region lock \(freed\)/.test(l)).length, 3, 'each time the initiator was let go by freeing the dead target\'s lock');
 });
