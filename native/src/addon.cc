@@ -42,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("headerVersion", Napi::String::New(env, std::to_string(FI_MAJOR_VERSION) + "." + std::to_string(FI_MINOR_VERSION)));
   mxlf::InitFabric(env, exports);
   mxlf::InitShm(env, exports);
+  mxlf::InitProcessWatch(env, exports);
   return exports;
 }
 

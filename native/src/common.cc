@@ -30,7 +30,7 @@ const char* StatusForErrno(int e) {
     case ETIMEDOUT: return "MXL_ERR_TIMEOUT";
     case EEXIST: case ENOTEMPTY: case EADDRINUSE: return "MXL_ERR_EXISTS";
     case EPERM: case EACCES: case EROFS: return "MXL_ERR_PERMISSION_DENIED";
-    case ENOENT: return "MXL_ERR_NOT_FOUND";
+    case ENOENT: case ESRCH: return "MXL_ERR_NOT_FOUND";
     case ENOSYS: case EOPNOTSUPP: return "MXL_ERR_UNSUPPORTED_OPERATION";
     default: return "MXL_ERR_UNKNOWN";
   }

@@ -140,4 +140,20 @@ export interface NativeFabric {
   MemoryRegion: new (domain: NativeDomain, buffer: ArrayBuffer | ArrayBufferView, offset: number | undefined, length: number | undefined, access: bigint, requestedKey?: bigint) => NativeMemoryRegion;
   PassiveEndpoint: new (fabric: NativeFabricObj, info: NativeInfo, context?: bigint) => NativePassiveEndpoint;
   Endpoint: new (domain: NativeDomain, info: NativeInfo, context?: bigint) => NativeEndpoint;
+  /**
+   * Watches a local process (native/src/process_watch.cc): a pidfd, so a reused pid never
+   * looks alive. Throws MXL_ERR_NOT_FOUND (errno 3) when there is no such process. With
+   * `regionPath` (the process's libfabric 1.17 shm region), a thread also frees that
+   * region's spinlock if the process exits holding it (x86-64).
+   */
+  ProcessWatch: new (pid: number, regionPath?: string) => NativeProcessWatch;
+}
+
+export interface NativeProcessWatch extends Closable {
+  /** True once the process has terminated (a zombie counts). One poll(2), no blocking. */
+  exited(): boolean;
+  /** A region is watched for a lock to free when the process exits. */
+  readonly releasing: boolean;
+  /** The process exited holding its region's lock, and the watch freed it. */
+  readonly releasedLock: boolean;
 }

@@ -3,7 +3,7 @@
  * vector), its writes and its counters. Every way a peer goes away, a failure that backs
  * off or a removal, goes through close().
  */
-import type { NativeAddressVector, NativeEndpoint, NativeMemoryRegion } from '../../native/fabric.js';
+import type { NativeAddressVector, NativeEndpoint, NativeMemoryRegion, NativeProcessWatch } from '../../native/fabric.js';
 import type { TargetInfo } from '../target-info.js';
 import { type Write, WriteQueue } from './write-queue.js';
 
@@ -42,6 +42,12 @@ export class Peer {
   /** RDM only: the peer's own address vector and the target's address in it. */
   av?: NativeAddressVector;
   fiAddr = 0n;
+  /**
+   * shm only: the target's process, asked before each write (connection/shm-peer.ts), and
+   * the address of a target whose process was seen to exit (never opened again).
+   */
+  process?: NativeProcessWatch;
+  exitedAddress?: string;
   /** Endpoints opened for this peer (names shm endpoints uniquely). */
   attempts = 0;
   readonly writes = new WriteQueue();
@@ -93,6 +99,8 @@ export class Peer {
     this.ep = undefined;
     this.av?.close();
     this.av = undefined;
+    this.process?.close();
+    this.process = undefined;
     const pending = this.writes.clear();
     if (this.state === 'connected') this.downSinceMs = Date.now();
     if (next !== 'closed') {

@@ -10,7 +10,7 @@ import type { SenderMedia } from '../media/sender.js';
 import type { TargetInfo } from '../target-info.js';
 import type { Liveness } from './liveness.js';
 import { Peer } from './peer.js';
-import type { Write } from './write-queue.js';
+import { PEER_GONE, type Write } from './write-queue.js';
 
 export type InitiatorEvent =
   | { type: 'connected'; target: bigint }
@@ -183,9 +183,15 @@ export class Sessions {
     let posted = 0;
     for (const p of this.peers.values()) posted += p.writes.inFlight;
     const deferredBefore = peer.writes.deferred;
-    const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx, this.opts.cqDepth - posted);
+    // shm: never write to a target whose process exited; its region's lock may be held for
+    // good (connection/shm-peer.ts, docs/sessions.md).
+    const proc = peer.process;
+    const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx, this.opts.cqDepth - posted, proc && (() => !proc.exited()));
     if (peer.writes.deferred !== deferredBefore) this.emit({ type: 'deferred', target: peer.id });
-    if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
+    if (rc === PEER_GONE) {
+      peer.exitedAddress = peer.info.printableAddress;
+      this.fail(peer, proc?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
+    } else if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
   }
 
   /** One write completed at `peer`. */

@@ -7,6 +7,8 @@ import type { NativeEndpoint, WriteSegment } from '../../native/fabric.js';
 import { FI } from '../provider-config.js';
 
 const EAGAIN = -11;
+/** flush() status when `canPost` refused a write: the peer is gone, nothing was posted to it. */
+export const PEER_GONE = -0x10000;
 
 /** The writes of one grain transfer: the commit (or completion) follows the last of them. */
 export interface TransferGroup {
@@ -63,15 +65,20 @@ export class WriteQueue {
 
   /**
    * Posts queued writes in order, at most `budget` (room left in the completion queue),
-   * until the provider says EAGAIN. Returns 0, or the first failing status (the queue is
-   * then left as it is: the peer is being torn down).
+   * until the provider says EAGAIN. `canPost`, when given, is asked before each write;
+   * false stops with PEER_GONE. Returns 0, or the first failing status (the queue is then
+   * left as it is: the peer is being torn down).
    */
-  flush(ep: NativeEndpoint, dest: bigint, ctxHigh: bigint, budget = Infinity): number {
+  flush(ep: NativeEndpoint, dest: bigint, ctxHigh: bigint, budget = Infinity, canPost?: () => boolean): number {
     let i = 0;
     let rc = 0;
     const n = Math.min(this.queue.length, Math.max(0, budget));
     for (; i < n; i++) {
       const w = this.queue[i];
+      if (canPost && !canPost()) {
+        rc = PEER_GONE;
+        break;
+      }
       const seq = (this.seq = (this.seq + 1) >>> 0);
       rc = ep.write(w.segs, dest, w.remoteAddr, w.rkey, w.immediate, FI.DELIVERY_COMPLETE, (ctxHigh << 32n) | BigInt(seq));
       if (rc === EAGAIN) {
