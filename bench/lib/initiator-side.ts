@@ -87,7 +87,8 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
   const src = new MxlInstance(dir);
   const fx = new Fabrics();
   const streams: Stream[] = [];
-  const counts = { written: 0, completed: 0, sourceSkipped: 0 };
+  const gate = new CompletionGate();
+  const counts: SourceCounts = { written: 0, completed: 0, sourceSkipped: 0, gate };
   let unitBytes = 0;
   let sourcePct: number | null = null;
   const follow = o.format.sliceRanges === 1;
@@ -110,7 +111,7 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       await connected;
       // Grains completed: a grain sent as slice ranges completes once per range.
       const perGrain = 1 / o.format.sliceRanges;
-      void (async () => { for await (const _c of initiator.completions()) counts.completed += perGrain; })();
+      void (async () => { for await (const _c of initiator.completions()) { counts.completed += perGrain; gate.notify(); } })();
       const st: Stream = { initiator, audioEnd: 0n };
       if (writer && o.format.kind === 'audio') {
         st.audio = writer as ContinuousFlowWriter;
@@ -152,10 +153,32 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
   }
 }
 
-export interface SourceCounts { written: number; completed: number; sourceSkipped: number }
+export interface SourceCounts { written: number; completed: number; sourceSkipped: number; gate?: CompletionGate }
+
+/**
+ * Unpaced flow control: the source waits for the next completion instead of polling a
+ * timer (a timer's ~1 ms floor capped unpaced runs far below the link). A wait gives up
+ * after `timeoutMs`, so a transfer that never completes (skipped by the engine) cannot
+ * stall the source for good.
+ */
+export class CompletionGate {
+  private waiters: (() => void)[] = [];
+  notify(): void { for (const w of this.waiters.splice(0)) w(); }
+  wait(timeoutMs = 20): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.waiters.push(() => { clearTimeout(t); resolve(); });
+    });
+  }
+}
+
+/** Unpaced: writes (grains, audio windows) a stream may have not yet completed, like raw C's -w 4. */
+export const UNPACED_WINDOW = { video: 4, audio: 8 };
 
 /** Hooks of an in-process source: slice ranges to transfer after each commit. */
 export interface VideoHooks { afterCommit?: (stream: number, index: bigint) => void }
+
+const waitCompletion = (c: SourceCounts): Promise<void> => (c.gate ? c.gate.wait() : sleep(0.2));
 
 /** Writes stamped grains at the flow's rate (paced) or as fast as completions allow. */
 export async function produceVideo(format: BenchFormat, paced: boolean, durationS: number, writers: DiscreteFlowWriter[], counts: SourceCounts, hooks: VideoHooks = {}): Promise<void> {
@@ -172,11 +195,10 @@ export async function produceVideo(format: BenchFormat, paced: boolean, duration
   };
   while (performance.now() < deadline) {
     if (!paced) {
-      // As fast as the link takes it: at most two grains per stream not yet completed.
-      if (counts.written - counts.completed >= writers.length * 2) { await sleep(0.2); continue; }
+      // As fast as the link takes it: at most UNPACED_WINDOW grains per stream not yet completed.
+      if (counts.written - counts.completed >= writers.length * UNPACED_WINDOW.video) { await waitCompletion(counts); continue; }
       for (let s = 0; s < writers.length; s++) write(s, index);
       index++;
-      if (counts.written % 16 === 0) await sleep(0);
       continue;
     }
     const step = await pacedStep(rate, index, (i) => { for (let s = 0; s < writers.length; s++) write(s, i); });
@@ -194,7 +216,7 @@ export async function produceAudio(format: BenchFormat, paced: boolean, duration
     if (paced) {
       const waitMs = Number(nsUntilIndex(end, format.rate)) / 1e6;
       if (waitMs > 0.5) { await sleep(waitMs - 0.5); continue; }
-    } else if (counts.written - counts.completed >= writers.length * 8) { await sleep(0.2); continue; }
+    } else if (counts.written - counts.completed >= writers.length * UNPACED_WINDOW.audio) { await waitCompletion(counts); continue; }
     for (const wr of writers) {
       const w = wr.openSamples(end, Number(n));
       for (let c = 0; c < w.channels.length; c++) {
@@ -205,6 +227,5 @@ export async function produceAudio(format: BenchFormat, paced: boolean, duration
       counts.written++;
     }
     end += n;
-    if (!paced && counts.written % 16 === 0) await sleep(0);
   }
 }
