@@ -52,15 +52,21 @@ export function threadIds(pid: number | 'self' = 'self'): string[] {
   }
 }
 
-/** Peak resident set size of a process in bytes (VmHWM), 0 when unreadable. */
-export function peakRssBytes(pid: number | 'self' = 'self'): number {
+/** A "<Field>: N kB" line of /proc/<pid>/status in bytes, 0 when unreadable. */
+function statusBytes(pid: number | 'self', field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
   }
 }
+
+/** Peak resident set size of a process in bytes (VmHWM), 0 when unreadable. */
+export const peakRssBytes = (pid: number | 'self' = 'self'): number => statusBytes(pid, 'VmHWM');
+
+/** Current resident set size of a process in bytes (VmRSS), 0 when unreadable. */
+export const rssBytes = (pid: number | 'self' = 'self'): number => statusBytes(pid, 'VmRSS');
 
 /**
  * CPU meter of a process or a set of its threads: start() then pct() gives % of one core
@@ -83,16 +89,6 @@ export class CpuMeter {
   pct(): number {
     const wallS = (performance.now() - this.w0) / 1000;
     return wallS > 0 ? (100 * (this.read() - this.t0)) / TICKS_PER_S / wallS : 0;
-  }
-}
-
-/** Current resident set size of a process in bytes (VmRSS), 0 when unreadable. */
-export function rssBytes(pid: number | 'self' = 'self'): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
   }
 }
 

@@ -31,6 +31,15 @@ export class IdlePolicy {
     this.windowNs = Math.min(this.windowNs, this.maxNs);
   }
 
+  /**
+   * capForRate for an endpoint's flow: a grain flow at its grain rate; audio at 100 windows
+   * per second (the flow's rate is its sample rate; the writer picks the windows, 10 ms is
+   * the usual one).
+   */
+  capForFlow(continuous: boolean, rate: { numerator: number | bigint; denominator: number | bigint }): void {
+    this.capForRate(continuous ? 100 : Number(rate.numerator) / Number(rate.denominator));
+  }
+
   activity(now = performance.now() * 1e6): void {
     if (this.blockedSince < 0 && this.lastActivity > 0 && now - this.lastActivity < this.windowNs) {
       this.windowNs = Math.min(this.maxNs, this.windowNs * 2);

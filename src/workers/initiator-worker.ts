@@ -36,8 +36,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const endpoint = { provider: config.provider, node: config.node, service: config.service, maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs, protectTorn: config.protectTorn };
     const ini = (initiator = audio ? new Initiator({ ...endpoint, samples: samplesFromReader(anyReader) }) : new Initiator({ ...endpoint, ring: ringFromReader(reader) }));
     const g = anyReader.geometry;
-    // Audio: the writer picks its windows; 10 ms is the usual one.
-    idle.capForRate(audio ? 100 : Number(g.grainRate.numerator) / Number(g.grainRate.denominator));
+    idle.capForFlow(audio, g.grainRate);
     const grainBytes = g.grainSize + GRAIN_PAYLOAD_OFFSET;
     const bytesPerSample = g.channelCount * g.wordSize;
     const peerNo = new Map<bigint, number>();

@@ -28,8 +28,7 @@ runWorker<TargetWorkerConfig>((kit) => {
     const audio = writer.kind === 'continuous';
     const w = writer as DiscreteFlowWriter;
     const rate = writer.geometry.grainRate;
-    // Audio: the sender picks its windows; 10 ms is the usual one.
-    idle.capForRate(audio ? 100 : Number(rate.numerator) / Number(rate.denominator));
+    idle.capForFlow(audio, rate);
     const grainBytes = w.geometry.grainSize + GRAIN_PAYLOAD_OFFSET;
     const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit, maxInitiators: config.maxInitiators, idleMs: config.idleMs };
     target = audio ? new Target({ ...endpoint, samples: timedCommits(samplesFromWriter(writer), stats, 'commit') }) : new Target({ ...endpoint, ring: timedCommits(ringFromWriter(w), stats, 'commitLanded') });

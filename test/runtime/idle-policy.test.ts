@@ -71,3 +71,12 @@ test('a paced flow caps the hybrid window at a share of its grain period, never 
   for (const r of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) same.capForRate(r);
   t.is(same.maxSpinWindowNs, 2000 * US, 'a rate that is no rate changes nothing');
 });
+
+test('an endpoint caps for its flow: grains at the grain rate, audio at 100 windows per second', (t) => {
+  const video = new IdlePolicy(() => 'hybrid', 20 * US, 2000 * US, 200 * US);
+  video.capForFlow(false, { numerator: 60000n, denominator: 1001n });
+  t.is(Math.round(video.maxSpinWindowNs / US), 417, '59.94 grains/s: 1/40 of 16.7 ms');
+  const audio = new IdlePolicy(() => 'hybrid', 20 * US, 2000 * US, 200 * US);
+  audio.capForFlow(true, { numerator: 48000, denominator: 1 });
+  t.is(audio.maxSpinWindowNs, 250 * US, 'the sample rate is not the window rate');
+});
