@@ -14,7 +14,7 @@ import { FabricsError, Fabrics, MxlInstance, currentIndex, nsUntilIndex, taiNow,
 import { pacedStep } from '../../src/demo/paced-source.js';
 import { audioSample, stampGrain } from './grain-stamp.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
-import { flowDefOf, unitsPerSecond, type BenchFormat } from './scenarios.js';
+import { flowDefOf, type BenchFormat } from './scenarios.js';
 
 export interface InitiatorSideOptions {
   provider: ProviderName;
