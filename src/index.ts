@@ -10,6 +10,7 @@ export { FabricsError, MxlStatus, statusName, type MxlStatusCode, type FabricsEr
 export { Fabrics, type FabricsOptions, type TargetOptions as RuntimeTargetOptions, type InitiatorOptions as RuntimeInitiatorOptions } from './runtime/coordinator.js';
 export { TargetHandle, type ArrivedGrain, type ArrivedSamples } from './runtime/target-handle.js';
 export { InitiatorHandle, type CompletedGrain, type PeerEvent } from './runtime/initiator-handle.js';
+export type { RecordOptions } from './runtime/endpoint-handle.js';
 export type { PollMode } from './ipc/control-block.js';
 export * from './fabrics/index.js';
 export * from './domain/index.js';

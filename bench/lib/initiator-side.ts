@@ -111,7 +111,9 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       await connected;
       // Grains completed: a grain sent as slice ranges completes once per range.
       const perGrain = 1 / o.format.sliceRanges;
-      void (async () => { for await (const _c of initiator.completions()) { counts.completed += perGrain; gate.notify(); } })();
+      // Unpaced, each completion lets the source write the next grain: read them at once.
+      // Paced, they are only counted: in batches, as an application that logs them would.
+      void (async () => { for await (const _c of initiator.completions({ batchMs: o.paced ? 50 : 0 })) { counts.completed += perGrain; gate.notify(); } })();
       const st: Stream = { initiator, audioEnd: 0n };
       if (writer && o.format.kind === 'audio') {
         st.audio = writer as ContinuousFlowWriter;

@@ -169,10 +169,11 @@ export async function runTarget(argv: string[]): Promise<number> {
       const hint = e?.field === 'maxInitiators' ? ' (--max-initiators N accepts more)' : '';
       log.line(`target: peer error: ${oneLine(e?.message ?? 'unknown')}${hint}`, 'error');
     });
-    // Drain the event ring (grains are committed by the worker; nothing to do per grain here).
+    // Drain the event ring (grains are committed by the worker; nothing to do per grain here),
+    // in 50 ms batches so the main thread does not wake per grain (docs/runtime.md).
     const drain = audio
-      ? (async () => { for await (const _ of target.samples()) { /* counted by the stats */ } })()
-      : (async () => { for await (const _ of target.grains()) { /* counted by the stats */ } })();
+      ? (async () => { for await (const _ of target.samples({ batchMs: 50 })) { /* counted by the stats */ } })()
+      : (async () => { for await (const _ of target.grains({ batchMs: 50 })) { /* counted by the stats */ } })();
 
     // efa and shm are connectionless (RDM): no connection events, no connection count.
     const connectionless = provider === 'shm' || provider === 'efa';

@@ -1,7 +1,7 @@
 /** Main-thread handle of an initiator running in its own worker. */
 import { FabricsError } from '../errors.js';
 import type { InitiatorWorkerConfig, WorkerMessage } from '../ipc/worker-messages.js';
-import { EndpointHandle } from './endpoint-handle.js';
+import { EndpointHandle, type RecordOptions } from './endpoint-handle.js';
 import { EventKind, EventRecord, RequestOp, RequestRecord } from '../ipc/event-records.js';
 
 /** A grain whose last write completed (delivery complete) at one target. */
@@ -93,12 +93,12 @@ export class InitiatorHandle extends EndpointHandle {
     return this.request({ type: 'status' });
   }
 
-  /** Grains as their writes complete at each target. */
-  completions(): AsyncGenerator<CompletedGrain> {
+  /** Grains as their writes complete at each target; `batchMs` (RecordOptions) reads them in batches. */
+  completions(opts: RecordOptions = {}): AsyncGenerator<CompletedGrain> {
     return this.records((d, o) => {
       if (d[o + EventRecord.KIND] !== EventKind.COMPLETED) return undefined;
       return { index: BigInt(d[o + EventRecord.INDEX]), count: d[o + EventRecord.VALID_SLICES], peer: d[o + EventRecord.PEER], latencyNs: d[o + EventRecord.EXTRA], timeNs: BigInt(d[o + EventRecord.TIME_NS]) };
-    });
+    }, opts);
   }
 
   protected onWorkerEvent(m: WorkerMessage): void {

@@ -3,7 +3,7 @@ import { indexToTimestamp } from '../domain/time.js';
 import { FabricsError } from '../errors.js';
 import type { TargetWorkerConfig, WorkerMessage } from '../ipc/worker-messages.js';
 import type { LandedGrain } from '../fabrics/media/grain-receiver.js';
-import { EndpointHandle } from './endpoint-handle.js';
+import { EndpointHandle, type RecordOptions } from './endpoint-handle.js';
 import { EventKind, EventRecord } from '../ipc/event-records.js';
 
 /**
@@ -37,8 +37,11 @@ export class TargetHandle extends EndpointHandle {
   get flowId(): string { return this.ready!.flowId; }
   get grainCount(): number { return this.ready!.grainCount; }
 
-  /** Grains as they land (one entry per transfer, so partial grains appear several times). */
-  grains(): AsyncGenerator<ArrivedGrain> {
+  /**
+   * Grains as they land (one entry per transfer, so partial grains appear several times);
+   * `batchMs` (RecordOptions) reads them in batches.
+   */
+  grains(opts: RecordOptions = {}): AsyncGenerator<ArrivedGrain> {
     if (this.kind !== 'grains') throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} receives samples: use samples()`);
     const rate = this.ready!.grainRate;
     const r = { numerator: rate.numerator, denominator: rate.denominator };
@@ -54,19 +57,19 @@ export class TargetHandle extends EndpointHandle {
         arrivalNs: BigInt(d[o + EventRecord.TIME_NS]),
         sourceTimestampNs: indexToTimestamp(index, r),
       };
-    });
+    }, opts);
   }
 
   /** 'grains' (video, data) or 'samples' (audio). */
   get kind(): 'grains' | 'samples' { return this.ready!.kind; }
 
   /** Sample windows as they land (audio targets). */
-  samples(): AsyncGenerator<ArrivedSamples> {
+  samples(opts: RecordOptions = {}): AsyncGenerator<ArrivedSamples> {
     if (this.kind !== 'samples') throw new FabricsError('MXL_ERR_INVALID_STATE', `${this.name} receives grains: use grains()`);
     return this.records((d, o) => {
       if (d[o + EventRecord.KIND] !== EventKind.SAMPLES) return undefined;
       return { headIndex: BigInt(d[o + EventRecord.INDEX]), count: d[o + EventRecord.VALID_SLICES], committed: d[o + EventRecord.EXTRA] === 1, arrivalNs: BigInt(d[o + EventRecord.TIME_NS]) };
-    });
+    }, opts);
   }
 
   status(): Promise<unknown> {
