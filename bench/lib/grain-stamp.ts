@@ -35,5 +35,12 @@ export function verifyGrain(payload: Uint8Array, index: bigint, grainCount: numb
   return verdict;
 }
 
-/** Exactly representable float32 sample s of channel c: a ramp that differs per channel. */
-export const audioSample = (s: bigint, c: number): number => Math.fround(((Number(s % 65536n) + c * 257) % 65536) / 65536 - 0.5);
+/**
+ * The audio test signal: sample s of channel c is RAMP[audioPhase(s, c)], an exactly
+ * representable float32 ramp that differs per channel, and the next sample's phase is
+ * (phase + 1) & 0xffff. Per-sample loops step the phase and look the value up: BigInt or
+ * floating-point modulo per sample cost the bench's target process more than the endpoint
+ * itself (docs/bench.md, paced CPU).
+ */
+export const RAMP = Float32Array.from({ length: 65536 }, (_, i) => i / 65536 - 0.5);
+export const audioPhase = (s: bigint, c: number): number => (Number(s % 65536n) + c * 257) & 0xffff;

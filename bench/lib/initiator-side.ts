@@ -12,7 +12,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FabricsError, Fabrics, MxlInstance, currentIndex, nsUntilIndex, taiNow, type ContinuousFlowWriter, type DiscreteFlowWriter, type InitiatorHandle, type PollMode, type ProviderName } from '../../src/index.js';
 import { pacedStep } from '../../src/demo/paced-source.js';
-import { audioSample, stampGrain } from './grain-stamp.js';
+import { RAMP, audioPhase, stampGrain } from './grain-stamp.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
 import { flowDefOf, type BenchFormat } from './scenarios.js';
 
@@ -222,8 +222,8 @@ export async function produceAudio(format: BenchFormat, paced: boolean, duration
     for (const wr of writers) {
       const w = wr.openSamples(end, Number(n));
       for (let c = 0; c < w.channels.length; c++) {
-        let x = end - n;
-        for (const f of w.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = audioSample(x, c);
+        let p = audioPhase(end - n, c);
+        for (const f of w.channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) f[i] = RAMP[p];
       }
       wr.commitSamples();
       counts.written++;

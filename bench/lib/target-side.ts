@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Fabrics, MxlInstance, indexToTimestamp, taiNow, type ContinuousFlowReader, type DiscreteFlowReader, type PollMode, type ProviderName, type TargetHandle } from '../../src/index.js';
-import { audioSample, commitTimeOf, verifyGrain } from './grain-stamp.js';
+import { RAMP, audioPhase, commitTimeOf, verifyGrain } from './grain-stamp.js';
 import { WindowedLatency, type LatencySummary } from './percentiles.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
 import { flowDefOf, unitsPerSecond, type BenchFormat } from './scenarios.js';
@@ -150,8 +150,8 @@ export class TargetSide {
       let ok = true;
       if (this.o.verify) {
         for (let c = 0; c < r.channels.length && ok; c++) {
-          let x = s.headIndex - BigInt(s.count);
-          for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== audioSample(x, c)) ok = false;
+          let p = audioPhase(s.headIndex - BigInt(s.count), c);
+          for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) if (f[i] !== RAMP[p]) ok = false;
         }
       }
       if (ok) this.counts.verified++;

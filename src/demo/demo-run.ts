@@ -244,7 +244,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const { target, initiator } = await connect(s, def, writer.id);
     const dst = new MxlInstance(dstDir);
     const reader = dst.openContinuousFlowReader(writer.id);
-    // Prime: the initiator follows from the head it first sees; give it one to see.
+    // Prime: one uncounted window (the initiator sends it on attach, docs/protocol.md §4.7), so
+    // the counted stream starts with the flow already running.
     const n = o.format.windowSamples!;
     const end = ((currentIndex(o.format.rate) / BigInt(n)) + 1n) * BigInt(n);
     writeAudio({ writer, reader, dst, sent: new Map(), end }, end, false);

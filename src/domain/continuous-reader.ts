@@ -31,17 +31,33 @@ export class ContinuousFlowReader extends FlowReaderBase {
     return Math.floor(this.geometry.bufferLength / 2);
   }
 
+  /** Where window (end, count) stands against head `head`: TOO_EARLY, OK or TOO_LATE. */
+  private place(end: bigint, count: number, head: bigint): ReadStatus {
+    if (end > head) return 'TOO_EARLY';
+    const half = BigInt(this.maxReadLength);
+    const minIndex = head > half ? head - half : 0n;
+    return end >= minIndex && end - minIndex >= BigInt(count) ? 'OK' : 'TOO_LATE';
+  }
+
   private evaluate(end: bigint, count: number, fragments: RingFragment[]): SamplesReadResult {
     const head = this.files.header.headIndex;
-    const half = BigInt(this.maxReadLength);
-    const res = (status: ReadStatus): SamplesReadResult => {
-      const g = this.geometry;
-      const channels = status === 'OK' ? channelViews(this.files.channels!.buffer, g.channelCount, g.bufferLength, g.wordSize, fragments) : [];
-      return { status, index: end, count, headIndex: head, fragments, channels };
-    };
-    if (end > head) return res('TOO_EARLY');
-    const minIndex = head > half ? head - half : 0n;
-    return end >= minIndex && end - minIndex >= BigInt(count) ? res('OK') : res('TOO_LATE');
+    const status = this.place(end, count, head);
+    const g = this.geometry;
+    const channels = status === 'OK' ? channelViews(this.files.channels!.buffer, g.channelCount, g.bufferLength, g.wordSize, fragments) : [];
+    return { status, index: end, count, headIndex: head, fragments, channels };
+  }
+
+  /**
+   * getSamplesSync(end, count).status without a wait and without the views (an initiator
+   * checks every window it sends); TOO_EARLY goes through getSamplesSync for its
+   * flow-replaced check.
+   */
+  samplesStatus(end: bigint, count: number): ReadStatus {
+    this.ensureOpen();
+    if (typeof end !== 'bigint' || end < 0n) throw badArg('index must be a non-negative bigint', 'index');
+    if (!Number.isInteger(count) || count < 1 || count > this.maxReadLength) throw badArg(`sample count must be 1 … ${this.maxReadLength} (got ${count})`, 'count');
+    const st = this.place(end, count, this.files.header.headIndex);
+    return st === 'TOO_EARLY' ? this.getSamplesSync(end, count).status : st;
   }
 
   private prepare(end: bigint, count: number): RingFragment[] {

@@ -43,6 +43,19 @@ export class ContinuousFlowWriter extends FlowWriterBase {
     return { index, count, fragments, channels: channelViews(this.files.channels!.buffer, g.channelCount, g.bufferLength, g.wordSize, fragments) };
   }
 
+  /**
+   * Commits window (E = index, n = count) whose samples are already in the channels buffer
+   * (a fabrics target copies them there itself): openSamples() then commitSamples(), the same
+   * checks, without building the views.
+   */
+  commitWindow(index: bigint, count: number): boolean {
+    this.ensureOpen();
+    if (typeof index !== 'bigint' || index < BigInt(count)) throw badArg('index must be a bigint >= count', 'index');
+    windowFragments(index, count, this.geometry.bufferLength); // count in 1 … ⌊L/2⌋
+    this.open = { index, count };
+    return this.commitSamples();
+  }
+
   /** Commits the open window: headIndex = E, then a wake if a sync batch completed. Returns whether readers were signalled. */
   commitSamples(): boolean {
     this.ensureOpen();

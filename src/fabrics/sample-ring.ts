@@ -5,7 +5,7 @@
  */
 import { FabricsError } from '../errors.js';
 import type { ContinuousFlowReader, ContinuousFlowWriter, FlowReader, FlowWriter } from '../domain/index.js';
-import { ENTRY_HEADER_SIZE, type SampleLayout, windowRanges } from './sample-protocol.js';
+import { ENTRY_HEADER_SIZE, type SampleLayout } from './sample-protocol.js';
 
 export interface SampleRing {
   layout: SampleLayout;
@@ -31,10 +31,7 @@ export function samplesFromWriter(writer: FlowWriter): SampleRing {
     layout: { channelCount: g.channelCount, bufferLength: g.bufferLength, wordSize: g.wordSize },
     syncBatch: g.maxSyncBatchSizeHint,
     channels: w.channelsBuffer(),
-    commit: (head, count) => {
-      w.openSamples(head, count);
-      w.commitSamples();
-    },
+    commit: (head, count) => { w.commitWindow(head, count); },
   };
 }
 
@@ -46,20 +43,30 @@ export function samplesFromReader(reader: FlowReader): SampleRing {
     layout: { channelCount: g.channelCount, bufferLength: g.bufferLength, wordSize: g.wordSize },
     syncBatch: g.maxSyncBatchSizeHint,
     channels: r.channelsBuffer(),
-    status: (end, count) => r.getSamplesSync(end, count).status,
+    status: (end, count) => r.samplesStatus(end, count),
   };
 }
 
 /**
- * Copies the samples of a landed bounce entry into window (head, count) of `channels`,
- * using the receiver's own ring length (the sender's may differ; only (head, count) are
- * shared).
+ * Copies the samples of a landed bounce entry into window (head, count) of `dst` (the
+ * channels buffer as bytes), using the receiver's own ring length (the sender's may differ;
+ * only (head, count) are shared). Per channel one copy, or two when the window wraps.
  */
-export function unpackEntry(entry: Uint8Array, layout: SampleLayout, channels: ArrayBuffer, head: bigint, count: number): void {
-  const dst = new Uint8Array(channels);
+export function unpackEntry(entry: Uint8Array, layout: SampleLayout, dst: Uint8Array, head: bigint, count: number): void {
+  const L = layout.bufferLength;
+  const w = layout.wordSize;
+  const start = Number((head - BigInt(count)) % BigInt(L));
+  const first = Math.min(count, L - start) * w;
+  const rest = count * w - first;
+  const stride = L * w;
   let off = ENTRY_HEADER_SIZE;
-  for (const r of windowRanges(layout, head, count)) {
-    dst.set(entry.subarray(off, off + r.length), r.offset);
-    off += r.length;
+  for (let c = 0; c < layout.channelCount; c++) {
+    const base = c * stride;
+    dst.set(entry.subarray(off, off + first), base + start * w);
+    off += first;
+    if (rest > 0) {
+      dst.set(entry.subarray(off, off + rest), base);
+      off += rest;
+    }
   }
 }

@@ -44,6 +44,9 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const faults = new InitiatorFaults(stats);
     const ledger = new SliceLedger(g.grainCount, g.totalSlices, g.sliceSizes.reduce((a, b) => a + b, 0), grainBytes);
     const skips = (r: TransferResult): void => { if (r.skipped > 0) countSkipped(stats, r.skipped, ini.targets); };
+    // Audio follow mode: connected targets, and whether one connected since the last pass.
+    let liveTargets = 0;
+    let attachPending = false;
     ini.onEvent = (e) => {
       faults.onEvent(e);
       if (e.type === 'completed') {
@@ -61,6 +64,10 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       if (e.type === 'resumed') return; // its 'connected' event was posted just before
       if (e.type === 'sessionStarted' || e.type === 'sessionEnded' || e.type === 'deferred') return; // counted by faults.onEvent
       const connected = ini.targets.filter((t) => t.state === 'connected').length;
+      if (audio) {
+        liveTargets = connected;
+        if (e.type === 'connected') attachPending = true; // forwardSamples sends the most recent commit
+      }
       if (e.type === 'connected') stats.peerConnected(connected);
       if (e.type === 'disconnected') stats.peerDisconnected(connected);
       kit.post({
@@ -115,24 +122,35 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       return n;
     };
 
-    // Audio follow mode: send every committed sample since the last transfer, in windows
-    // no larger than the targets' bounce entries.
-    let sentHead = -1n;
+    // Audio follow mode (docs/protocol.md §4.7, follow mode): send every committed sample
+    // since the last transfer, in windows no larger than the targets' bounce entries. On
+    // attach (the first head seen with a target connected, again after every target was
+    // gone, or after a writer restart moved the head back) the most recent commit counts as
+    // not sent yet: the last min(maxSyncBatchSizeHint, maxSamplesPerTransfer(), head)
+    // samples before the head.
+    let sentHead = -1n; // -1: not attached
     const half = BigInt(Math.floor(g.bufferLength / 2));
+    const syncBatch = BigInt(Math.max(1, g.maxSyncBatchSizeHint));
     const forwardSamples = (): number => {
       lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
+      attachPending = false;
       const head = header.headIndex;
-      if (head === 0n) return 0;
-      if (sentHead < 0n || head < sentHead) sentHead = head; // start now (or after a writer restart)
+      if (head === 0n || liveTargets === 0) { sentHead = -1n; return 0; }
+      const max = BigInt(ini.maxSamplesPerTransfer());
+      if (max <= 0n) return 0;
+      if (sentHead < 0n || head < sentHead) {
+        let back = syncBatch < max ? syncBatch : max;
+        if (back > head) back = head;
+        sentHead = head - back;
+      }
       if (head - sentHead > half) {
         stats.transferSkipped('fell_behind'); // fell more than half a ring behind: those samples are gone
         sentHead = head - half;
       }
       let n = 0;
       while (sentHead < head) {
-        const max = BigInt(ini.maxSamplesPerTransfer());
-        const count = head - sentHead < max ? head - sentHead : max;
-        if (count <= 0n) break;
+        const left = head - sentHead;
+        const count = left < max ? left : max;
         try {
           skips(ini.transferSamples(sentHead + count, Number(count)));
         } catch (e) {
@@ -186,13 +204,14 @@ runWorker<InitiatorWorkerConfig>((kit) => {
           kit.post({ type: 'peer', event: 'error', peer: 0, error: asFabricsError(e).toRecord() });
         }
       }
-      if (config.follow && Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync) work += audio ? forwardSamples() : forward();
+      if (config.follow && (Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync || attachPending)) work += audio ? forwardSamples() : forward();
       // A write merely in flight is no work: counting it kept the hybrid policy spinning on
       // makeProgress(0) for the whole transfer (docs/bench.md, paced CPU). A pass that
       // finished the last transfer is; otherwise the block below waits in the CQ.
       const wasIdle = ini.idle();
       ini.makeProgress(0);
       if (!wasIdle && ini.idle()) work++;
+      if (attachPending) work++; // audio: a target just connected, forwardSamples runs next pass
       if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
       stats.pollIteration(work > 0);
       if (work > 0) { idle.activity(); continue; }

@@ -54,7 +54,6 @@ for (const provider of ['tcp', 'shm'] as const) {
           if (s.headIndex >= first + total) return;
         }
       })();
-      // The initiator starts at the head it first sees: write one window, then the rest.
       for (let k = 0; k <= N; k++) {
         const end = first + BigInt(k * 480);
         if (k === 0) { first = end; }
@@ -69,13 +68,94 @@ for (const provider of ['tcp', 'shm'] as const) {
       await Promise.race([consume, sleep(15_000).then(() => { throw new Error(`only ${received} of ${total} samples arrived`); })]);
       t.is(gaps, 0, 'windows arrive back to back');
       t.is(bad, 0, 'every sample exact');
-      // Follow mode starts at the head it first sees (at most a window or two into the stream).
-      t.true(firstStart >= first && firstStart <= first + 960n, `first window starts at +${firstStart - first}`);
+      // Attached before the first commit: the first committed window is the first to arrive.
+      t.is(firstStart, first - 480n, `first window starts at ${firstStart - first} from the first commit's head`);
       t.is(received, first + total - firstStart, 'no sample missing after the first window');
       reader.close();
       dst.close();
     } finally {
       await fx.close();
+      w.close();
+      src.close();
+    }
+  });
+}
+
+/** Writes window [end − 480, end) of the ramp and commits it. */
+const writeWindow = (w: ContinuousFlowWriter, end: bigint, salt = 0n): void => {
+  const a = w.openSamples(end, 480);
+  for (let c = 0; c < 2; c++) {
+    let x = end - 480n;
+    for (const f of a.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = value(x + salt, c);
+  }
+  w.commitSamples();
+};
+
+for (const provider of ['tcp', 'shm'] as const) {
+  test.serial(`${provider}: follow mode sends the window committed before it attached, and the first window after a writer restart`, async (t) => {
+    const src = new MxlInstance(domain());
+    const dstDir = domain();
+    const w = src.createFlowWriter(audioDef) as ContinuousFlowWriter;
+    let w2: ContinuousFlowWriter | undefined;
+    const fx = new Fabrics();
+    try {
+      const target = await fx.createTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, domain: dstDir, flowDef: audioDef });
+      const e0 = (currentIndex({ numerator: 48000, denominator: 1 }) / 480n + 1n) * 480n;
+      writeWindow(w, e0); // committed before the initiator exists
+      const initiator = await fx.createInitiator({ provider, domain: src.domain, flowId: FLOW, follow: true });
+      const connected = new Promise((r) => initiator.once('connected', r));
+      await initiator.addTarget(target.info);
+      await connected;
+      const dst = new MxlInstance(dstDir);
+      const reader = dst.openContinuousFlowReader(FLOW);
+      const arrivals = target.samples();
+      const next = async (what: string) => {
+        const r = await Promise.race([arrivals.next(), sleep(5000).then(() => undefined)]);
+        if (!r || r.done) throw new Error(`no window arrived: ${what}`);
+        return r.value;
+      };
+      /** Bad samples of window (end, 480) at the destination, against the ramp with `salt`. */
+      const badSamples = (end: bigint, salt = 0n): number => {
+        const r = reader.getSamplesSync(end, 480);
+        if (r.status !== 'OK') return 480 * 2;
+        let bad = 0;
+        for (let c = 0; c < 2; c++) {
+          let x = end - 480n;
+          for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== Math.fround(value(x + salt, c))) bad++;
+        }
+        return bad;
+      };
+
+      // Nothing new is committed: the window that was already there arrives on its own.
+      const first = await next('the window committed before the attach');
+      t.is(first.headIndex, e0, 'the first window is the one committed before the attach');
+      t.is(first.count, 480);
+      t.is(badSamples(e0), 0, 'its samples are exact at the destination');
+      writeWindow(w, e0 + 480n);
+      const second = await next('the window after the attach');
+      t.is(second.headIndex - BigInt(second.count), e0, 'the next window follows on, no gap');
+      t.is(second.headIndex, e0 + 480n);
+      t.is(badSamples(e0 + 480n), 0);
+
+      // A writer restart (a new writer of the same flow, whose clock is a second behind) moves
+      // the head back: its first window arrives, not only the ones after it.
+      w2 = src.createFlowWriter(audioDef) as ContinuousFlowWriter;
+      const back = e0 - 48_000n;
+      writeWindow(w2, back, 1n);
+      const restarted = await next('the first window after the writer restart');
+      t.is(restarted.headIndex, back, 'the first window after the restart is sent');
+      t.is(restarted.count, 480);
+      t.is(badSamples(back, 1n), 0, 'with the restarted writer\'s samples');
+      writeWindow(w2, back + 480n, 1n);
+      const after = await next('the window after the restart');
+      t.is(after.headIndex - BigInt(after.count), back, 'and the stream goes on from there');
+      t.is(badSamples(back + 480n, 1n), 0);
+      await arrivals.return(undefined);
+      reader.close();
+      dst.close();
+    } finally {
+      await fx.close();
+      w2?.close();
       w.close();
       src.close();
     }

@@ -28,6 +28,9 @@ export class SampleReceiver implements ReceiverMedia {
   readonly bounce: BounceBufferInfo;
   private readonly entries: Uint8Array[];
   private readonly heads: BigUint64Array[];
+  private readonly channels: Uint8Array;
+  /** Most samples one entry may say it holds: its capacity and half our ring. */
+  private readonly maxCount: number;
 
   constructor(private readonly ring: SampleRing, private readonly autoCommit: boolean, private readonly counters: ReceiveCounters, private readonly drop: DropSink, private readonly onSamples: (s: LandedSamples) => void) {
     const g = bounceGeometry(ring.layout, ring.syncBatch);
@@ -37,18 +40,19 @@ export class SampleReceiver implements ReceiverMedia {
     this.entries = buffers.map((b) => new Uint8Array(b));
     this.heads = buffers.map((b) => new BigUint64Array(b, 0, 2));
     this.bounce = { entryCount: BigInt(g.entryCount), entrySize: BigInt(g.entrySize) };
+    this.channels = new Uint8Array(ring.channels);
+    this.maxCount = Math.min(entryCapacity(g.entrySize, ring.layout), Math.floor(ring.layout.bufferLength / 2));
   }
 
   land(imm: number, len: number): boolean {
     const ring = this.ring;
     if (imm >= this.entries.length) return this.drop('entry-range', `bounce entry ${imm} is outside the ${this.entries.length}-entry buffer`, imm);
-    const head = this.heads[imm][0];
-    const count = Number(this.heads[imm][1]);
-    const cap = entryCapacity(this.entries[imm].byteLength, ring.layout);
-    const half = Math.floor(ring.layout.bufferLength / 2);
-    if (!(count >= 1) || count > cap || count > half) return this.drop('sample-count', `entry ${imm} says ${count} samples; it holds 1..${Math.min(cap, half)}`, imm);
+    const h = this.heads[imm];
+    const head = h[0];
+    const count = Number(h[1]);
+    if (!(count >= 1) || count > this.maxCount) return this.drop('sample-count', `entry ${imm} says ${count} samples; it holds 1..${this.maxCount}`, imm);
     if (head < BigInt(count)) return this.drop('sample-count', `entry ${imm} ends at sample ${head}, before its ${count} samples`, imm);
-    unpackEntry(this.entries[imm], ring.layout, ring.channels, head, count);
+    unpackEntry(this.entries[imm], ring.layout, this.channels, head, count);
     if (this.autoCommit) ring.commit!(head, count);
     this.counters.sampleBatches++;
     this.counters.samples += count;
