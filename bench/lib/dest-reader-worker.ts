@@ -26,15 +26,17 @@ const SLICE_MS = Math.max(1, Math.min(50, job.periodMs));
 
 const counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, missing: 0 };
 let samples: number[] = [];
+let fromCommit: number[] = [];
 let lastPost = performance.now();
 let ackSeq = 0;
 let flushSince = 0;
 
 function post(flushed?: number): void {
-  const m: DestReaderMessage = { type: 'batch', ...counts, e2e: Float64Array.from(samples), ...(flushed === undefined ? {} : { flushed }) };
-  port.postMessage(m, [m.e2e.buffer as ArrayBuffer]);
+  const m: DestReaderMessage = { type: 'batch', ...counts, e2e: Float64Array.from(samples), commitToSeen: Float64Array.from(fromCommit), ...(flushed === undefined ? {} : { flushed }) };
+  port.postMessage(m, [m.e2e.buffer as ArrayBuffer, m.commitToSeen.buffer as ArrayBuffer]);
   for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] = 0;
   samples = [];
+  fromCommit = [];
   lastPost = performance.now();
 }
 
@@ -107,11 +109,12 @@ function readVideo(reader: DiscreteFlowReader): void {
       continue;
     }
     const payload = r.payload!;
-    const from = job.paced ? indexToTimestamp(next, job.rate) : commitTimeOf(payload);
-    const e2eMs = Number(seen - from) / 1e6;
+    const commit = commitTimeOf(payload);
+    const e2eMs = Number(seen - (job.paced ? indexToTimestamp(next, job.rate) : commit)) / 1e6;
     const verdict = job.verify ? verifyGrain(payload, next, reader.geometry.grainCount) : 'ok';
-    // Unpaced, an overwritten slot may also have lost its commit stamp: no sample then.
+    // An overwritten slot may also have lost its commit stamp: no stamp-based sample then.
     if (job.paced || verdict !== 'overwritten') sample(e2eMs, seenWall);
+    if (verdict !== 'overwritten') fromCommit.push(Number(seen - commit) / 1e6, seenWall);
     counts[verdict === 'ok' ? 'verified' : verdict === 'overwritten' ? 'unverified' : 'corrupt']++;
     next++;
   }

@@ -41,6 +41,8 @@ export type DestReaderMessage =
       missing: number;
       /** End-to-end samples as pairs [ms, wall time of the sample in ms since the epoch]. */
       e2e: Float64Array;
+      /** Video: the same wake minus the commit stamp in the payload, same pairs. */
+      commitToSeen: Float64Array;
       /** The flush request this batch answers, if any. */
       flushed?: number;
     }
@@ -57,6 +59,8 @@ export interface DestReaderOptions {
   periodMs: number;
   /** Each end-to-end sample: ms, and when it was taken (performance.now() of this thread). */
   onSample: (ms: number, at: number) => void;
+  /** Video: each wake minus the grain's commit stamp, same arguments. */
+  onCommitToSeen?: (ms: number, at: number) => void;
   log?: (s: string) => void;
 }
 
@@ -121,6 +125,7 @@ export class DestReader {
     for (const k of Object.keys(this.counts) as (keyof DestReader['counts'])[]) this.counts[k] += m[k];
     // Wall time (epoch ms) to this thread's performance.now().
     for (let i = 0; i + 1 < m.e2e.length; i += 2) this.o.onSample(m.e2e[i], m.e2e[i + 1] - performance.timeOrigin);
+    for (let i = 0; i + 1 < m.commitToSeen.length; i += 2) this.o.onCommitToSeen?.(m.commitToSeen[i], m.commitToSeen[i + 1] - performance.timeOrigin);
     if (m.flushed !== undefined) {
       // A batch answers its request and every earlier one.
       for (const [s, done] of this.flushWaiters) if (s <= m.flushed) { this.flushWaiters.delete(s); done(); }

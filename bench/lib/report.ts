@@ -36,7 +36,8 @@ export interface RunFigures {
   grainsPerSec: number;
   gbitPerSec: number;
   counts: GrainCounts;
-  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary };
+  /** commitToSeen (ours, video): the destination reader's wake minus the commit stamp. */
+  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary; commitToSeen?: LatencySummary };
   cpu: { initiator: SideCpu; target: SideCpu };
   peakRssBytes: { initiator: number; target: number };
 }

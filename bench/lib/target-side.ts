@@ -41,7 +41,8 @@ export interface TargetStats {
   late: number;
   /** Grains the readers found missing from the flow (never landed there). */
   readerMissing: number;
-  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary };
+  /** commitToSeen (video): the reader's wake minus the commit stamp, end-to-end without the source's own lateness. */
+  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary; commitToSeen: LatencySummary };
   /**
    * processPct: the whole process; endpointPct: the targets' worker and libfabric threads;
    * readerPct: the bench's destination reader threads; carryPct = processPct − readerPct.
@@ -60,6 +61,7 @@ export class TargetSide {
   private readonly targets: TargetHandle[] = [];
   private readonly transfer = new WindowedLatency();
   private readonly e2e = new WindowedLatency();
+  private readonly commitToSeen = new WindowedLatency();
   private readonly readers: DestReader[] = [];
   /** Per stream: the last complete grain (video) or head (audio) the main thread saw arrive; -1n none. */
   private readonly lastArrived: bigint[] = [];
@@ -101,7 +103,7 @@ export class TargetSide {
     for (const id of ids) {
       this.readers.push(new DestReader({
         domain: this.dir, flowId: id, kind: f.kind, rate: f.rate, windowSamples: f.windowSamples, paced: this.o.paced, verify: this.o.verify,
-        periodMs: 1000 / unitsPerSecond(f), onSample: (ms, at) => this.e2e.add(ms, at), log: this.o.log ?? ((m) => console.error(m)),
+        periodMs: 1000 / unitsPerSecond(f), onSample: (ms, at) => this.e2e.add(ms, at), onCommitToSeen: (ms, at) => this.commitToSeen.add(ms, at), log: this.o.log ?? ((m) => console.error(m)),
       }));
     }
     await Promise.all(this.readers.map((r) => r.ready()));
@@ -134,7 +136,7 @@ export class TargetSide {
     const readerPct = this.started ? this.readerCpu.pct() : 0;
     return {
       arrived: this.arrived, verified: c.verified, corrupt: c.corrupt, unverified: c.unverified, late: c.late, readerMissing: c.missing,
-      latencyMs: { transfer: this.transfer.summary(), endToEnd: this.e2e.summary() },
+      latencyMs: { transfer: this.transfer.summary(), endToEnd: this.e2e.summary(), commitToSeen: this.commitToSeen.summary() },
       cpu: { processPct, endpointPct: this.started ? this.endpointCpu.pct() : 0, readerPct, carryPct: Math.max(0, processPct - readerPct) },
       peakRssBytes: peakRssBytes(),
       firstArrivalS: this.first / 1000,
