@@ -64,7 +64,8 @@ export class LogHistogram {
 /**
  * Latency samples (ms) grouped into windows of `windowMs` by the time they were taken: each
  * window's percentiles are exact (its samples are kept until the window is over), the
- * overall ones come from a LogHistogram (0.5 % resolution, constant memory).
+ * overall ones come from a LogHistogram (0.5 % resolution, constant memory). A sample taken
+ * before the open window (batches from several threads interleave) counts in the open one.
  */
 export class WindowedLatency {
   private readonly all = new LogHistogram();
@@ -74,7 +75,7 @@ export class WindowedLatency {
   constructor(private readonly windowMs = 1000, private readonly t0 = performance.now()) {}
   add(ms: number, at = performance.now()): void {
     this.all.add(ms);
-    const w = Math.floor((at - this.t0) / this.windowMs);
+    const w = Math.max(this.current, Math.floor((at - this.t0) / this.windowMs));
     if (w !== this.current) {
       this.close();
       this.current = w;

@@ -34,3 +34,14 @@ test('windowed latency: each window exact, windows in order, the open one includ
   t.is(s.windows[0].p50, 5, 'nearest rank over the window\'s own samples');
   t.is(s.max, 50);
 });
+
+test('windowed latency: a sample older than the open window counts in it (one entry per window)', (t) => {
+  const w = new WindowedLatency(1000, 0);
+  w.add(1, 900);
+  w.add(2, 1100); // window 1 opens
+  w.add(3, 950); // a late batch from another thread: into window 1, window 0 stays closed
+  w.add(4, 1200);
+  const s = w.summary();
+  t.deepEqual(s.windows.map((x) => [x.startS, x.count, x.max]), [[0, 1, 1], [1, 3, 4]]);
+  t.is(s.count, 4);
+});
