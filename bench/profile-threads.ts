@@ -2,7 +2,7 @@
  * Where the CPU of a paced run goes, per thread: runs `bench target` and `bench initiator`
  * (two processes) and samples /proc/<pid>/task/<tid>/stat of both over the steady part.
  *
- *   node build/bench/profile-threads.js [-p tcp|shm] [--format 1080p50] [--poll hybrid] [--duration 10]
+ *   node build/bench/profile-threads.js [-p tcp|shm] [--format 1080p50] [--poll hybrid] [--duration 10] [--no-verify]
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ const argv = process.argv.slice(2);
 const val = (k: string, d: string): string => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
 const provider = val('-p', 'tcp');
 const durationS = Number(val('--duration', '10'));
-const common = ['--format', val('--format', '1080p50'), '-p', provider, '--poll', val('--poll', 'hybrid')];
+const common = ['--format', val('--format', '1080p50'), '-p', provider, '--poll', val('--poll', 'hybrid'), ...(argv.includes('--no-verify') ? ['--no-verify'] : [])];
 
 const comm = (pid: number, tid: string): string => {
   try { return fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(); } catch { return '?'; }

@@ -99,7 +99,7 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   const c = s.ours?.counts;
   const b = s.baseline;
   const n = (x: number | null | undefined, d = 1): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
-  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} %, late/lost/corrupt ${c!.late}/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} % (target carry ${n(s.ours.cpu.target.carryPct, 1)}, readers ${n(s.ours.cpu.target.readerPct, 1)}), e2e p99 ${n(s.ours.latencyMs.endToEnd.p99, 2)} (from commit ${n(s.ours.latencyMs.commitToSeen?.p99, 2)}) ms, late/lost/corrupt ${c!.late}/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
     ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
   return s;
 }
@@ -139,11 +139,11 @@ async function main(o: Opts): Promise<number> {
       baseline: `bench/c/rma_bw.c: the same fi_writemsg of header + payload with FI_REMOTE_CQ_DATA | FI_DELIVERY_COMPLETE, same region size, paced: ${o.cBlocking ? 'blocking (fi_cq_sread / sleep, like upstream\'s demo)' : 'busy-polling'}, unpaced: busy-polling (as the throughput bench), one target and one initiator process per stream, run right after ours`,
       rate: 'grains/s at the target, (arrived - 1) / (last arrival - first arrival)',
       transferLatency: 'ours: the target worker reading the completion minus the commit time stamped in the payload; raw C: the completion at the target minus the scheduled send time',
-      endToEndLatency: 'ours: the target process seeing the grain minus the grain\'s own timestamp (paced) or its commit time (unpaced); the same clock on both sides here',
-      cpu: 'utime + stime from /proc (ours) or getrusage (raw C) from the first grain to the end, % of one core, per process',
-      verification: 'every 4 KiB page of each grain carries its index, checked at a reader of the target flow; audio: every sample',
+      endToEndLatency: 'ours: a destination reader per stream (a worker_thread of the target process reading the target flow with the public reader API, blocked on the flow\'s futex) stamping TAI time when it wakes with the grain complete, minus the grain\'s own timestamp (paced) or its commit time (unpaced); the same clock on both sides here',
+      cpu: 'utime + stime from /proc (ours) or getrusage (raw C) from the first grain to the end, % of one core, per process. Ours, target: processPct = the whole process; endpointPct = the targets\' worker and libfabric threads; readerPct = the bench\'s destination reader threads (per thread from /proc/self/task/TID/stat), which stand in for the application\'s own readers; carryPct = processPct - readerPct, what carrying the flow costs. The paced ratio table shows target CPU as carry / C (raw C\'s target process only receives and verifies nothing), with the whole-process figure and its ratio next to it',
+      verification: 'every 4 KiB page of each grain carries its index, checked by the destination reader thread of its stream right after it took the end-to-end stamp; audio: every sample; a grain the ring overwrote before its reader got to it counts as unverified',
       noise: 'an idle gate (< 10 % busy) before each scenario; noisy = other processes used > 25 % of a core meanwhile',
-      late: 'paced: end-to-end latency above one grain period',
+      late: 'paced: end-to-end latency (at the destination reader) above one grain period',
     },
     scenarios: results, highestN,
   };

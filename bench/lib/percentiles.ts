@@ -64,32 +64,42 @@ export class LogHistogram {
 /**
  * Latency samples (ms) grouped into windows of `windowMs` by the time they were taken: each
  * window's percentiles are exact (its samples are kept until the window is over), the
- * overall ones come from a LogHistogram (0.5 % resolution, constant memory).
+ * overall ones come from a LogHistogram (0.5 % resolution, constant memory). The window
+ * before the newest stays open too, for samples that come late (batches posted by several
+ * threads interleave); a sample older than both counts in the older one.
  */
 export class WindowedLatency {
   private readonly all = new LogHistogram();
   private readonly closed: (Percentiles & { startS: number })[] = [];
+  /** The newest window seen; it and the one before are open. */
   private current = -1;
   private samples: number[] = [];
+  private previous: number[] = [];
   constructor(private readonly windowMs = 1000, private readonly t0 = performance.now()) {}
   add(ms: number, at = performance.now()): void {
     this.all.add(ms);
     const w = Math.floor((at - this.t0) / this.windowMs);
-    if (w !== this.current) {
-      this.close();
+    if (w > this.current) {
+      if (this.current >= 0) {
+        this.close(this.current - 1, this.previous);
+        if (w === this.current + 1) this.previous = this.samples;
+        else { this.close(this.current, this.samples); this.previous = []; }
+      }
+      this.samples = [];
       this.current = w;
     }
-    this.samples.push(ms);
+    (w === this.current ? this.samples : this.previous).push(ms);
   }
-  private close(): void {
-    if (this.samples.length) this.closed.push({ startS: (this.current * this.windowMs) / 1000, ...percentiles(this.samples) });
-    this.samples = [];
+  private close(w: number, xs: number[]): void {
+    if (xs.length) this.closed.push({ startS: (w * this.windowMs) / 1000, ...percentiles(xs) });
+  }
+  private summaryOf(w: number, xs: number[]): (Percentiles & { startS: number })[] {
+    return xs.length ? [{ startS: (w * this.windowMs) / 1000, ...percentiles(xs) }] : [];
   }
   get count(): number { return this.all.count; }
   /** Percentiles over every sample, plus each window's own percentiles. */
   summary(): LatencySummary {
-    const open = this.samples.length ? [{ startS: (this.current * this.windowMs) / 1000, ...percentiles(this.samples) }] : [];
-    return { ...this.all.summary(), windows: [...this.closed, ...open] };
+    return { ...this.all.summary(), windows: [...this.closed, ...this.summaryOf(this.current - 1, this.previous), ...this.summaryOf(this.current, this.samples)] };
   }
 }
 

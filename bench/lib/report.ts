@@ -18,6 +18,14 @@ export interface SideCpu {
   endpointPct: number | null;
   /** Initiator side, paced whole-grain runs: the source writer's own process (not in processPct). */
   sourcePct?: number | null;
+  /**
+   * Target side (ours): the bench's destination reader threads, one worker_thread per stream
+   * reading, timing and verifying the destination flow as an application's reader would
+   * (their CPU from /proc/self/task/TID/stat); in processPct.
+   */
+  readerPct?: number | null;
+  /** Target side (ours): processPct − readerPct, what carrying the flow costs the process. */
+  carryPct?: number | null;
 }
 
 /** unverified: arrived, but the ring wrapped over the slot before the reader could check it. */
@@ -28,7 +36,8 @@ export interface RunFigures {
   grainsPerSec: number;
   gbitPerSec: number;
   counts: GrainCounts;
-  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary };
+  /** commitToSeen (ours, video): the destination reader's wake minus the commit stamp. */
+  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary; commitToSeen?: LatencySummary };
   cpu: { initiator: SideCpu; target: SideCpu };
   peakRssBytes: { initiator: number; target: number };
 }
@@ -36,7 +45,10 @@ export interface RunFigures {
 export interface Ratios {
   grainsPerSec: number;
   cpuInitiator: number;
+  /** The whole target process: ours processPct / raw C's. */
   cpuTarget: number;
+  /** What carrying the flow costs: ours carryPct / raw C's target process (which only receives). */
+  cpuTargetCarry: number;
   transferP50: number;
   transferP99: number;
 }
@@ -122,6 +134,7 @@ export function ratios(o: RunFigures, b: RunFigures): Ratios {
     grainsPerSec: q(o.grainsPerSec, b.grainsPerSec),
     cpuInitiator: q(o.cpu.initiator.processPct, b.cpu.initiator.processPct),
     cpuTarget: q(o.cpu.target.processPct, b.cpu.target.processPct),
+    cpuTargetCarry: q(o.cpu.target.carryPct ?? NaN, b.cpu.target.processPct),
     transferP50: q(o.latencyMs.transfer.p50, b.latencyMs.transfer.p50),
     transferP99: q(o.latencyMs.transfer.p99, b.latencyMs.transfer.p99),
   };

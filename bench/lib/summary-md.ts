@@ -9,7 +9,7 @@ function lat(r: RunFigures | null, which: 'transfer' | 'endToEnd'): string {
   return `${f(l.p50, 2)} / ${f(l.p90, 2)} / ${f(l.p99, 2)} / ${f(l.max, 2)}`;
 }
 
-const cpu = (r: RunFigures | null): string => (r ? `${f(r.cpu.initiator.processPct)} / ${f(r.cpu.target.processPct)}` : '—');
+const cpu = (r: RunFigures | null): string => (r ? `${f(r.cpu.initiator.processPct)} / ${f(r.cpu.target.processPct)}${r.cpu.target.carryPct == null ? '' : ` (carry ${f(r.cpu.target.carryPct)})`}` : '—');
 
 function scenarioRow(s: ScenarioResult): string {
   const o = s.ours;
@@ -23,19 +23,20 @@ export function summaryMarkdown(r: BenchReport): string {
   L.push(`${r.machine.hostname}: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.kernel}, instance ${r.machine.instanceType}; node ${r.versions.node}, mxl-fabrics ${r.versions.mxlFabrics}, libfabric ${r.versions.libfabric}`, '');
   if (r.rdmaOffload) L.push(`RDMA write offload: ${String(r.rdmaOffload.offloaded)} (rdma_write_bytes delta ${r.rdmaOffload.rdmaWriteBytes ?? 'n/a'})`, '');
   L.push('## Scenarios', '');
-  L.push('Latency in ms as p50 / p90 / p99 / max; CPU in % of one core as initiator / target (whole process); RSS in MiB as initiator / target.', '');
+  L.push('Latency in ms as p50 / p90 / p99 / max; CPU in % of one core as initiator / target (whole process), carry = the target process without the bench\'s destination reader threads; RSS in MiB as initiator / target.', '');
   L.push('| scenario | provider | pacing | streams | grains/s | Gbit/s | transfer latency | end-to-end latency | CPU | peak RSS | late/lost/corrupt | verified | raw C grains/s | ratio | |');
   L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.scenarios) L.push(scenarioRow(s));
   const paced = r.scenarios.filter((s) => s.paced && s.baseline);
   if (paced.length) {
     L.push('', '## Paced: ours against raw C in the same run', '');
-    L.push('| scenario | provider | CPU initiator ours / C (ratio) | CPU target ours / C (ratio) | transfer p50 ours / C | transfer p99 ours / C | end-to-end p50 / p99 ours | source writer CPU (own process) |');
-    L.push('|---|---|---|---|---|---|---|---|');
+    L.push('CPU target: carry (our target process without the bench\'s destination reader threads) / raw C\'s target process (which only receives), then our whole target process and its ratio; the readers\' own CPU in the last column.', '');
+    L.push('| scenario | provider | CPU initiator ours / C (ratio) | CPU target carry / C (ratio) | CPU target whole process (ratio) | transfer p50 ours / C | transfer p99 ours / C | end-to-end p50 / p99 ours | source writer CPU (own process) | bench readers CPU |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|');
     for (const s of paced) {
       const o = s.ours;
       const b = s.baseline!;
-      L.push(`| ${s.name} | ${s.provider} | ${f(o?.cpu.initiator.processPct)} / ${f(b.cpu.initiator.processPct)} (${f(s.ratios?.cpuInitiator, 2)}) | ${f(o?.cpu.target.processPct)} / ${f(b.cpu.target.processPct)} (${f(s.ratios?.cpuTarget, 2)}) | ${f(o?.latencyMs.transfer.p50, 2)} / ${f(b.latencyMs.transfer.p50, 2)} | ${f(o?.latencyMs.transfer.p99, 2)} / ${f(b.latencyMs.transfer.p99, 2)} | ${f(o?.latencyMs.endToEnd.p50, 2)} / ${f(o?.latencyMs.endToEnd.p99, 2)} | ${o?.cpu.initiator.sourcePct == null ? 'in the initiator' : f(o.cpu.initiator.sourcePct)} |`);
+      L.push(`| ${s.name} | ${s.provider} | ${f(o?.cpu.initiator.processPct)} / ${f(b.cpu.initiator.processPct)} (${f(s.ratios?.cpuInitiator, 2)}) | ${f(o?.cpu.target.carryPct)} / ${f(b.cpu.target.processPct)} (${f(s.ratios?.cpuTargetCarry, 2)}) | ${f(o?.cpu.target.processPct)} (${f(s.ratios?.cpuTarget, 2)}) | ${f(o?.latencyMs.transfer.p50, 2)} / ${f(b.latencyMs.transfer.p50, 2)} | ${f(o?.latencyMs.transfer.p99, 2)} / ${f(b.latencyMs.transfer.p99, 2)} | ${f(o?.latencyMs.endToEnd.p50, 2)} / ${f(o?.latencyMs.endToEnd.p99, 2)} | ${o?.cpu.initiator.sourcePct == null ? 'in the initiator' : f(o.cpu.initiator.sourcePct)} | ${f(o?.cpu.target.readerPct)} |`);
     }
   }
   if (r.highestN.length) {

@@ -1,14 +1,18 @@
 /**
  * The bench's receiving side: N targets (one per stream) in this process through the
- * public runtime API, each grain verified at a reader of the target flow and timed. It
- * serves its TargetInfos and its figures over HTTP (/targetinfo, /targetinfos, /stats,
- * /stop) and/or writes them to a file, so the initiator can run on another host.
+ * public runtime API. The main thread counts arrivals and times transfers from the
+ * targets' records; a destination reader per stream (dest-reader.ts, a worker_thread of
+ * its own, like an application's reader of the destination flow) times end-to-end latency
+ * and verifies every grain (docs/bench.md, "Reading the report"). It serves its TargetInfos
+ * and its figures over HTTP (/targetinfo, /targetinfos, /stats, /stop) and/or writes them
+ * to a file, so the initiator can run on another host.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { Fabrics, MxlInstance, indexToTimestamp, taiNow, type ContinuousFlowReader, type DiscreteFlowReader, type PollMode, type ProviderName, type TargetHandle } from '../../src/index.js';
-import { RAMP, audioPhase, commitTimeOf, verifyGrain } from './grain-stamp.js';
+import { Fabrics, MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowReader, type PollMode, type ProviderName, type TargetHandle } from '../../src/index.js';
+import { DestReader } from './dest-reader.js';
+import { commitTimeOf } from './grain-stamp.js';
 import { WindowedLatency, type LatencySummary } from './percentiles.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
 import { flowDefOf, unitsPerSecond, type BenchFormat } from './scenarios.js';
@@ -35,8 +39,15 @@ export interface TargetStats {
   corrupt: number;
   unverified: number;
   late: number;
-  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary };
-  cpu: { processPct: number; endpointPct: number };
+  /** Grains the readers found missing from the flow (never landed there). */
+  readerMissing: number;
+  /** commitToSeen (video): the reader's wake minus the commit stamp, end-to-end without the source's own lateness. */
+  latencyMs: { transfer: LatencySummary; endToEnd: LatencySummary; commitToSeen: LatencySummary };
+  /**
+   * processPct: the whole process; endpointPct: the targets' worker and libfabric threads;
+   * readerPct: the bench's destination reader threads; carryPct = processPct − readerPct.
+   */
+  cpu: { processPct: number; endpointPct: number; readerPct: number; carryPct: number };
   peakRssBytes: number;
   firstArrivalS: number;
   lastArrivalS: number;
@@ -50,9 +61,14 @@ export class TargetSide {
   private readonly targets: TargetHandle[] = [];
   private readonly transfer = new WindowedLatency();
   private readonly e2e = new WindowedLatency();
-  private readonly counts = { arrived: 0, verified: 0, corrupt: 0, unverified: 0, late: 0 };
+  private readonly commitToSeen = new WindowedLatency();
+  private readonly readers: DestReader[] = [];
+  /** Per stream: the last complete grain (video) or head (audio) the main thread saw arrive; -1n none. */
+  private readonly lastArrived: bigint[] = [];
+  private arrived = 0;
   private processCpu = CpuMeter.process();
   private endpointCpu = CpuMeter.process();
+  private readerCpu = CpuMeter.process();
   private endpointTids: string[] = [];
   private started = false;
   private first = 0;
@@ -70,31 +86,58 @@ export class TargetSide {
   async start(): Promise<void> {
     const before = new Set(threadIds());
     const dst = new MxlInstance(this.dir);
+    const ids: string[] = [];
     for (let s = 0; s < this.o.streams; s++) {
       const def = flowDefOf(this.o.format, s);
       const t = await this.fx.createTarget({ name: `bench-target-${s}`, provider: this.o.provider, node: this.o.node, domain: this.dir, flowDef: def, pollMode: this.o.pollMode });
       this.targets.push(t);
       this.infos.push(t.info);
-      const id = (JSON.parse(def) as { id: string }).id;
-      if (this.o.format.kind === 'audio') void this.consumeAudio(t, dst.openContinuousFlowReader(id));
-      else void this.consume(t, dst.openDiscreteFlowReader(id));
+      ids.push((JSON.parse(def) as { id: string }).id);
+      this.lastArrived.push(-1n);
     }
     // The endpoint threads: the workers (and libfabric's threads) that appeared meanwhile.
     this.endpointTids = threadIds().filter((t) => !before.has(t));
     this.endpointCpu = CpuMeter.threads('self', this.endpointTids);
+    // Then the readers, each waiting for its flow's first grain before the initiator connects.
+    const f = this.o.format;
+    for (const id of ids) {
+      this.readers.push(new DestReader({
+        domain: this.dir, flowId: id, kind: f.kind, rate: f.rate, windowSamples: f.windowSamples, paced: this.o.paced, verify: this.o.verify,
+        periodMs: 1000 / unitsPerSecond(f), onSample: (ms, at) => this.e2e.add(ms, at), onCommitToSeen: (ms, at) => this.commitToSeen.add(ms, at), log: this.o.log ?? ((m) => console.error(m)),
+      }));
+    }
+    await Promise.all(this.readers.map((r) => r.ready()));
+    this.readerCpu = CpuMeter.threads('self', this.readers.map((r) => r.tid!));
+    for (let s = 0; s < this.o.streams; s++) {
+      if (f.kind === 'audio') void this.consumeAudio(s, this.targets[s]);
+      else void this.consume(s, this.targets[s], dst.openDiscreteFlowReader(ids[s]));
+    }
     if (this.o.infoFile) fs.writeFileSync(this.o.infoFile, JSON.stringify({ infos: this.infos }) + '\n');
     if (this.o.http) await this.serve(this.o.http.host, this.o.http.port);
   }
 
   /** Resolves when /stop was requested (or stopNow called). */
   waitStopped(): Promise<void> { return this.stopped; }
-  stopNow(): void { this.stop(); }
+  /** Stops once the readers reported every grain that arrived (see flush). */
+  stopNow(): void { void this.flush().finally(() => this.stop()); }
+
+  /**
+   * Waits until each reader has handled (and reported) every grain this thread saw arrive
+   * on its stream, so the counts and samples in stats() are complete.
+   */
+  async flush(): Promise<void> {
+    await Promise.all(this.readers.map((r, s) => r.flush(this.lastArrived[s])));
+  }
 
   stats(): TargetStats {
+    const c = { verified: 0, corrupt: 0, unverified: 0, late: 0, missing: 0 };
+    for (const r of this.readers) for (const k of Object.keys(c) as (keyof typeof c)[]) c[k] += r.counts[k];
+    const processPct = this.started ? this.processCpu.pct() : 0;
+    const readerPct = this.started ? this.readerCpu.pct() : 0;
     return {
-      ...this.counts,
-      latencyMs: { transfer: this.transfer.summary(), endToEnd: this.e2e.summary() },
-      cpu: { processPct: this.started ? this.processCpu.pct() : 0, endpointPct: this.started ? this.endpointCpu.pct() : 0 },
+      arrived: this.arrived, verified: c.verified, corrupt: c.corrupt, unverified: c.unverified, late: c.late, readerMissing: c.missing,
+      latencyMs: { transfer: this.transfer.summary(), endToEnd: this.e2e.summary(), commitToSeen: this.commitToSeen.summary() },
+      cpu: { processPct, endpointPct: this.started ? this.endpointCpu.pct() : 0, readerPct, carryPct: Math.max(0, processPct - readerPct) },
       peakRssBytes: peakRssBytes(),
       firstArrivalS: this.first / 1000,
       lastArrivalS: this.last / 1000,
@@ -104,58 +147,51 @@ export class TargetSide {
   async close(): Promise<void> {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections?.();
+    await Promise.all(this.readers.map((r) => r.stop()));
     await this.fx.close().catch(() => {});
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private arrivedOne(arrivalHr: bigint, commitTai: bigint | undefined, sourceTai: bigint): void {
-    const now = performance.now();
+  /** Arrival counting and transfer latency, from a target's record (the worker's clock). */
+  private arrivedOne(arrivalHr: bigint, sent: bigint | undefined): void {
+    // The worker's arrival time, not this thread's: paced records come in batches.
+    const now = Number(arrivalHr) / 1e6;
     if (!this.started) {
       this.started = true;
       this.processCpu.start();
       this.endpointCpu.start();
+      this.readerCpu.start();
       this.first = now;
     }
     this.last = now;
-    this.counts.arrived++;
-    const seen = taiNow();
-    // Audio carries no stamp: its transfer is timed from the window's own timestamp (paced only).
-    const sent = commitTai ?? (this.o.paced ? sourceTai : undefined);
+    this.arrived++;
     if (sent !== undefined) this.transfer.add(Number(arrivalHr + this.taiOffset - sent) / 1e6, now);
-    // Unpaced audio has neither a stamp nor a meaningful timestamp: no end-to-end figure.
-    const from = this.o.paced ? sourceTai : commitTai;
-    if (from === undefined) return;
-    const e2eMs = Number(seen - from) / 1e6;
-    this.e2e.add(e2eMs, now);
-    if (this.o.paced && e2eMs > 1000 / unitsPerSecond(this.o.format)) this.counts.late++;
   }
 
-  private async consume(t: TargetHandle, reader: DiscreteFlowReader): Promise<void> {
-    for await (const g of t.grains()) {
+  /**
+   * Paced, the main thread only counts and times records (the readers see the grains), so it
+   * reads them in 50 ms batches, as an application would (docs/runtime.md §1). Unpaced, at
+   * once: the commit stamp is read from the ring, which a fast source laps in ~20 ms.
+   */
+  private get batchMs(): number { return this.o.paced ? 50 : 0; }
+
+  private async consume(s: number, t: TargetHandle, reader: DiscreteFlowReader): Promise<void> {
+    for await (const g of t.grains({ batchMs: this.batchMs })) {
       if (g.validSlices !== g.totalSlices) continue; // a slice range; the grain counts once complete
+      // The commit stamp, for the transfer time (non-blocking; gone if the ring wrapped over it).
       const r = reader.getGrainSync(g.index);
-      const payload = r.status === 'OK' ? r.payload : undefined;
-      this.arrivedOne(g.arrivalNs, payload ? commitTimeOf(payload) : undefined, g.sourceTimestampNs);
-      const verdict = !payload ? 'overwritten' : this.o.verify ? verifyGrain(payload, g.index, reader.geometry.grainCount) : 'ok';
-      this.counts[verdict === 'ok' ? 'verified' : verdict === 'overwritten' ? 'unverified' : 'corrupt']++;
+      const commit = r.status === 'OK' && r.payload ? commitTimeOf(r.payload) : undefined;
+      this.arrivedOne(g.arrivalNs, commit ?? (this.o.paced ? g.sourceTimestampNs : undefined));
+      if (g.index > this.lastArrived[s]) this.lastArrived[s] = g.index;
     }
   }
 
-  private async consumeAudio(t: TargetHandle, reader: ContinuousFlowReader): Promise<void> {
+  private async consumeAudio(s: number, t: TargetHandle): Promise<void> {
     const rate = this.o.format.rate;
-    for await (const s of t.samples()) {
-      this.arrivedOne(s.arrivalNs, undefined, indexToTimestamp(s.headIndex - 1n, rate));
-      const r = reader.getSamplesSync(s.headIndex, s.count);
-      if (r.status !== 'OK') { this.counts.unverified++; continue; }
-      let ok = true;
-      if (this.o.verify) {
-        for (let c = 0; c < r.channels.length && ok; c++) {
-          let p = audioPhase(s.headIndex - BigInt(s.count), c);
-          for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) if (f[i] !== RAMP[p]) ok = false;
-        }
-      }
-      if (ok) this.counts.verified++;
-      else this.counts.corrupt++;
+    for await (const w of t.samples({ batchMs: this.batchMs })) {
+      // Audio carries no stamp: its transfer is timed from the window's own timestamp (paced only).
+      this.arrivedOne(w.arrivalNs, this.o.paced ? indexToTimestamp(w.headIndex - 1n, rate) : undefined);
+      if (w.headIndex > this.lastArrived[s]) this.lastArrived[s] = w.headIndex;
     }
   }
 
@@ -170,8 +206,8 @@ export class TargetSide {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(this.infos[0]);
       } else if (url === '/targetinfos') json(200, { infos: this.infos });
-      else if (url === '/stats') json(200, this.stats());
-      else if (url === '/stop') { json(200, this.stats()); this.stop(); }
+      else if (url === '/stats') void this.flush().then(() => json(200, this.stats()));
+      else if (url === '/stop') void this.flush().then(() => { json(200, this.stats()); this.stop(); });
       else json(404, { error: 'try /targetinfo, /targetinfos, /stats or /stop' });
     });
     return new Promise((resolve, reject) => {

@@ -34,3 +34,15 @@ test('windowed latency: each window exact, windows in order, the open one includ
   t.is(s.windows[0].p50, 5, 'nearest rank over the window\'s own samples');
   t.is(s.max, 50);
 });
+
+test('windowed latency: a late sample counts in its own window while the one before the newest is open', (t) => {
+  const w = new WindowedLatency(1000, 0);
+  w.add(1, 900);
+  w.add(2, 1100); // window 1 opens; window 0 stays open
+  w.add(3, 950); // a late batch from another thread: still window 0
+  w.add(4, 2100); // window 2 opens: window 0 closes
+  w.add(5, 990); // older than both open windows: counts in the older one (1)
+  const s = w.summary();
+  t.deepEqual(s.windows.map((x) => [x.startS, x.count, x.max]), [[0, 2, 3], [1, 2, 5], [2, 1, 4]]);
+  t.is(s.count, 5);
+});
