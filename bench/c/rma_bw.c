@@ -49,6 +49,31 @@
 /* Paced mode: the scheduled send time (CLOCK_REALTIME ns) travels at this header offset. */
 #define STAMP_OFFSET 16u
 
+/* -P: payload pages after the header carry the grain's sequence number at their start. */
+#define STAMP_PAGE 4096u
+
+static void stamp_pages(uint8_t *buf, size_t region_bytes, uint64_t seq)
+{
+	for (size_t off = HEADER_BYTES; off + sizeof seq <= region_bytes; off += STAMP_PAGE)
+		memcpy(buf + off, &seq, sizeof seq);
+}
+
+/*
+ * Pages of slot seq % slots that hold neither grain `seq` nor a later grain of the same
+ * slot (the initiator may already be writing one while the target checks): stale, torn
+ * or misplaced.
+ */
+static unsigned long bad_pages(const uint8_t *buf, size_t region_bytes, uint64_t seq, unsigned slots)
+{
+	unsigned long bad = 0;
+	for (size_t off = HEADER_BYTES; off + sizeof seq <= region_bytes; off += STAMP_PAGE) {
+		uint64_t v;
+		memcpy(&v, buf + off, sizeof v);
+		bad += v < seq || v % slots != seq % slots;
+	}
+	return bad;
+}
+
 enum role { ROLE_NONE, ROLE_TARGET, ROLE_INITIATOR };
 enum prov { PROV_NONE, PROV_TCP, PROV_SHM };
 
@@ -66,6 +91,7 @@ struct opts {
 	bool quiet;
 	bool manual_progress;
 	bool verify;
+	bool pages; /* -P: stamp / check every 4 KiB page, the per-grain work of the mxl-fabrics bench */
 	double rate;   /* paced: grains per second (0 = unpaced) */
 	bool blocking; /* wait in the CQ (fi_cq_sread) and sleep between grains instead of spinning */
 };
@@ -306,6 +332,10 @@ static void usage(FILE *f)
 		"  -V            verify data (diagnostic, both roles): the initiator stamps the\n"
 		"                sequence number at header offset 8, the target checks it and\n"
 		"                the region's last byte on every completion (slows the target)\n"
+		"  -P            pages (both roles): the initiator writes the grain's sequence\n"
+		"                number at the start of every 4 KiB page of the payload before\n"
+		"                posting it, the target checks every page at each completion: the\n"
+		"                per-grain work mxl-fabrics' bench source and readers do (unpaced)\n"
 		"  -R rate       paced: post grain i at start + i / rate seconds (grains/s); the\n"
 		"                target reports arrival - scheduled time (p50/p90/p99/max)\n"
 		"  -B            blocking: wait in the CQ (fi_cq_sread) and sleep until the next\n"
@@ -323,7 +353,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->count = 200;
 	o->window = 4;
 	o->timeout = 30;
-	while ((ch = getopt(argc, argv, "r:p:n:s:g:k:c:w:x:t:R:BmVqh")) != -1) {
+	while ((ch = getopt(argc, argv, "r:p:n:s:g:k:c:w:x:t:R:BmVPqh")) != -1) {
 		switch (ch) {
 		case 'r':
 			if (!strcmp(optarg, "target"))
@@ -372,6 +402,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'B': o->blocking = true; break;
 		case 'm': o->manual_progress = true; break;
 		case 'V': o->verify = true; break;
+		case 'P': o->pages = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -796,6 +827,11 @@ static int target_run(struct ctx *c, double *t_first, double *t_last, unsigned l
 					err_msg("completion %lu: immediate 0x%" PRIx64 ", expected 0x%" PRIx64,
 						seq, (uint64_t)e.data, expect);
 				(*errors)++;
+			} else if (c->o.pages && bad_pages(c->slot[seq % c->o.slots].buf, c->region_bytes, seq, c->o.slots) != 0) {
+				if (*errors < 10)
+					err_msg("completion %lu: pages of slot %lu do not hold grain %lu", seq,
+						(unsigned long)(seq % c->o.slots), seq);
+				(*errors)++;
 			} else if (c->o.verify) {
 				unsigned sl = (unsigned)(seq % c->o.slots);
 				const uint8_t *b = c->slot[sl].buf;
@@ -1040,6 +1076,8 @@ static int initiator_run(struct ctx *c, double *t_start, double *t_first, double
 				uint64_t idx = posted;
 				memcpy(c->slot[s].buf + 8, &idx, sizeof idx);
 			}
+			if (c->o.pages)
+				stamp_pages(c->slot[s].buf, c->region_bytes, posted);
 			if (period) {
 				uint64_t sched = start + posted * period;
 				memcpy(c->slot[s].buf + STAMP_OFFSET, &sched, sizeof sched);

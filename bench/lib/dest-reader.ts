@@ -48,15 +48,8 @@ export type DestReaderMessage =
     }
   | { type: 'error'; message: string };
 
-export interface DestReaderOptions {
-  domain: string;
-  flowId: string;
-  kind: 'video' | 'audio';
-  rate: Rational;
-  windowSamples?: number;
-  paced: boolean;
-  verify: boolean;
-  periodMs: number;
+/** The job's fields (but the control buffer, which the reader makes) and where its figures go. */
+export interface DestReaderOptions extends Omit<DestReaderJob, 'ctl'> {
   /** Each end-to-end sample: ms, and when it was taken (performance.now() of this thread). */
   onSample: (ms: number, at: number) => void;
   /** Video: each wake minus the grain's commit stamp, same arguments. */

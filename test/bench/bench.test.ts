@@ -11,6 +11,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { BenchReport, RunFigures } from '../../bench/lib/report.js';
+import { buildRmaBw, runBaseline } from '../../bench/lib/c-baseline.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI = path.join(REPO, 'bin/mxl-fabrics.js');
@@ -57,6 +58,33 @@ function assertFigures(t: import('ava').ExecutionContext, f: RunFigures, what: s
   t.true(f.cpu.initiator.processPct > 0 && f.cpu.target.processPct > 0, `${what}: CPU per side`);
   t.true(f.peakRssBytes.initiator > 0 && f.peakRssBytes.target > 0, `${what}: peak RSS`);
 }
+
+test.serial('raw C -P: the target checks every page; pages the initiator did not stamp are errors', async (t) => {
+  t.timeout(60_000);
+  const bin = buildRmaBw(REPO);
+  const o = { provider: 'tcp' as const, grainBytes: 8192 + 64 * 4096, slots: 10, count: 200, rate: 0, blocking: false };
+  const [good] = await runBaseline(bin, { ...o, pages: true });
+  t.is(good.target.errors, 0, 'stamped and checked');
+  t.is(good.target.grains, 200);
+  // The target checks, the initiator does not stamp: every grain but those whose slot
+  // happens to hold a matching value fails.
+  const mixed = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const x = path.join(OUT, 'exchange-mixed');
+    const common = ['-p', 'tcp', '-g', String(o.grainBytes), '-k', '10', '-w', '4', '-c', '200', '-t', '30', '-q', '-x', x];
+    const tgt = spawn(bin, ['-r', 'target', ...common, '-P', '-n', '127.0.0.1', '-s', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    tgt.stdout.on('data', (d) => (out += d));
+    const start = Date.now();
+    const go = (): void => {
+      if (!fs.existsSync(x) && Date.now() - start < 10_000) { setTimeout(go, 10); return; }
+      spawn(bin, ['-r', 'initiator', ...common, '-n', '127.0.0.1'], { stdio: 'ignore' });
+    };
+    go();
+    tgt.on('exit', (code) => resolve({ code, out }));
+  });
+  const line = JSON.parse(mixed.out.trim().split('\n').pop() ?? '{}') as { errors?: number };
+  t.true((line.errors ?? 0) >= 150, `unstamped pages reported: ${line.errors} errors of 200`);
+});
 
 test.serial('a quick bench run: every field, ratios from a baseline that ran, a well-formed SVG', (t) => {
   t.timeout(90_000);

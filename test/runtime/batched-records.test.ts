@@ -19,14 +19,8 @@ const domain = () => { const d = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-test
 test.after.always(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Gaps between consecutive yields: batches show as runs of ~0 ms gaps between long ones. */
-function wakeUps(times: number[]): number {
-  let n = times.length > 0 ? 1 : 0;
-  for (let i = 1; i < times.length; i++) if (times[i] - times[i - 1] > 2) n++;
-  return n;
-}
-
-test.serial('tcp: grains({ batchMs }) and completions({ batchMs }) deliver every record in order, a batch per wake-up', async (t) => {
+/** A source flow, a tcp target and a following initiator, connected. */
+async function connectedPair() {
   const src = new MxlInstance(domain());
   const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
   const fx = new Fabrics();
@@ -36,6 +30,34 @@ test.serial('tcp: grains({ batchMs }) and completions({ batchMs }) deliver every
     const connected = new Promise((r) => initiator.once('connected', r));
     await initiator.addTarget(target.info);
     await connected;
+    return { src, writer, fx, target, initiator };
+  } catch (e) {
+    await fx.close();
+    writer.close();
+    src.close();
+    throw e;
+  }
+}
+
+/** Commits grains first .. first+n-1 of the source, 20 ms apart. */
+async function writeGrains(writer: DiscreteFlowWriter, first: bigint, n: number): Promise<void> {
+  for (let k = 0; k < n; k++) {
+    writer.openGrain(first + BigInt(k));
+    writer.commitGrain({});
+    await sleep(20);
+  }
+}
+
+/** Gaps between consecutive yields: batches show as runs of ~0 ms gaps between long ones. */
+function wakeUps(times: number[]): number {
+  let n = times.length > 0 ? 1 : 0;
+  for (let i = 1; i < times.length; i++) if (times[i] - times[i - 1] > 2) n++;
+  return n;
+}
+
+test.serial('tcp: grains({ batchMs }) and completions({ batchMs }) deliver every record in order, a batch per wake-up', async (t) => {
+  const { src, writer, fx, target, initiator } = await connectedPair();
+  try {
 
     t.throws(() => target.grains({ batchMs: 5000 }), { instanceOf: FabricsError, message: /batchMs must be 0 or 1\.\.1000/ });
     t.throws(() => initiator.completions({ batchMs: -1 }), { instanceOf: FabricsError });
@@ -59,11 +81,7 @@ test.serial('tcp: grains({ batchMs }) and completions({ batchMs }) deliver every
         if (completions.length === N) return;
       }
     })();
-    for (let k = 0; k < N; k++) {
-      writer.openGrain(first + BigInt(k));
-      writer.commitGrain({});
-      await sleep(20);
-    }
+    await writeGrains(writer, first, N);
     await Promise.race([Promise.all([consume, completed]), sleep(10_000).then(() => { throw new Error('records did not all arrive'); })]);
     const want = Array.from({ length: N }, (_, i) => first + BigInt(i));
     t.deepEqual(arrivals.map((a) => a.index), want, 'every grain, in order');
@@ -80,15 +98,8 @@ test.serial('tcp: grains({ batchMs }) and completions({ batchMs }) deliver every
 });
 
 test.serial('tcp: grains() without batchMs wakes per grain (the default is immediate)', async (t) => {
-  const src = new MxlInstance(domain());
-  const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
-  const fx = new Fabrics();
+  const { src, writer, fx, target, initiator } = await connectedPair();
   try {
-    const target = await fx.createTarget({ provider: 'tcp', node: '127.0.0.1', domain: domain(), flowDef });
-    const initiator = await fx.createInitiator({ provider: 'tcp', domain: src.domain, flowId: FLOW, follow: true });
-    const connected = new Promise((r) => initiator.once('connected', r));
-    await initiator.addTarget(target.info);
-    await connected;
     const N = 20;
     const at: number[] = [];
     const consume = (async () => {
@@ -98,11 +109,7 @@ test.serial('tcp: grains() without batchMs wakes per grain (the default is immed
       }
     })();
     const first = currentIndex(RATE);
-    for (let k = 0; k < N; k++) {
-      writer.openGrain(first + BigInt(k));
-      writer.commitGrain({});
-      await sleep(20);
-    }
+    await writeGrains(writer, first, N);
     await Promise.race([consume, sleep(10_000).then(() => { throw new Error('grains did not all arrive'); })]);
     t.true(wakeUps(at) >= N / 2, `immediate records: ${wakeUps(at)} wake-ups for ${N} grains`);
   } finally {
