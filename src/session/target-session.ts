@@ -45,7 +45,10 @@ export async function replaceTarget(ini: InitiatorHandle, oldId: bigint, next: P
   return peer;
 }
 
+/** `at`: process.hrtime in ms, the clock the worker stamps completions with (CompletedGrain.timeNs). */
 interface Failure { at: number; reason: string }
+
+const hrMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 export class TargetSession {
   info: TargetInfo;
@@ -79,13 +82,21 @@ export class TargetSession {
   /** A disconnect or error of this session's current target. */
   failed(reason: string): void {
     if (this.closed) return;
-    this.failure ??= { at: performance.now(), reason };
+    this.failure ??= { at: hrMs(), reason };
     if (this.source.kind !== 'inline') void this.refetch();
   }
 
   completion(c: CompletedGrain): void {
     this.completed++;
-    const now = performance.now();
+    // Timed by the worker: completions may be read in batches, after the peer events that
+    // followed them (docs/runtime.md §1), so one that completed before the failure was seen
+    // is no sign that the target moves again.
+    const now = Number(c.timeNs) / 1e6;
+    if (this.failure && now < this.failure.at && c.peer === this.peer) {
+      this.lastIndex = c.index;
+      this.lastCompletionAt = now;
+      return;
+    }
     const a = this.awaiting;
     if (a && c.peer === this.peer) {
       this.awaiting = undefined;
@@ -120,7 +131,7 @@ export class TargetSession {
   }
 
   private changed(next: ParsedTargetInfo, prev: ParsedTargetInfo, how: string): void {
-    const failure = this.failure ?? { at: performance.now(), reason: 'none seen' };
+    const failure = this.failure ?? { at: hrMs(), reason: 'none seen' };
     const reason = `${how} (${describeChange(prev.info, next.info)})${this.failure ? ` after ${this.failure.reason}` : ''}`;
     this.chain = this.chain.then(async () => {
       if (this.closed) return;
