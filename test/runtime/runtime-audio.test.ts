@@ -3,6 +3,8 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Fabrics } from '../../src/runtime/coordinator.js';
+import type { TargetHandle } from '../../src/runtime/target-handle.js';
+import type { InitiatorHandle } from '../../src/runtime/initiator-handle.js';
 import { MxlInstance, currentIndex, type ContinuousFlowWriter } from '../../src/domain/index.js';
 
 const FLOW = 'b3bb5be7-9fe9-4324-a5bb-4c70e1084449';
@@ -16,6 +18,15 @@ test.after.always(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, 
 const value = (s: bigint, c: number) => Number((s * 13n + BigInt(c) * 7919n) % 65536n) / 65536;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A follow-mode initiator of the source flow, connected to `target`. */
+async function followInto(fx: Fabrics, provider: 'tcp' | 'shm', domain: string, target: TargetHandle): Promise<InitiatorHandle> {
+  const initiator = await fx.createInitiator({ provider, domain, flowId: FLOW, follow: true });
+  const connected = new Promise((r) => initiator.once('connected', r));
+  await initiator.addTarget(target.info);
+  await connected;
+  return initiator;
+}
+
 for (const provider of ['tcp', 'shm'] as const) {
   test.serial(`${provider}: every committed sample arrives through the runtime, in order and exact`, async (t) => {
     const src = new MxlInstance(domain());
@@ -25,10 +36,7 @@ for (const provider of ['tcp', 'shm'] as const) {
     try {
       const target = await fx.createTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, domain: dstDir, flowDef: audioDef });
       t.is(target.kind, 'samples');
-      const initiator = await fx.createInitiator({ provider, domain: src.domain, flowId: FLOW, follow: true });
-      const connected = new Promise((r) => initiator.once('connected', r));
-      await initiator.addTarget(target.info);
-      await connected;
+      const initiator = await followInto(fx, provider, src.domain, target);
       const dst = new MxlInstance(dstDir);
       const reader = dst.openContinuousFlowReader(FLOW);
       let first = currentIndex({ numerator: 48000, denominator: 1 });
@@ -102,10 +110,7 @@ for (const provider of ['tcp', 'shm'] as const) {
       const target = await fx.createTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, domain: dstDir, flowDef: audioDef });
       const e0 = (currentIndex({ numerator: 48000, denominator: 1 }) / 480n + 1n) * 480n;
       writeWindow(w, e0); // committed before the initiator exists
-      const initiator = await fx.createInitiator({ provider, domain: src.domain, flowId: FLOW, follow: true });
-      const connected = new Promise((r) => initiator.once('connected', r));
-      await initiator.addTarget(target.info);
-      await connected;
+      const initiator = await followInto(fx, provider, src.domain, target);
       const dst = new MxlInstance(dstDir);
       const reader = dst.openContinuousFlowReader(FLOW);
       const arrivals = target.samples();
