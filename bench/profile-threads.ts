@@ -10,11 +10,12 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TICKS_PER_S, threadIds, threadTicks } from './lib/proc-stat.js';
+import { option } from './lib/argv.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(REPO, 'bin/mxl-fabrics.js');
 const argv = process.argv.slice(2);
-const val = (k: string, d: string): string => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
+const val = (k: string, d: string): string => option(argv, k, d);
 const provider = val('-p', 'tcp');
 const durationS = Number(val('--duration', '10'));
 const common = ['--format', val('--format', '1080p50'), '-p', provider, '--poll', val('--poll', 'hybrid'), ...(argv.includes('--no-verify') ? ['--no-verify'] : [])];

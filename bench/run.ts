@@ -22,6 +22,7 @@ import { cpuMark, idleGate, othersPct } from './lib/idle-gate.js';
 import { machineInfo, packageVersion, ratios, writeReport, type BenchReport, type HighestN, type ScenarioResult } from './lib/report.js';
 import { FORMATS, unitsPerSecond } from './lib/scenarios.js';
 import { addon } from '../src/native/index.js';
+import { option } from './lib/argv.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // build/bench
 const REPO = path.resolve(HERE, '../..');
@@ -41,7 +42,7 @@ const HELP = `usage: node build/bench/run.js [options]
 interface Opts { quick: boolean; scenarios: string[]; providers: ('tcp' | 'shm')[]; durationS: number; poll: string; cBlocking: boolean; streams: number[]; pacings: boolean[]; out: string; micro: boolean }
 
 function parse(argv: string[]): Opts {
-  const val = (k: string): string | undefined => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : undefined);
+  const val = (k: string): string | undefined => option(argv, k);
   const known = new Set(['--quick', '--scenario', '--provider', '--duration', '--poll', '--c-mode', '--streams', '--unpaced-only', '--paced-only', '--out', '--micro', '--help', '-h']);
   for (let i = 0; i < argv.length; i++) {
     if (!known.has(argv[i])) throw new Error(`unknown argument ${argv[i]} (try --help)`);

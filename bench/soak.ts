@@ -14,6 +14,7 @@ import { runOursPair } from './lib/ours-pair.js';
 import { fdCount, rssBytes } from './lib/proc-stat.js';
 import { machineInfo, packageVersion, type RunFigures, type ScenarioResult } from './lib/report.js';
 import { addon } from '../src/native/index.js';
+import { option } from './lib/argv.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
@@ -118,7 +119,7 @@ async function main(): Promise<number> {
     console.log('usage: node build/bench/soak.js [--duration S (1800)] [--provider tcp|shm|both] [--format 1080p50] [--sample-s S (10)] [--out DIR]');
     return 0;
   }
-  const val = (k: string, d: string): string => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
+  const val = (k: string, d: string): string => option(argv, k, d);
   const durationS = Number(val('--duration', '1800'));
   const sampleS = Number(val('--sample-s', '10'));
   const prov = val('--provider', 'both');

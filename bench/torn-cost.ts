@@ -15,6 +15,7 @@ import { runOursPair } from './lib/ours-pair.js';
 import { median } from './lib/percentiles.js';
 import { machineInfo, packageVersion, type RunFigures } from './lib/report.js';
 import { addon } from '../src/native/index.js';
+import { option } from './lib/argv.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
@@ -33,7 +34,7 @@ async function main(): Promise<number> {
     console.log('usage: node build/bench/torn-cost.js [--provider tcp|shm|both] [--format 1080p50] [--rounds 3] [--duration S (10)] [--gate S (10)] [--out DIR]');
     return 0;
   }
-  const val = (k: string, d: string): string => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
+  const val = (k: string, d: string): string => option(argv, k, d);
   const prov = val('--provider', 'both');
   const providers = prov === 'both' ? ['tcp', 'shm'] : [prov];
   const format = val('--format', '1080p50');

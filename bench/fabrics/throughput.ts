@@ -30,6 +30,7 @@ import { TargetInfo, newEndpointId } from '../../src/fabrics/target-info.js';
 import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
 import { cpuMark, idleGate, othersPct } from '../lib/idle-gate.js';
 import { median } from '../lib/percentiles.js';
+import { option } from '../lib/argv.js';
 
 const SELF = fileURLToPath(import.meta.url);
 /** build/bench/fabrics/throughput.js -> repository root */
@@ -632,7 +633,7 @@ async function main(o: Opts): Promise<void> {
 
 const argv = process.argv.slice(2);
 if (argv.includes('--role') && argv[argv.indexOf('--role') + 1] === 'target') {
-  const get = (k: string, d: string): string => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
+  const get = (k: string, d: string): string => option(argv, k, d);
   // The child exits on its own deadline even if the parent vanished.
   runTarget(get('--provider', 'tcp') as Prov, Number(get('--grains', '200')), Number(get('--reps', '1')), get('--stop-file', '/nonexistent'), Number(get('--deadline-ms', '60000')));
 } else {

@@ -55,6 +55,7 @@ import type { TargetHandle } from '../../src/runtime/target-handle.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 import { cpuMark, idleGate, othersPct } from '../lib/idle-gate.js';
 import { median } from '../lib/percentiles.js';
+import { option } from '../lib/argv.js';
 
 const SELF = new URL(import.meta.url);
 const FLOW = '7b0d4a52-2d61-4c8e-9a3f-4f1c5b6e8d21';
@@ -149,7 +150,7 @@ interface Opts {
 
 function parseArgs(argv: string[]): Opts {
   const quick = argv.includes('--quick');
-  const val = (k: string): string | undefined => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : undefined);
+  const val = (k: string): string | undefined => option(argv, k);
   const num = (k: string, d: number): number => {
     const v = val(k);
     if (v === undefined) return d;
