@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MxlInstance, indexToTimestamp, taiNow, type ContinuousFlowReader, type DiscreteFlowReader } from '../../src/domain/index.js';
-import { RAMP, audioPhase, commitTimeOf, verifyGrain } from './grain-stamp.js';
+import { audioIntact, commitTimeOf, verifyGrain } from './grain-stamp.js';
 import { BATCH_MS, CTL, FLUSH_GIVE_UP_MS, type DestReaderJob, type DestReaderMessage } from './dest-reader.js';
 
 const job = workerData as DestReaderJob;
@@ -147,13 +147,7 @@ function readAudio(reader: ContinuousFlowReader): void {
     if (r.status === 'TOO_LATE') { counts.unverified++; continue; }
     // Unpaced audio carries no stamp and its timestamps mean nothing: no end-to-end figure.
     if (job.paced) sample(Number(seen - indexToTimestamp(end - 1n, job.rate)) / 1e6, seenWall);
-    let ok = true;
-    if (job.verify) {
-      check: for (let c = 0; c < r.channels.length; c++) {
-        let p = audioPhase(end - w, c);
-        for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) if (f[i] !== RAMP[p]) { ok = false; break check; }
-      }
-    }
+    const ok = !job.verify || audioIntact(r.channels, end - w);
     // A mismatch in a window the writer has meanwhile reclaimed is an overwrite, not corruption.
     if (ok) counts.verified++;
     else if (reader.getSamplesSync(end, n).status === 'TOO_LATE') counts.unverified++;

@@ -1,3 +1,5 @@
+import type { SampleArray } from '../../src/domain/index.js';
+
 /**
  * Payload stamps that let the far side verify a grain and time it without sharing memory:
  * the grain index at the start of every 4 KiB page (a stale, torn or misplaced page shows
@@ -42,5 +44,25 @@ export function verifyGrain(payload: Uint8Array, index: bigint, grainCount: numb
  * floating-point modulo per sample cost the bench's target process more than the endpoint
  * itself (docs/bench.md, paced CPU).
  */
-export const RAMP = Float32Array.from({ length: 65536 }, (_, i) => i / 65536 - 0.5);
-export const audioPhase = (s: bigint, c: number): number => (Number(s % 65536n) + c * 257) & 0xffff;
+const RAMP = Float32Array.from({ length: 65536 }, (_, i) => i / 65536 - 0.5);
+const audioPhase = (s: bigint, c: number): number => (Number(s % 65536n) + c * 257) & 0xffff;
+
+/** A window's channels as the flow API gives them: per channel, its fragments of the ring. */
+type ChannelFragments = readonly (readonly SampleArray[])[];
+
+/** Writes the test signal for the window whose first sample is `start`. */
+export function stampAudio(channels: ChannelFragments, start: bigint): void {
+  for (let c = 0; c < channels.length; c++) {
+    let p = audioPhase(start, c);
+    for (const f of channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) f[i] = RAMP[p];
+  }
+}
+
+/** Whether every sample of the window whose first sample is `start` is the test signal. */
+export function audioIntact(channels: ChannelFragments, start: bigint): boolean {
+  for (let c = 0; c < channels.length; c++) {
+    let p = audioPhase(start, c);
+    for (const f of channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) if (f[i] !== RAMP[p]) return false;
+  }
+  return true;
+}

@@ -12,7 +12,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FabricsError, Fabrics, MxlInstance, currentIndex, nsUntilIndex, taiNow, type ContinuousFlowWriter, type DiscreteFlowWriter, type InitiatorHandle, type PollMode, type ProviderName } from '../../src/index.js';
 import { pacedStep } from '../../src/demo/paced-source.js';
-import { RAMP, audioPhase, stampGrain } from './grain-stamp.js';
+import { stampAudio, stampGrain } from './grain-stamp.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
 import { flowDefOf, type BenchFormat } from './scenarios.js';
 
@@ -220,11 +220,7 @@ export async function produceAudio(format: BenchFormat, paced: boolean, duration
       if (waitMs > 0.5) { await sleep(waitMs - 0.5); continue; }
     } else if (counts.written - counts.completed >= writers.length * UNPACED_WINDOW.audio) { await waitCompletion(counts); continue; }
     for (const wr of writers) {
-      const w = wr.openSamples(end, Number(n));
-      for (let c = 0; c < w.channels.length; c++) {
-        let p = audioPhase(end - n, c);
-        for (const f of w.channels[c]) for (let i = 0; i < f.length; i++, p = (p + 1) & 0xffff) f[i] = RAMP[p];
-      }
+      stampAudio(wr.openSamples(end, Number(n)).channels, end - n);
       wr.commitSamples();
       counts.written++;
     }
