@@ -1,6 +1,7 @@
 /**
  * One run of ours: `mxl-fabrics bench target` and `bench initiator` as two processes on
- * this host. Used by the scenario runner, the torn-protection cost bench and the soak.
+ * this host. Used by the scenario runner, the torn-protection cost bench, the soak and the
+ * per-thread profile.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,8 +21,9 @@ export interface PairOptions {
   poll: string;
   paced: boolean;
   durationS: number;
-  /** Extra options for `bench initiator` (e.g. --no-protect-torn). */
+  /** Extra options for `bench initiator` (e.g. --no-protect-torn) and `bench target` (e.g. --no-verify). */
   initiatorArgs?: string[];
+  targetArgs?: string[];
   /** Called once both processes run (the soak samples their /proc entries). */
   onStarted?: (pids: { target: number; initiator: number }) => void;
 }
@@ -32,7 +34,7 @@ const exited = (p: ReturnType<typeof spawn>): Promise<number | null> =>
 /** Runs the pair; returns the initiator's scenario (both sides' figures). */
 export async function runOursPair(o: PairOptions): Promise<ScenarioResult> {
   const common = ['--format', o.format, '-p', o.provider, '--streams', String(o.streams), '--poll', o.poll, ...(o.paced ? [] : ['--unpaced'])];
-  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, ...(o.targetArgs ?? []), '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-run-'));
   try {
     const lines = readline.createInterface({ input: target.stdout! });
