@@ -193,7 +193,11 @@ test.serial('a slice range counts as a slice with its bytes at both ends; the ra
     t.true(r.ini.transferGrain(3n, 0, half));
     await r.until((x) => val(x, 'mxl_fabrics_slices_total', RX) === 1, 'first range landed');
     t.true(r.ini.transferGrain(3n, half, total));
-    const s = await r.until((x) => val(x, 'mxl_fabrics_slices_total', RX) === 2 && val(x, 'mxl_fabrics_slices_total', TX) === 2, 'both ranges at both ends');
+    // Each counter is its own word, read one after another by a scrape: a scrape taken while
+    // the worker counts the second range can show its slice before its grain. Wait for the
+    // scrape in which all three counters have moved, then check each one exactly.
+    const moved = (x: Sample[], ep: typeof TX): boolean => val(x, 'mxl_fabrics_slices_total', ep) === 2 && val(x, 'mxl_fabrics_grains_total', ep) > 0 && val(x, 'mxl_fabrics_bytes_total', ep) >= total * sliceBytes;
+    const s = await r.until((x) => moved(x, RX) && moved(x, TX), 'both ranges at both ends');
     for (const ep of [TX, RX]) {
       t.is(val(s, 'mxl_fabrics_bytes_total', ep), total * sliceBytes, `${ep.role} bytes`);
       t.is(val(s, 'mxl_fabrics_grains_total', ep), 1, `${ep.role} grains`);
