@@ -70,13 +70,18 @@ test('a region whose header names a live process that does not map it is not wat
   t.is(watchShmTarget('fi_shm://mxlf-no-such-region').kind, 'unknown');
 });
 
-/** A child with one shm endpoint: prints its address, then waits to be killed. */
+/**
+ * A child with one shm endpoint: prints its address, then waits to be killed. Its region is
+ * named outside the generated `mxlf-<pid>-` names, which any process opening its first shm
+ * fabric sweeps once their pid is dead (src/fabrics/fabric-setup.ts): the tests here read
+ * the dead child's region after the kill, while other test files run.
+ */
 async function shmChild(t: ExecutionContext): Promise<{ child: ChildProcess; exit: Promise<unknown>; address: string; file: string }> {
   const script = `
     const { openFabric } = await import(${JSON.stringify(path.resolve(here, '../../src/fabrics/fabric-setup.js'))});
     const { RdmEndpoint } = await import(${JSON.stringify(path.resolve(here, '../../src/fabrics/connection/rdm-endpoint.js'))});
     const { addon } = await import(${JSON.stringify(path.resolve(here, '../../src/native/index.js'))});
-    const f = openFabric({ provider: 'shm' }, 'target');
+    const f = openFabric({ provider: 'shm', node: ${JSON.stringify(`mxlf-test-peer-${randomBytes(4).toString('hex')}`)} }, 'target');
     const ep = new RdmEndpoint(f, new (addon().CompletionQueue)(f.domain, 8, false), 1n);
     const b = ep.address;
     console.log(b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)).toString('latin1'));
