@@ -126,6 +126,11 @@ export class TargetSide {
    * on its stream, so the counts and samples in stats() are complete.
    */
   async flush(): Promise<void> {
+    // Batched records (paced): the consume loops read the ring at most batchMs after a
+    // record landed. A timer that expires after theirs runs after their drain (timers fire
+    // in expiry order, the drain's records are handled in promise jobs before the next
+    // timer), so the arrivals counted here include every record already in the ring.
+    if (this.batchMs > 0) await new Promise((r) => setTimeout(r, 2 * this.batchMs));
     await Promise.all(this.readers.map((r, s) => r.flush(this.lastArrived[s])));
   }
 
