@@ -43,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mxlf::InitFabric(env, exports);
   mxlf::InitShm(env, exports);
   mxlf::InitProcessWatch(env, exports);
+  mxlf::InitFollowLoop(env, exports);
   return exports;
 }
 

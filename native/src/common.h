@@ -69,5 +69,6 @@ void UnpinMapping(void* pin);
 void InitFabric(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitProcessWatch(Napi::Env env, Napi::Object exports);
+void InitFollowLoop(Napi::Env env, Napi::Object exports);
 
 }  // namespace mxlf

@@ -4,6 +4,7 @@
 // finalizers run in (worker exit included). Data-path calls return libfabric's status
 // instead of throwing: -FI_EAGAIN is an expected answer on the hot path.
 #include "fabric_info.h"
+#include "fabric_objects.h"
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
 #include <rdma/fi_endpoint.h>
@@ -16,63 +17,6 @@
 
 namespace mxlf {
 namespace {
-
-struct FabricRes {
-  fid_fabric* fab = nullptr;
-  ~FabricRes() { if (fab) fi_close(&fab->fid); }
-};
-struct DomainRes {
-  fid_domain* dom = nullptr;
-  fi_info* info = nullptr;
-  std::shared_ptr<FabricRes> fabric;
-  ~DomainRes() {
-    if (dom) fi_close(&dom->fid);
-    if (info) fi_freeinfo(info);
-  }
-};
-struct EqRes {
-  fid_eq* eq = nullptr;
-  std::shared_ptr<FabricRes> fabric;
-  ~EqRes() { if (eq) fi_close(&eq->fid); }
-};
-struct CqRes {
-  fid_cq* cq = nullptr;
-  std::shared_ptr<DomainRes> domain;
-  ~CqRes() { if (cq) fi_close(&cq->fid); }
-};
-struct AvRes {
-  fid_av* av = nullptr;
-  std::shared_ptr<DomainRes> domain;
-  ~AvRes() { if (av) fi_close(&av->fid); }
-};
-struct MrRes {
-  fid_mr* mr = nullptr;
-  uint8_t* base = nullptr;
-  size_t len = 0;
-  void* desc = nullptr;
-  std::shared_ptr<DomainRes> domain;
-  void* pin = nullptr;  // keeps an mmap'ed flow file mapped until the registration is closed
-  ~MrRes() {
-    if (mr) fi_close(&mr->fid);
-    UnpinMapping(pin);  // after fi_close: the NIC may touch the pages until then
-  }
-};
-struct PepRes {
-  fid_pep* pep = nullptr;
-  std::shared_ptr<FabricRes> fabric;
-  std::shared_ptr<EqRes> eq;
-  ~PepRes() { if (pep) fi_close(&pep->fid); }
-};
-struct EpRes {
-  fid_ep* ep = nullptr;
-  std::shared_ptr<DomainRes> domain;
-  std::vector<std::shared_ptr<void>> bound;  // cq/eq/av kept open while the endpoint is
-  ~EpRes() {
-    if (ep) fi_close(&ep->fid);
-    bound.clear();
-  }
-};
-
 
 // Common base: holds the resource, gives close() and `closed`.
 template <class Self, class Res>
@@ -721,6 +665,26 @@ Napi::Object FabricConstants(Napi::Env env) {
 }
 
 }  // namespace
+
+#define RES_OF(Fn, Type, Res, ctorField)                                                           \
+  std::shared_ptr<Res> Fn(Napi::Env env, const Napi::Value& v) {                                  \
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->ctorField.Value())) {        \
+      ThrowArg(env, std::string("expected a ") + Type::kName);                                    \
+      return nullptr;                                                                             \
+    }                                                                                             \
+    Type* t = Type::Unwrap(v.As<Napi::Object>());                                                 \
+    if (!t->Check(env)) return nullptr;                                                           \
+    return t->res;                                                                                \
+  }
+RES_OF(CqResOf, CompletionQueue, CqRes, cqCtor)
+RES_OF(EpResOf, Endpoint, EpRes, epCtor)
+RES_OF(MrResOf, MemoryRegion, MrRes, mrCtor)
+#undef RES_OF
+
+bool CqWaitable(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->cqCtor.Value())) return false;
+  return CompletionQueue::Unwrap(v.As<Napi::Object>())->waitable;
+}
 
 void InitFabric(Napi::Env env, Napi::Object exports) {
   InitInfo(env, exports);

@@ -36,6 +36,8 @@ export interface GrainReadResult {
 export class DiscreteFlowReader extends FlowReaderBase {
   readonly kind = 'discrete' as const;
   private accessFd: number | undefined;
+  /** The flow's `access` file, touched at every successful read (undefined: could not be opened). */
+  get accessFile(): number | undefined { return this.accessFd; }
 
   constructor(files: FlowFiles) {
     super(files);

@@ -17,6 +17,7 @@ import { MsgConnector } from './connection/msg-connector.js';
 import { RdmConnector } from './connection/rdm-connector.js';
 import { BATCH, CompletionReader } from './engine/completion-reader.js';
 import { Liveness } from './engine/liveness.js';
+import { type FollowHandler, type FollowSource, NativeFollow } from './engine/native-follow.js';
 import type { Peer, PeerStatus } from './engine/peer.js';
 import { type InitiatorEvent, Sessions, checkDistinctRegions } from './engine/sessions.js';
 import { type EndpointOptions, type OpenedFabric, bindError, openFabric } from './fabric-setup.js';
@@ -31,6 +32,7 @@ import type { TargetInfo } from './target-info.js';
 
 export type { PeerState, PeerStatus } from './engine/peer.js';
 export type { InitiatorEvent } from './engine/sessions.js';
+export type { FollowHandler, FollowSource } from './engine/native-follow.js';
 
 export interface InitiatorOptions extends EndpointOptions {
   /** Grains: the local ring to send from (give this or `samples`). */
@@ -89,6 +91,11 @@ export class Initiator {
   private readonly maxInFlight: number;
   private readonly local: { node?: string; service?: string };
   private closed = false;
+  private native?: NativeFollow;
+  private followHandler?: FollowHandler;
+  private readonly cqDepth: number = 0;
+  private readonly stallTimeoutMs: number;
+  private readonly protectTorn: boolean;
   /** Called for each event as it happens (events are also queued for takeEvents()). */
   onEvent?: (e: InitiatorEvent) => void;
 
@@ -102,7 +109,9 @@ export class Initiator {
       if (!Number.isFinite(v) || v <= 0) throw new FabricsError('MXL_ERR_INVALID_ARG', `${field} must be a positive number of milliseconds, got ${v}`, { field });
       return v;
     };
+    this.protectTorn = opts.protectTorn ?? true;
     const live = { stallTimeoutMs: ms('stallTimeoutMs', 1750), probeIntervalMs: ms('probeIntervalMs', 250), connectTimeoutMs: ms('connectTimeoutMs', 5000) };
+    this.stallTimeoutMs = live.stallTimeoutMs;
     const a = addon();
     const f = openFabric(opts, 'initiator');
     this.fabric = f;
@@ -111,6 +120,7 @@ export class Initiator {
       const cqDepth = opts.cqDepth ?? Math.max(256, 4 * (this.maxInFlight + 8));
       if (!Number.isInteger(cqDepth) || cqDepth < 1) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${cqDepth}`, { field: 'cqDepth' });
       this.cq = new a.CompletionQueue(f.domain, cqDepth, true);
+      this.cqDepth = cqDepth;
       this.reader = new CompletionReader(this.cq, f.cqWaitable);
       this.connector = f.config.epType === FI.EP_MSG ? new MsgConnector(f, this.cq) : new RdmConnector(f, this.cq);
       this.liveness = new Liveness(f.domain, live, this.media.kind === 'grains' ? GRAIN_HEADER_SIZE - 1 : ENTRY_HEADER_SIZE - 1);
@@ -221,6 +231,13 @@ export class Initiator {
   makeProgress(timeoutMs = 0): boolean {
     this.checkOpen();
     const deadline = Date.now() + timeoutMs;
+    if (this.native) {
+      // The native loop reads the completion queue: progress goes through it.
+      for (;;) {
+        this.followNative(Math.max(0, Math.min(deadline - Date.now(), 10)));
+        if (this.idle() || Date.now() >= deadline) return this.idle();
+      }
+    }
     const msg = this.connector instanceof MsgConnector;
     for (;;) {
       this.sessions.progress();
@@ -237,8 +254,54 @@ export class Initiator {
 
   /** True when no transfer is in flight (liveness probes aside) and no target is still connecting. */
   idle(): boolean {
+    if (this.native && this.native.inFlight() > 0) return false;
     for (const p of this.sessions.peers.values()) if (p.writes.transfers > 0 || p.state === 'connecting') return false;
     return true;
+  }
+
+  /**
+   * Hands follow mode for grains to the addon (docs/native.md, "The native follow loop"):
+   * from now on followNative() forwards every grain committed to `src.flowData`'s flow, the
+   * flow this initiator's ring was built from. False (nothing changed) where the native
+   * loop does not apply: audio, or an RDM provider (shm, efa: their peers need the
+   * per-write process check and address vectors of the JavaScript path).
+   */
+  startNativeFollow(src: FollowSource, handler: FollowHandler): boolean {
+    this.checkOpen();
+    const m = this.media;
+    if (!(m instanceof GrainSender) || !(this.connector instanceof MsgConnector)) return false;
+    this.followHandler = handler;
+    this.native ??= new NativeFollow(this.cq, m.regions, m.layout, src, { protectTorn: this.protectTorn, maxInFlight: this.maxInFlight, cqDepth: this.cqDepth, stallTimeoutMs: this.stallTimeoutMs }, BATCH, this.sessions);
+    return true;
+  }
+
+  /**
+   * Native follow mode: one pass of connection events and retries, then the native loop
+   * until there is something for JavaScript (up to timeoutMs, blocking per the worker's
+   * poll mode), then its records and any other completion. Returns the records handled.
+   */
+  followNative(timeoutMs: number, spinNs = 0): number {
+    this.checkOpen();
+    const nf = this.native;
+    if (!nf) throw new FabricsError('MXL_ERR_INVALID_STATE', 'native follow mode was not started (startNativeFollow)');
+    this.sessions.progress();
+    this.sessions.flushAll();
+    let jsBusy = false;
+    let connecting = false;
+    for (const p of this.sessions.peers.values()) {
+      if (p.writes.size > 0) jsBusy = true;
+      if (p.state === 'connecting') connecting = true;
+    }
+    // MSG connection events are read here, between calls: wait no longer than a connect needs.
+    const [foreign, records] = nf.run(connecting ? Math.min(timeoutMs, 10) : timeoutMs, spinNs, jsBusy, this.followHandler!);
+    if (foreign > 0) {
+      const doneNs = process.hrtime.bigint();
+      const f = nf.foreign;
+      for (let i = 0; i < foreign; i++) this.completion(f[4 * i], f[4 * i + 1], f[4 * i + 2], doneNs);
+    }
+    this.sessions.flushAll();
+    this.sessions.checkLiveness();
+    return foreign + records;
   }
 
   takeEvents(): InitiatorEvent[] { return this.events.splice(0); }
@@ -257,6 +320,7 @@ export class Initiator {
   }
 
   private release(): void {
+    this.native?.close(); // first: its lanes hold the endpoints
     this.connector?.close();
     this.liveness?.close();
     this.cq?.close();
@@ -295,27 +359,28 @@ export class Initiator {
 
   private drain(timeoutMs: number): void {
     const r = this.reader;
-    const errBit = addon().constants.CQ_ERROR_BIT;
     for (;;) {
       const n = r.read(BATCH, timeoutMs);
       timeoutMs = 0;
       if (n <= 0) return;
       const doneNs = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) {
-        const ctx = r.context(i);
-        const peer = this.sessions.byContext(ctx >> 32n);
-        if (!peer) continue; // a removed target's late completion
-        const w = peer.writes.take(Number(ctx & 0xffffffffn));
-        if (!w) continue; // a write of a session that failed or was replaced
-        if (r.flags(i) & errBit) {
-          this.media.abandoned(peer, [w]);
-          this.sessions.fail(peer, `write failed: fi errno ${r.data(i)}`);
-          continue;
-        }
-        this.sessions.written(peer, w, doneNs);
-      }
+      for (let i = 0; i < n; i++) this.completion(r.context(i), r.flags(i), r.data(i), doneNs);
       if (n < BATCH) return;
     }
+  }
+
+  /** One completion of a write JavaScript posted (or a late one of a peer gone since). */
+  private completion(ctx: bigint, flags: bigint, data: bigint, doneNs: bigint): void {
+    const peer = this.sessions.byContext(ctx >> 32n);
+    if (!peer) return; // a removed target's late completion
+    const w = peer.writes.take(Number(ctx & 0xffffffffn));
+    if (!w) return; // a write of a session that failed or was replaced
+    if (flags & addon().constants.CQ_ERROR_BIT) {
+      this.media.abandoned(peer, [w]);
+      this.sessions.fail(peer, `write failed: fi errno ${data}`);
+      return;
+    }
+    this.sessions.written(peer, w, doneNs);
   }
 
 }

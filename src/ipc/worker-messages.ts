@@ -41,6 +41,8 @@ export interface InitiatorWorkerConfig extends CommonEndpointConfig {
   writableMapping?: boolean;
   /** Two-phase commit against torn grains (default true). */
   protectTorn?: boolean;
+  /** Grain follow mode in the addon where it applies (default true). */
+  nativeFollow?: boolean;
 }
 
 export type WorkerConfig = TargetWorkerConfig | InitiatorWorkerConfig;

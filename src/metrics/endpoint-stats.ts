@@ -423,6 +423,12 @@ export class EndpointStats {
   }
 
   /** One pass of the poll loop; `busy` when it reaped at least one completion. */
+  /** `total` poll passes, `busy` of them with work (a native loop's batch). */
+  pollIterations(total: number, busy: number): void {
+    if (total > 0) this.add(Word.POLL_ITERATIONS, total);
+    if (busy > 0) this.add(Word.POLL_BUSY_ITERATIONS, busy);
+  }
+
   pollIteration(busy: boolean): void {
     this.add(Word.POLL_ITERATIONS, 1);
     if (busy) this.add(Word.POLL_BUSY_ITERATIONS, 1);

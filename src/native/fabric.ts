@@ -147,6 +147,41 @@ export interface NativeFabric {
    * region's spinlock if the process exits holding it (x86-64).
    */
   ProcessWatch: new (pid: number, regionPath?: string) => NativeProcessWatch;
+  /** An initiator's follow mode for grains, in the addon (docs/native.md "The native follow loop"). */
+  FollowLoop: new (cq: NativeCompletionQueue, flowData: ArrayBuffer, slotMrs: NativeMemoryRegion[], control: Int32Array, opts: FollowLoopOptions) => NativeFollowLoop;
+}
+
+export interface FollowLoopOptions {
+  grainSize: number;
+  totalSlices: number;
+  /** Bytes per slice of each plane, 4 numbers (unused planes 0). */
+  sliceSizes: number[];
+  protectTorn: boolean;
+  /** Writes queued or in flight per lane before a grain skips it. */
+  maxInFlight: number;
+  /** Writes in flight on all lanes together stay below this. */
+  cqDepth: number;
+  /** A lane whose oldest write has had no completion for this long fails. */
+  stallTimeoutMs: number;
+  /** The flow's `access` file, touched per grain read (-1: none). */
+  accessFd: number;
+}
+
+export interface NativeFollowLoop {
+  /** Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions as [addr, rkey] pairs. */
+  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array): void;
+  /** Forgets lane `id` and its writes; their completions are ignored. */
+  removeLane(id: number): void;
+  /** Writes queued or in flight, on lane `id` or on all. */
+  inFlight(id?: number): number;
+  /**
+   * Follows the source flow until a completion that is not the loop's own arrives (written to
+   * `foreign` as CompletionQueue.drain records), a lane fails, `events` is nearly full, the
+   * control block's doorbell or stop word changes, or timeoutMs passes. Records go to
+   * `events` (FollowRecord layout, count in word 0). Returns the foreign count.
+   */
+  follow(events: Float64Array, foreign: BigUint64Array, timeoutMs: number, spinNs: number, jsInFlight: boolean): number;
+  close(): void;
 }
 
 export interface NativeProcessWatch extends Closable {

@@ -53,6 +53,11 @@ export interface InitiatorOptions extends EndpointCommonOptions {
    * lands torn.
    */
   protectTorn?: boolean;
+  /**
+   * Follow mode for grains over MSG providers (tcp, verbs) runs in the addon (default true;
+   * docs/native.md "The native follow loop"). false keeps the JavaScript follow loop.
+   */
+  nativeFollow?: boolean;
 }
 
 export interface FabricsOptions {
@@ -88,7 +93,7 @@ export class Fabrics {
   async createInitiator(opts: InitiatorOptions): Promise<InitiatorHandle> {
     const name = opts.name ?? `initiator-${++this.counter}`;
     const h = new InitiatorHandle(
-      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping, protectTorn: opts.protectTorn },
+      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping, protectTorn: opts.protectTorn, nativeFollow: opts.nativeFollow },
       workerUrl('initiator-worker.js'),
     );
     return this.adopt(h, opts.provider);

@@ -62,5 +62,6 @@ export class IdlePolicy {
   }
 
   get spinWindowNs(): number { return this.windowNs; }
+  get minSpinWindowNs(): number { return this.minNs; }
   get maxSpinWindowNs(): number { return this.maxNs; }
 }

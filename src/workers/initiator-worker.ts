@@ -162,6 +162,17 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       return n;
     };
 
+    // Grain follow mode over MSG providers runs in the addon (docs/native.md, "The native
+    // follow loop"); this loop then only takes control messages and requests between calls.
+    const nativeFollow = config.follow && !audio && config.nativeFollow !== false && ini.startNativeFollow(
+      { flowData: header.buffer, accessFd: reader.accessFile, control: ctl.words },
+      {
+        posted: (index, start, end, skipped) => { ledger.posted(index, start, end); if (skipped > 0) countSkipped(stats, skipped, ini.targets); },
+        fellBehind: (n) => stats.transferSkipped('fell_behind', n),
+        refused: (why) => stats.transferSkipped(why === 'too-late' ? 'source_overwritten' : 'invalid_request'),
+        passes: (total, withWork) => stats.pollIterations(total, withWork),
+      });
+
     const req = new Float64Array(RequestRecord.LENGTH);
     const flushes: number[] = [];
     let iter = 0;
@@ -203,6 +214,13 @@ runWorker<InitiatorWorkerConfig>((kit) => {
           countRefusedTransfer(stats, e);
           kit.post({ type: 'peer', event: 'error', peer: 0, error: asFabricsError(e).toRecord() });
         }
+      }
+      if (nativeFollow) {
+        const busy = requests.available() > 0 || flushes.length > 0;
+        const mode = ctl.pollMode;
+        ini.followNative(busy ? 0 : BLOCK_MS, mode === 'hybrid' ? idle.minSpinWindowNs : 0);
+        if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
+        continue;
       }
       if (config.follow && (Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync || attachPending)) work += audio ? forwardSamples() : forward();
       // A write merely in flight is no work: counting it kept the hybrid policy spinning on

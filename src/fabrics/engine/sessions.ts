@@ -11,6 +11,7 @@ import type { TargetInfo } from '../target-info.js';
 import type { Liveness } from './liveness.js';
 import { Peer } from './peer.js';
 import { PEER_GONE, type Write } from './write-queue.js';
+import { FollowKind, FollowRecord } from './native-follow.js';
 
 export type InitiatorEvent =
   | { type: 'connected'; target: bigint }
@@ -192,6 +193,41 @@ export class Sessions {
       peer.exitedAddress = peer.info.printableAddress;
       this.fail(peer, proc?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
     } else if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
+  }
+
+  /**
+   * A per-peer record of the native follow loop (engine/native-follow.ts): the same
+   * counters and events as written() gives the writes JavaScript posted.
+   */
+  nativeRecord(peer: Peer, kind: number, ev: Float64Array, o: number): void {
+    const index = (): bigint => BigInt(ev[o + FollowRecord.INDEX]);
+    switch (kind) {
+      case FollowKind.COMPLETED:
+      case FollowKind.OVERRUN:
+        peer.lastAnswerMs = Date.now();
+        peer.bytes += ev[o + FollowRecord.COUNT];
+        peer.grains++;
+        if (kind === FollowKind.OVERRUN) {
+          this.overruns++;
+          this.emit({ type: 'overrun', target: peer.id, index: index() });
+        }
+        this.emit({ type: 'completed', target: peer.id, index: index(), latencyNs: BigInt(ev[o + FollowRecord.EXTRA]) });
+        return;
+      case FollowKind.TORN:
+        peer.lastAnswerMs = Date.now();
+        peer.bytes += ev[o + FollowRecord.COUNT];
+        this.tornPrevented++;
+        peer.tornPrevented++;
+        this.emit({ type: 'torn', target: peer.id, index: index() });
+        return;
+      case FollowKind.DEFERRED:
+        peer.writes.deferred++;
+        this.emit({ type: 'deferred', target: peer.id });
+        return;
+      case FollowKind.SKIPPED:
+        peer.skipped++;
+        return;
+    }
   }
 
   /** One write completed at `peer`. */

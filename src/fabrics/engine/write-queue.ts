@@ -79,7 +79,8 @@ export class WriteQueue {
         rc = PEER_GONE;
         break;
       }
-      const seq = (this.seq = (this.seq + 1) >>> 0);
+      // Bit 31 of the low word is the native follow loop's (engine/native-follow.ts).
+      const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
       rc = ep.write(w.segs, dest, w.remoteAddr, w.rkey, w.immediate, FI.DELIVERY_COMPLETE, (ctxHigh << 32n) | BigInt(seq));
       if (rc === EAGAIN) {
         this.deferred++;

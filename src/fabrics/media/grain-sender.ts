@@ -68,6 +68,8 @@ export class GrainSender implements SenderMedia {
   attach(): void {}
 
   get slotCount(): number { return this.headers.length; }
+  /** The registrations of the local slots, by slot (the native follow loop sends from them). */
+  get regions(): NativeMemoryRegion[] { return this.mrs; }
 
   /** Checks a transfer request before anything is posted; returns the local slot. */
   validate(index: bigint, startSlice: number, endSlice: number): number {

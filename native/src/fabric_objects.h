@@ -1,0 +1,79 @@
+// The resources behind the addon's libfabric objects, shared with the other native modules
+// (follow_loop.cc) that post and read on them. Each holds shared_ptrs to what it depends
+// on, so fi_close runs in a valid order whatever order the owners release them in.
+#pragma once
+#include "common.h"
+#include <rdma/fabric.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_eq.h>
+#include <memory>
+#include <vector>
+
+namespace mxlf {
+
+struct FabricRes {
+  fid_fabric* fab = nullptr;
+  ~FabricRes() { if (fab) fi_close(&fab->fid); }
+};
+struct DomainRes {
+  fid_domain* dom = nullptr;
+  fi_info* info = nullptr;
+  std::shared_ptr<FabricRes> fabric;
+  ~DomainRes() {
+    if (dom) fi_close(&dom->fid);
+    if (info) fi_freeinfo(info);
+  }
+};
+struct EqRes {
+  fid_eq* eq = nullptr;
+  std::shared_ptr<FabricRes> fabric;
+  ~EqRes() { if (eq) fi_close(&eq->fid); }
+};
+struct CqRes {
+  fid_cq* cq = nullptr;
+  std::shared_ptr<DomainRes> domain;
+  ~CqRes() { if (cq) fi_close(&cq->fid); }
+};
+struct AvRes {
+  fid_av* av = nullptr;
+  std::shared_ptr<DomainRes> domain;
+  ~AvRes() { if (av) fi_close(&av->fid); }
+};
+struct MrRes {
+  fid_mr* mr = nullptr;
+  uint8_t* base = nullptr;
+  size_t len = 0;
+  void* desc = nullptr;
+  std::shared_ptr<DomainRes> domain;
+  void* pin = nullptr;  // keeps an mmap'ed flow file mapped until the registration is closed
+  ~MrRes() {
+    if (mr) fi_close(&mr->fid);
+    UnpinMapping(pin);  // after fi_close: the NIC may touch the pages until then
+  }
+};
+struct PepRes {
+  fid_pep* pep = nullptr;
+  std::shared_ptr<FabricRes> fabric;
+  std::shared_ptr<EqRes> eq;
+  ~PepRes() { if (pep) fi_close(&pep->fid); }
+};
+struct EpRes {
+  fid_ep* ep = nullptr;
+  std::shared_ptr<DomainRes> domain;
+  std::vector<std::shared_ptr<void>> bound;  // cq/eq/av kept open while the endpoint is
+  ~EpRes() {
+    if (ep) fi_close(&ep->fid);
+    bound.clear();
+  }
+};
+
+// The resource of a JS CompletionQueue / Endpoint / MemoryRegion (open), or null with a
+// FabricsError thrown (MXL_ERR_INVALID_ARG: another object; MXL_ERR_INVALID_STATE: closed).
+std::shared_ptr<CqRes> CqResOf(Napi::Env env, const Napi::Value& v);
+std::shared_ptr<EpRes> EpResOf(Napi::Env env, const Napi::Value& v);
+std::shared_ptr<MrRes> MrResOf(Napi::Env env, const Napi::Value& v);
+// Whether the completion queue was opened with a wait object (fi_cq_sread works).
+bool CqWaitable(Napi::Env env, const Napi::Value& v);
+
+}  // namespace mxlf
