@@ -2,7 +2,7 @@
  * Where the CPU of a paced run goes, per thread: runs `bench target` and `bench initiator`
  * (two processes) and samples /proc/<pid>/task/<tid>/stat of both over the steady part.
  *
- *   node build/bench/profile-threads.js [-p tcp|shm] [--format 1080p50] [--poll hybrid] [--duration 10] [--no-verify]
+ *   node build/bench/profile-threads.js [-p tcp|shm] [--format 1080p50] [--poll hybrid] [--duration 10] [--no-verify] [--js-follow]
  */
 import fs from 'node:fs';
 import { option } from './lib/argv.js';
@@ -39,6 +39,7 @@ let profiled: Promise<string[]> | undefined;
 const s = await runOursPair({
   format: val('--format', '1080p50'), provider: val('-p', 'tcp'), streams: 1, poll: val('--poll', 'hybrid'), paced: true, durationS,
   targetArgs: argv.includes('--no-verify') ? ['--no-verify'] : [],
+  initiatorArgs: argv.includes('--js-follow') ? ['--js-follow'] : [],
   onStarted: (pids) => { profiled = profile(pids); },
 });
 for (const l of await profiled!) console.log(l);

@@ -28,6 +28,8 @@ export interface InitiatorSideOptions {
   writableMapping: boolean;
   /** Two-phase commit against torn grains (the library's default, true). */
   protectTorn?: boolean;
+  /** false: the JavaScript follow loop (default: the addon's where it applies). */
+  nativeFollow?: boolean;
   /** Write the source flow in this process even when paced (default: its own process). */
   inProcessSource?: boolean;
 }
@@ -102,7 +104,7 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       const def = defs[s];
       const writer = source ? undefined : src.createFlowWriter(def);
       const id = (JSON.parse(def) as { id: string }).id;
-      const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow, pollMode: o.pollMode, writableMapping: o.writableMapping, protectTorn: o.protectTorn ?? true });
+      const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow, pollMode: o.pollMode, writableMapping: o.writableMapping, protectTorn: o.protectTorn ?? true, nativeFollow: o.nativeFollow });
       const connected = new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: no connection to the target within 10 s`)), 10_000);
         initiator.once('connected', () => { clearTimeout(t); resolve(); });

@@ -33,6 +33,7 @@ export const benchHelp = `usage: mxl-fabrics bench target|initiator [options]
     --out DIR           write report.json, summary.md, chart.svg there (else JSON on stdout)
     --writable-mapping  map the source flow writable (automatic with -p efa)
     --no-protect-torn   one write per grain as upstream (default: two-phase commit)
+    --js-follow         initiator: the JavaScript follow loop instead of the addon's (tcp, verbs)
   both:
     -p, --provider P    tcp (default), shm, verbs or efa
     -n, --node ADDR     local address to bind
@@ -57,7 +58,7 @@ export async function runBench(argv: string[]): Promise<number> {
     options: {
       provider: { type: 'string', short: 'p' }, node: { type: 'string', short: 'n' }, format: { type: 'string' }, streams: { type: 'string' },
       unpaced: { type: 'boolean' }, poll: { type: 'string' }, 'no-verify': { type: 'boolean' }, http: { type: 'string' }, 'info-file': { type: 'string' },
-      'max-duration': { type: 'string' }, target: { type: 'string' }, duration: { type: 'string' }, out: { type: 'string' }, 'writable-mapping': { type: 'boolean' }, 'no-protect-torn': { type: 'boolean' },
+      'max-duration': { type: 'string' }, target: { type: 'string' }, duration: { type: 'string' }, out: { type: 'string' }, 'writable-mapping': { type: 'boolean' }, 'no-protect-torn': { type: 'boolean' }, 'js-follow': { type: 'boolean' },
       verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -104,7 +105,7 @@ export async function runBench(argv: string[]): Promise<number> {
   if (infos.length < streams) throw new UsageError(`the target has ${infos.length} stream(s), --streams asks for ${streams}`);
   const writableMapping = values['writable-mapping'] === true || provider === 'efa';
   const offload0 = rdmaWriteBytes();
-  const i = await runInitiatorSide({ provider, node, format, infos: infos.slice(0, streams), paced, durationS, pollMode, writableMapping, protectTorn: values['no-protect-torn'] !== true });
+  const i = await runInitiatorSide({ provider, node, format, infos: infos.slice(0, streams), paced, durationS, pollMode, writableMapping, protectTorn: values['no-protect-torn'] !== true, nativeFollow: values['js-follow'] !== true });
   const offload = offloadVerdict(offload0, rdmaWriteBytes(), i.completed * i.unitBytes);
   const t = url ? await get<TargetStats>('/stop') : undefined;
   const ours = t ? oursFigures(i, t) : null;
@@ -117,7 +118,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const report: BenchReport = {
     schema: 'mxl-fabrics-bench/1', date: new Date().toISOString(), command: ['mxl-fabrics', 'bench', ...argv], machine: machineInfo(),
     versions: { node: process.version, mxlFabrics: packageVersion(HERE), libfabric: addon().fabricVersion() },
-    method: { mode: `two processes (bench target / bench initiator), provider ${provider}, writableMapping ${writableMapping}, protectTorn ${values['no-protect-torn'] !== true}` },
+    method: { mode: `two processes (bench target / bench initiator), provider ${provider}, writableMapping ${writableMapping}, protectTorn ${values['no-protect-torn'] !== true}, follow loop ${values['js-follow'] === true ? 'JavaScript' : 'native where it applies'}` },
     scenarios: [scenario], highestN: [], rdmaOffload: provider === 'efa' || offload.offloaded !== 'unknown' ? offload : undefined,
   };
   if (values.out) {

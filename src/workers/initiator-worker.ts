@@ -21,6 +21,12 @@ import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { InitiatorWorkerConfig } from '../ipc/worker-messages.js';
 
 const BLOCK_MS = 20;
+/**
+ * Native follow mode: how long one native call may run while nothing needs JavaScript. The
+ * doorbell cannot wake it (Atomics.notify is not a futex), so control messages wait up to
+ * this long; liveness checks and MSG connection events are read between calls too.
+ */
+const NATIVE_SLICE_MS = 50;
 const CONTROL_EVERY = 64;
 
 runWorker<InitiatorWorkerConfig>((kit) => {
@@ -218,7 +224,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       if (nativeFollow) {
         const busy = requests.available() > 0 || flushes.length > 0;
         const mode = ctl.pollMode;
-        ini.followNative(busy ? 0 : BLOCK_MS, mode === 'hybrid' ? idle.minSpinWindowNs : 0);
+        ini.followNative(busy ? 0 : NATIVE_SLICE_MS, mode === 'hybrid' ? idle.minSpinWindowNs : 0);
         if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
         continue;
       }
