@@ -131,7 +131,13 @@ export class Initiator {
     }
   }
 
-  get targets(): PeerStatus[] { return [...this.sessions.peers.values()].map((p) => p.status()); }
+  get targets(): PeerStatus[] {
+    return [...this.sessions.peers.values()].map((p) => {
+      const s = p.status();
+      if (this.native) s.inFlight += this.native.inFlight(p); // the native loop's writes to it
+      return s;
+    });
+  }
   /** Grains whose local slot was overwritten before their transfer completed (protection off). */
   get overruns(): number { return this.sessions.overruns; }
   /** Grains not published at a target because their local slot was reopened in flight (protection on). */

@@ -22,13 +22,13 @@ const MIN_LANDED = 80; // longer than the 200 ms history of a 50 Hz flow (10 gra
 
 interface Stats { sent: number; completed: number; skipped: number; torn: number; overruns: number; tooLate: number }
 
-async function run(provider: 'tcp' | 'shm', protectTorn: boolean) {
+async function run(provider: 'tcp' | 'shm', protectTorn: boolean, native = false) {
   const target = spawnTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, width: WIDTH, height: HEIGHT });
   const info = await target.info;
   const domain = tempDomain('mxlf-torn-');
   const inst = new MxlInstance(domain);
   const writer = inst.createFlowWriter(flowDef(FLOW_ID, WIDTH, HEIGHT)) as DiscreteFlowWriter;
-  const proc = spawn(process.execPath, [fixture('follow-initiator-proc.js'), JSON.stringify({ provider, domain, info, flowId: FLOW_ID, protectTorn })], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [fixture('follow-initiator-proc.js'), JSON.stringify({ provider, domain, info, flowId: FLOW_ID, protectTorn, native })], { stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(proc);
   let stderr = '';
   let ready = false;
@@ -113,3 +113,27 @@ for (const provider of ['tcp', 'shm'] as const) {
     t.true(r.torn <= r.stats.overruns, `torn grains published (${r.torn}) were reported as overruns (${r.stats.overruns})`);
   });
 }
+
+// The same with the addon's follow loop (tcp: MSG providers only), which sends every grain
+// as it is committed: the torn check and the INVALID commit are its own code.
+test.serial('tcp, native follow loop: an initiator stopped longer than the flow history publishes no torn grain; reopened grains arrive as INVALID', async (t) => {
+  t.timeout(90_000);
+  const r = await run('tcp', true, true);
+  t.log(`native protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+  t.truthy(r.stats, `the initiator reported (stderr: ${r.stderr})`);
+  t.is(r.torn, 0, 'no torn grain was published as valid');
+  t.true(r.verified >= 50, `grains were verified (${r.verified})`);
+  t.true(r.stats.skipped > 0, 'the loop skipped the grains it fell behind on');
+  t.true(r.stats.torn > 0, 'some grains were reopened in flight and not published');
+  t.is(r.invalid, r.stats.torn, 'each prevented grain arrived as INVALID');
+});
+
+test.serial('tcp, native follow loop without torn protection: every torn grain is at least reported as an overrun', async (t) => {
+  t.timeout(90_000);
+  const r = await run('tcp', false, true);
+  t.log(`native unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+  t.truthy(r.stats);
+  t.true(r.verified >= 50);
+  t.is(r.stats.torn, 0);
+  t.true(r.torn <= r.stats.overruns, `torn grains published (${r.torn}) were reported as overruns (${r.stats.overruns})`);
+});

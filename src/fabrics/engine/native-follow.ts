@@ -79,8 +79,8 @@ export class NativeFollow {
 
   private readonly stallTimeoutMs: number;
 
-  /** Writes the loop has queued or in flight. */
-  inFlight(): number { return this.loop.inFlight(); }
+  /** Writes the loop has queued or in flight (to `peer`, or to all). */
+  inFlight(peer?: Peer): number { return peer ? this.loop.inFlight(Number(peer.ctx)) : this.loop.inFlight(); }
 
   /** Lanes for the connected peers; none for the others. */
   syncLanes(): void {
