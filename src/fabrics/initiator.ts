@@ -268,16 +268,15 @@ export class Initiator {
   /**
    * Hands follow mode for grains to the addon (docs/native.md, "The native follow loop"):
    * from now on followNative() forwards every grain committed to `src.flowData`'s flow, the
-   * flow this initiator's ring was built from. False (nothing changed) where the native
-   * loop does not apply: audio, or an RDM provider (shm, efa: their peers need the
-   * per-write process check and address vectors of the JavaScript path).
+   * flow this initiator's ring was built from. False (nothing changed) for audio, which
+   * keeps the JavaScript path.
    */
   startNativeFollow(src: FollowSource, handler: FollowHandler): boolean {
     this.checkOpen();
     const m = this.media;
-    if (!(m instanceof GrainSender) || !(this.connector instanceof MsgConnector)) return false;
+    if (!(m instanceof GrainSender)) return false;
     this.followHandler = handler;
-    this.native ??= new NativeFollow(this.cq, m.regions, m.layout, src, { protectTorn: this.protectTorn, maxInFlight: this.maxInFlight, cqDepth: this.cqDepth, stallTimeoutMs: this.stallTimeoutMs }, BATCH, this.sessions);
+    this.native ??= new NativeFollow(this.cq, m.regions, m.layout, src, { protectTorn: this.protectTorn, maxInFlight: this.maxInFlight, cqDepth: this.cqDepth, stallTimeoutMs: this.stallTimeoutMs, sread: this.fabric.cqWaitable }, BATCH, this.sessions);
     return true;
   }
 

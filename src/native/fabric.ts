@@ -165,11 +165,16 @@ export interface FollowLoopOptions {
   stallTimeoutMs: number;
   /** The flow's `access` file, touched per grain read (-1: none). */
   accessFd: number;
+  /** fi_cq_sread wakes reliably (automatic progress); false: poll while writes are in flight. */
+  sread: boolean;
 }
 
 export interface NativeFollowLoop {
-  /** Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions as [addr, rkey] pairs. */
-  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array): void;
+  /**
+   * Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions
+   * as [addr, rkey] pairs; with `process`, that process is asked before every write (shm).
+   */
+  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array, process?: NativeProcessWatch): void;
   /** Forgets lane `id` and its writes; their completions are ignored. */
   removeLane(id: number): void;
   /** Writes queued or in flight, on lane `id` or on all. */

@@ -114,26 +114,28 @@ for (const provider of ['tcp', 'shm'] as const) {
   });
 }
 
-// The same with the addon's follow loop (tcp: MSG providers only), which sends every grain
-// as it is committed: the torn check and the INVALID commit are its own code.
-test.serial('tcp, native follow loop: an initiator stopped longer than the flow history publishes no torn grain; reopened grains arrive as INVALID', async (t) => {
-  t.timeout(90_000);
-  const r = await run('tcp', true, true);
-  t.log(`native protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
-  t.truthy(r.stats, `the initiator reported (stderr: ${r.stderr})`);
-  t.is(r.torn, 0, 'no torn grain was published as valid');
-  t.true(r.verified >= 50, `grains were verified (${r.verified})`);
-  t.true(r.stats.skipped > 0, 'the loop skipped the grains it fell behind on');
-  t.true(r.stats.torn > 0, 'some grains were reopened in flight and not published');
-  t.is(r.invalid, r.stats.torn, 'each prevented grain arrived as INVALID');
-});
+// The same with the addon's follow loop, which sends every grain as it is committed: the
+// torn check and the INVALID commit are its own code.
+for (const provider of ['tcp', 'shm'] as const) {
+  test.serial(`${provider}, native follow loop: an initiator stopped longer than the flow history publishes no torn grain; reopened grains arrive as INVALID`, async (t) => {
+    t.timeout(90_000);
+    const r = await run(provider, true, true);
+    t.log(`${provider} native protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+    t.truthy(r.stats, `the initiator reported (stderr: ${r.stderr})`);
+    t.is(r.torn, 0, 'no torn grain was published as valid');
+    t.true(r.verified >= 50, `grains were verified (${r.verified})`);
+    t.true(r.stats.skipped > 0, 'the loop skipped the grains it fell behind on');
+    t.true(r.stats.torn > 0, 'some grains were reopened in flight and not published');
+    t.is(r.invalid, r.stats.torn, 'each prevented grain arrived as INVALID');
+  });
 
-test.serial('tcp, native follow loop without torn protection: every torn grain is at least reported as an overrun', async (t) => {
-  t.timeout(90_000);
-  const r = await run('tcp', false, true);
-  t.log(`native unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
-  t.truthy(r.stats);
-  t.true(r.verified >= 50);
-  t.is(r.stats.torn, 0);
-  t.true(r.torn <= r.stats.overruns, `torn grains published (${r.torn}) were reported as overruns (${r.stats.overruns})`);
-});
+  test.serial(`${provider}, native follow loop without torn protection: every torn grain is at least reported as an overrun`, async (t) => {
+    t.timeout(90_000);
+    const r = await run(provider, false, true);
+    t.log(`${provider} native unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+    t.truthy(r.stats);
+    t.true(r.verified >= 50);
+    t.is(r.stats.torn, 0);
+    t.true(r.torn <= r.stats.overruns, `torn grains published (${r.torn}) were reported as overruns (${r.stats.overruns})`);
+  });
+}

@@ -1,5 +1,5 @@
 // The addon's follow loop (docs/native.md, "The native follow loop") against the JavaScript
-// one it replaces, over real tcp on loopback: the same source flow pattern (grains committed
+// one it replaces, over real tcp and shm on loopback: the same source flow pattern (grains committed
 // in four slice ranges, and INVALID grains) must give the target the same landed records,
 // the same bytes and the same metrics through either loop.
 import test from 'ava';
@@ -47,14 +47,14 @@ function paintRows(payload: Uint8Array, index: bigint, from: number, to: number)
 
 interface Landed { rel: number; validSlices: number; committed: boolean }
 
-async function run(nativeFollow: boolean): Promise<{ landed: Landed[]; sums: Map<number, [string, string]>; invalid: number[]; status: unknown }> {
+async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ landed: Landed[]; sums: Map<number, [string, string]>; invalid: number[]; status: unknown }> {
   const src = new MxlInstance(roomyDomain());
   const dstDir = roomyDomain();
   const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
   const fx = new Fabrics();
   try {
-    const target = await fx.createTarget({ provider: 'tcp', node: '127.0.0.1', domain: dstDir, flowDef });
-    const initiator = await fx.createInitiator({ provider: 'tcp', domain: src.domain, flowId: FLOW, follow: true, nativeFollow });
+    const target = await fx.createTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, domain: dstDir, flowDef });
+    const initiator = await fx.createInitiator({ provider, domain: src.domain, flowId: FLOW, follow: true, nativeFollow });
     const connected = new Promise((r) => initiator.once('connected', r));
     await initiator.addTarget(target.info);
     await connected;
@@ -103,10 +103,10 @@ async function run(nativeFollow: boolean): Promise<{ landed: Landed[]; sums: Map
   }
 }
 
-test.serial('tcp: the native follow loop lands the same slice ranges, INVALID grains and bytes as the JavaScript loop', async (t) => {
+for (const provider of ['tcp', 'shm'] as const) test.serial(`${provider}: the native follow loop lands the same slice ranges, INVALID grains and bytes as the JavaScript loop`, async (t) => {
   t.timeout(90_000);
-  const native = await run(true);
-  const js = await run(false);
+  const native = await run(provider, true);
+  const js = await run(provider, false);
   const expected: Landed[] = [];
   for (let k = 0; k < GRAINS; k++) {
     if (k % INVALID_EVERY === INVALID_EVERY - 1) expected.push({ rel: k, validSlices: 0, committed: true });

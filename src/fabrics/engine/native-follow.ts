@@ -3,7 +3,8 @@
  * per-grain path (head futex, posts to every connected target, torn check, commit write,
  * completion) runs in one native call, and this module turns what it reports into the
  * engine's own bookkeeping and events. Sessions stay here: a lane is a connected MSG peer,
- * set when it connects and dropped when it leaves that state; liveness probes and any
+ * set when it connects and dropped when it leaves that state (RDM peers: with the target's
+ * process to ask before each write, shm); liveness probes and any
  * write JavaScript posts come back as ordinary completions.
  */
 import { addon } from '../../native/index.js';
@@ -66,12 +67,12 @@ export class NativeFollow {
   private readonly lanes = new Map<Peer, NativeEndpoint>();
 
   constructor(cq: NativeCompletionQueue, slotMrs: NativeMemoryRegion[], layout: GrainLayout, src: FollowSource,
-    opts: { protectTorn: boolean; maxInFlight: number; cqDepth: number; stallTimeoutMs: number }, foreignRecords: number,
+    opts: { protectTorn: boolean; maxInFlight: number; cqDepth: number; stallTimeoutMs: number; sread: boolean }, foreignRecords: number,
     private readonly sessions: Sessions) {
     const sliceSizes = [0, 1, 2, 3].map((i) => layout.sliceSizes[i] ?? 0);
     this.loop = new (addon().FollowLoop)(cq, src.flowData, slotMrs, src.control, {
       grainSize: layout.grainSize, totalSlices: layout.totalSlices, sliceSizes, protectTorn: opts.protectTorn,
-      maxInFlight: opts.maxInFlight, cqDepth: opts.cqDepth, stallTimeoutMs: Math.ceil(opts.stallTimeoutMs), accessFd: src.accessFd ?? -1,
+      maxInFlight: opts.maxInFlight, cqDepth: opts.cqDepth, stallTimeoutMs: Math.ceil(opts.stallTimeoutMs), accessFd: src.accessFd ?? -1, sread: opts.sread,
     });
     this.stallTimeoutMs = opts.stallTimeoutMs;
     this.foreign = new BigUint64Array(4 * foreignRecords);
@@ -94,7 +95,8 @@ export class NativeFollow {
       if (peer.state !== 'connected' || !peer.ep || this.lanes.has(peer)) continue;
       const regions = new BigUint64Array(2 * peer.info.regions.length);
       peer.info.regions.forEach((r, i) => { regions[2 * i] = r.addr; regions[2 * i + 1] = r.rkey; });
-      this.loop.setLane(Number(peer.ctx), peer.ep, addon().constants.FI_ADDR_UNSPEC, regions);
+      // MSG: the connected endpoint; RDM: the target's address in the peer's vector.
+      this.loop.setLane(Number(peer.ctx), peer.ep, peer.av ? peer.fiAddr : addon().constants.FI_ADDR_UNSPEC, regions, peer.process);
       this.lanes.set(peer, peer.ep);
     }
   }
@@ -127,7 +129,9 @@ export class NativeFollow {
         this.lanes.delete(peer); // the loop dropped it already
         const why = ev[o + FollowRecord.COUNT];
         const code = ev[o + FollowRecord.EXTRA];
-        if (peer.state === 'connected') this.sessions.fail(peer, why === 2 ? STALL(this.stallTimeoutMs) : why === 1 ? `write failed: fi errno ${code}` : `fi_writemsg failed (${code})`);
+        if (peer.state !== 'connected') continue;
+        if (why === 4) this.sessions.processExited(peer);
+        else this.sessions.fail(peer, why === 2 ? STALL(this.stallTimeoutMs) : why === 1 ? `write failed: fi errno ${code}` : `fi_writemsg failed (${code})`);
       }
     }
     return [foreign, n];

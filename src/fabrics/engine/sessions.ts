@@ -189,10 +189,8 @@ export class Sessions {
     const proc = peer.process;
     const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx, this.opts.cqDepth - posted, proc && (() => !proc.exited()));
     if (peer.writes.deferred !== deferredBefore) this.emit({ type: 'deferred', target: peer.id });
-    if (rc === PEER_GONE) {
-      peer.exitedAddress = peer.info.printableAddress;
-      this.fail(peer, proc?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
-    } else if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
+    if (rc === PEER_GONE) this.processExited(peer);
+    else if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
   }
 
   /**
@@ -228,6 +226,12 @@ export class Sessions {
         peer.skipped++;
         return;
     }
+  }
+
+  /** shm: the target's process exited; this address is never opened again. */
+  processExited(peer: Peer): void {
+    peer.exitedAddress = peer.info.printableAddress;
+    this.fail(peer, peer.process?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
   }
 
   /** One write completed at `peer`. */
