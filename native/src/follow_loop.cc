@@ -249,8 +249,8 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
 
   // follow(events: Float64Array, foreign: BigUint64Array, timeoutMs, spinNs, jsInFlight) -> foreign count.
   // Runs until: a completion that is not its own (written to `foreign`), a failed lane, the
-  // events buffer is nearly full, the control block's doorbell or stop word changed, or
-  // timeoutMs passed. Blocks per the control block's poll mode in between.
+  // events buffer is nearly full, records whose writes are all done, the control block's
+  // doorbell or stop word changed, or timeoutMs passed. Blocks per the control block's poll mode in between.
   Napi::Value Follow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ValidateArgs(info, "follow", {{"events", Arg::Object}, {"foreign", Arg::Object}, {"timeoutMs", Arg::Number}, {"spinNs", Arg::Number}, {"jsInFlight", Arg::Any, true}}))
@@ -435,6 +435,9 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
         lastActivityNs_ = now;
       }
       if (foreignCount_ > 0 || failed_ || evCount_ + 16 + 4 * lanes_.size() > evCap_) break;
+      // Records go out once the grains they tell of are done everywhere: at a paced rate one
+      // return per grain, so completions reach the main thread at once, not a call later.
+      if (evCount_ > 0 && !AnyInFlight() && AllQueuedEmpty()) break;
       if (__atomic_load_n(ctl_ + kCtlStop, __ATOMIC_SEQ_CST) != 0 || __atomic_load_n(ctl_ + kCtlDoorbell, __ATOMIC_SEQ_CST) != bell) break;
       if (now >= deadline) break;
       if (work) continue;
@@ -445,6 +448,12 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     ev_[1] = (double)passes;
     ev_[2] = (double)busyPasses;
     ev_[3] = evCount_ + 16 + 4 * lanes_.size() > evCap_ ? 1 : 0;
+  }
+
+  bool AllQueuedEmpty() const {
+    for (auto& l : lanes_)
+      if (!l.queued.empty()) return false;
+    return true;
   }
 
   bool AnyInFlight() const {
