@@ -215,6 +215,10 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       if (probe->fd == -2) { probe->fd = -1; return env.Undefined(); }
     }
     DropLane(id);
+    // Memory our writes read must outlive the endpoint, whichever is released first (a
+    // provider may still read a queued write until fi_close): the endpoint keeps it.
+    for (auto& c : scratch_) ep->bound.push_back(c);
+    for (auto& mr : src_->slots) ep->bound.push_back(mr);
     Lane l;
     l.id = id;
     l.process = probe;
@@ -313,7 +317,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     std::shared_ptr<MrRes> mr;
     ~ScratchChunk() { mr.reset(); }  // deregister before the memory goes
   };
-  std::vector<std::unique_ptr<ScratchChunk>> scratch_;
+  std::vector<std::shared_ptr<ScratchChunk>> scratch_;
   std::vector<int> freeScratch_;
   Napi::Reference<Napi::Value> dataRef_;
   int32_t* ctl_ = nullptr;
@@ -356,7 +360,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
 
   // Registers kScratchPerChunk more scratch headers; 0 or the fi_mr_reg status.
   int GrowScratch() {
-    auto c = std::make_unique<ScratchChunk>();
+    auto c = std::make_shared<ScratchChunk>();
     c->buf.reset(new uint8_t[kScratchStride * kScratchPerChunk]());
     std::random_device rd;
     uint64_t key = ((((uint64_t)rd()) << 32) | rd()) >> 1;
@@ -369,6 +373,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     mr->desc = fi_mr_desc(mr->mr);
     c->mr = mr;
     int first = (int)(scratch_.size() * kScratchPerChunk);
+    for (auto& l : lanes_) l.ep->bound.push_back(c);
     scratch_.push_back(std::move(c));
     for (int i = (int)kScratchPerChunk - 1; i >= 0; i--) freeScratch_.push_back(first + i);
     return 0;
