@@ -6,15 +6,14 @@ import test, { type ExecutionContext } from 'ava';
 import { MxlInstance, currentIndex, type ContinuousFlowWriter, type DiscreteFlowWriter, type DiscreteFlowReader } from '../../src/domain/index.js';
 import { samplesFromWriter } from '../../src/fabrics/sample-ring.js';
 import { FabricsError } from '../../src/errors.js';
-import { addon } from '../../src/native/index.js';
-import type { NativeMemoryRegion, NativeEndpoint, NativeCompletionQueue, NativeEventQueue } from '../../src/native/fabric.js';
 import { Initiator } from '../../src/fabrics/initiator.js';
-import { Target } from '../../src/fabrics/target.js';
+import { Target, type TargetEvent } from '../../src/fabrics/target.js';
 import { TargetInfo } from '../../src/fabrics/target-info.js';
 import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
 import { packImmediate, GRAIN_HEADER_SIZE } from '../../src/fabrics/grain-protocol.js';
 import { FLOW_ID, flowDef, pattern, sha1 } from './fixtures/common.js';
 import { cleanupAll, pollUntil, spawnTarget, tempDomain } from './fixtures/procs.js';
+import { RawPeer, rawHeader } from './fixtures/raw-peer.js';
 
 test.after.always(cleanupAll);
 
@@ -127,47 +126,6 @@ test.serial('transferGrain with start > end or end past the grain is INVALID_ARG
 
 // ------------------------------------------------------------------ hostile writes into a real Target
 
-/** A bare tcp initiator built from the native wrappers: posts any write with any immediate. */
-class RawPeer {
-  private readonly a = addon();
-  readonly buf: ArrayBuffer;
-  readonly mr: NativeMemoryRegion;
-  readonly cq: NativeCompletionQueue;
-  readonly eq: NativeEventQueue;
-  readonly ep: NativeEndpoint;
-  private readonly rec = new BigUint64Array(4 * 16);
-  private closers: { close(): void }[] = [];
-  constructor(bytes: number) {
-    const a = this.a, C = a.constants;
-    const info = a.getInfo({ provider: 'tcp', epType: C.FI_EP_MSG, caps: C.FI_RMA | C.FI_WRITE, mrMode: Number(C.FI_MR_VIRT_ADDR | C.FI_MR_LOCAL | C.FI_MR_ALLOCATED | C.FI_MR_PROV_KEY) })
-      .find((i) => i.protocolName === 'FI_PROTO_SOCK_TCP' && i.addrFormat === Number(C.FI_SOCKADDR_IN))!;
-    const fab = new a.Fabric(info);
-    const dom = new a.Domain(fab, info);
-    this.buf = new ArrayBuffer(bytes);
-    this.mr = new a.MemoryRegion(dom, this.buf, 0, bytes, C.FI_WRITE, 0x77n);
-    this.cq = new a.CompletionQueue(dom, 16, true);
-    this.eq = new a.EventQueue(fab, 8);
-    this.ep = new a.Endpoint(dom, info, 9n);
-    this.ep.bind(this.eq);
-    this.ep.bind(this.cq, C.FI_TRANSMIT | C.FI_RECV);
-    this.closers = [this.ep, this.mr, this.cq, this.eq, dom, fab];
-  }
-  async connect(target: Target): Promise<void> {
-    if (this.ep.connect(target.info.fabricAddress) !== 0) throw new Error('fi_connect failed');
-    let up = false;
-    await pollUntil(() => up, () => { target.poll(); if (this.eq.read()?.event === 'connected') up = true; }, 5000, 'raw connection');
-  }
-  /** Writes [offset, offset+length) of our buffer to the same offset of slot `slot` with `imm`; waits for the local completion. */
-  async write(target: Target, slot: number, offset: number, length: number, imm: number): Promise<void> {
-    const r = target.info.regions[slot];
-    const rc = this.ep.write([[this.mr, offset, length]], this.a.constants.FI_ADDR_UNSPEC, r.addr + BigInt(offset), r.rkey, imm, this.a.constants.FI_DELIVERY_COMPLETE, 5n);
-    if (rc !== 0) throw new Error(`fi_writemsg ${rc}`);
-    let done = false;
-    await pollUntil(() => done, () => { target.poll(); if (this.cq.drain(this.rec) > 0) done = true; }, 5000, 'raw write completion');
-  }
-  close(): void { for (const c of this.closers) c.close(); }
-}
-
 interface Rig { f: Flows; target: Target; initiator: Initiator; raw: RawPeer; gc: number; total: number; first: bigint; send(index: bigint): Promise<string>; close(): void }
 
 async function rig(): Promise<Rig> {
@@ -197,13 +155,6 @@ async function rig(): Promise<Rig> {
   };
 }
 function t0Events(target: Target): void { target.takeEvents(); }
-
-/** A grain header (version 1, no flags, nothing valid) at the start of `buf`, as a sender writes it. */
-function rawHeader(buf: ArrayBuffer, index: bigint, grainSize: number, totalSlices: number): void {
-  const hdr = new DataView(buf);
-  hdr.setUint32(0, 1, true); hdr.setUint32(4, 4096, true); hdr.setBigUint64(8, index, true);
-  hdr.setUint32(16, 0, true); hdr.setUint32(20, grainSize, true); hdr.setUint16(24, totalSlices, true); hdr.setUint16(26, 0, true);
-}
 
 const dropped = (target: Target) => target.takeEvents().filter((e) => e.type === 'dropped');
 
@@ -455,4 +406,27 @@ test.serial('provider "any" cannot be set up: MXL_ERR_INVALID_STATE', (t) => {
     expectError(t, () => new Initiator({ provider: 'any', ring: ringFromReader(f.reader) }), 'MXL_ERR_INVALID_STATE', /choose tcp, verbs, efa or shm/, 'provider');
     expectError(t, () => new Target({ provider: 'rdma' as 'tcp', ring }), 'MXL_ERR_INVALID_ARG', /unknown provider "rdma"/, 'provider');
   } finally { f.close(); }
+});
+
+test.serial('a grain that lands after the target flow writer was closed is dropped with the writer\'s refusal; the target does not throw and serves on', async (t) => {
+  const inst = new MxlInstance(tempDomain('mxlf-bad-'));
+  const tw = inst.createFlowWriter(flowDef(FLOW_ID, 320, 180)) as DiscreteFlowWriter;
+  const target = new Target({ provider: 'tcp', node: '127.0.0.1', ring: ringFromWriter(tw) });
+  const geo = tw.geometry;
+  const raw = new RawPeer(GRAIN_HEADER_SIZE + geo.grainSize);
+  try {
+    await raw.connect(target);
+    tw.close(); // the registrations keep the pages mapped; JavaScript's views are detached
+    rawHeader(raw.buf, 10n * BigInt(geo.grainCount) + 1n, geo.grainSize, geo.totalSlices);
+    await raw.write(target, 1, 0, GRAIN_HEADER_SIZE, packImmediate(1, geo.totalSlices));
+    await pollUntil(() => target.counters.dropped === 1, () => target.poll(), 5000, 'the drop');
+    const d = target.takeEvents().filter((e) => e.type === 'dropped') as Extract<TargetEvent, { type: 'dropped' }>[];
+    t.is(d.length, 1);
+    t.is(d[0].code, 'index-slot');
+    t.regex(d[0].reason, /writer for flow .* is closed/);
+    t.is(target.counters.grains, 0);
+    t.is(target.poll(), 0, 'the next poll runs');
+  } finally {
+    raw.close(); target.close(); inst.close();
+  }
 });

@@ -47,6 +47,9 @@ export class GrainReceiver implements ReceiverMedia {
     if (slot >= n) return this.drop('slot-range', `slot ${slot} is outside the ${n}-slot ring`, imm);
     if (sliceEnd > layout.totalSlices) return this.drop('slice-range', `slice end ${sliceEnd} is past the grain's ${layout.totalSlices} slices`, imm);
     const h = this.headers[slot];
+    // The ring's memory was released under the target (its flow writer closed): the views
+    // are detached, so nothing here may read them. The writer refuses the commit; a drop.
+    if (h.u32.length === 0) return this.refuse(slot, sliceEnd, imm);
     if (h.grainSize !== layout.grainSize || h.totalSlices !== layout.totalSlices || h.u32[0] !== GRAIN_HEADER_VERSION) {
       // The peer's grain header disagrees with our flow: keep our flow consistent, refuse the grain.
       h.restore(layout.grainSize, layout.totalSlices);
@@ -57,12 +60,7 @@ export class GrainReceiver implements ReceiverMedia {
     if (Number(index % BigInt(n)) !== slot) return this.drop('index-slot', `landed grain index ${index} does not belong in slot ${slot} of a ${n}-slot ring`, imm);
     let committed = false;
     if (this.autoCommit) {
-      try {
-        this.ring.commitLanded!(slot, sliceEnd);
-      } catch (e) {
-        // The ring refused (it checks what we checked): drop, never throw at a peer's write.
-        return this.drop('index-slot', e instanceof FabricsError ? e.message : String(e), imm);
-      }
+      if (!this.commit(slot, sliceEnd, imm)) return false;
       committed = true;
     } else {
       h.validSlices = sliceEnd;
@@ -71,5 +69,21 @@ export class GrainReceiver implements ReceiverMedia {
     this.counters.bytes += len;
     this.onLanded({ index, slot, validSlices: sliceEnd, totalSlices: layout.totalSlices, committed, arrivalNs: process.hrtime.bigint(), flags: h.flags });
     return true;
+  }
+
+  /** ring.commitLanded; a refusal (the ring checks what land() checked) is a drop, never a throw at a peer's write. */
+  private commit(slot: number, sliceEnd: number, imm: number): boolean {
+    try {
+      this.ring.commitLanded!(slot, sliceEnd);
+      return true;
+    } catch (e) {
+      return this.drop('index-slot', e instanceof FabricsError ? e.message : String(e), imm);
+    }
+  }
+
+  /** A grain into memory that is gone: the writer's refusal, or (user buffers) a drop saying so. */
+  private refuse(slot: number, sliceEnd: number, imm: number): false {
+    if (this.autoCommit && !this.commit(slot, sliceEnd, imm)) return false; // the writer's refusal, counted
+    return this.drop('index-slot', 'the ring\'s buffers were released (detached): the grain has nowhere to be read', imm);
   }
 }
