@@ -12,7 +12,7 @@ namespace mxlf {
 // Per-environment (main thread or worker) state; no static JS references anywhere.
 struct AddonData {
   Napi::FunctionReference errorCtor;  // src/errors.ts FabricsError, set by _setErrorClass
-  Napi::FunctionReference fabricCtor, domainCtor, eqCtor, cqCtor, pepCtor, epCtor, avCtor, mrCtor, watchCtor;
+  Napi::FunctionReference fabricCtor, domainCtor, eqCtor, cqCtor, pepCtor, epCtor, avCtor, mrCtor;
 };
 
 inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -70,9 +70,5 @@ void InitFabric(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitProcessWatch(Napi::Env env, Napi::Object exports);
 void InitFollowLoop(Napi::Env env, Napi::Object exports);
-// A ProcessWatch's process, for another module to ask without the JS object: a dup of its
-// pidfd (the caller closes it), or -1 with *pid set where pidfd_open is missing; -2 with a
-// FabricsError thrown when `v` is no open ProcessWatch.
-int WatchDupFd(Napi::Env env, const Napi::Value& v, int* pid);
 
 }  // namespace mxlf

@@ -185,7 +185,6 @@ constexpr size_t kRecWords = 4;
 class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
  public:
   static constexpr const char* kName = "CompletionQueue";
-  bool waitable = false;
   CompletionQueue(const Napi::CallbackInfo& info) : Wrap(info) {
     Napi::Env env = info.Env();
     if (!ValidateArgs(info, "CompletionQueue", {{"domain", Arg::Object}, {"size", Arg::Integer, true}, {"wait", Arg::Any, true}})) return;
@@ -202,7 +201,7 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
     r->domain = d->res;
     int ret = fi_cq_open(d->res->dom, &attr, &r->cq, nullptr);
     if (ret) { r->cq = nullptr; ThrowFi(env, "fi_cq_open", ret); return; }
-    waitable = wait;
+    r->waitable = wait;
     res = r;
   }
 
@@ -230,7 +229,7 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
     uint32_t max = (uint32_t)cap;
     if (info.Length() > 1 && !info[1].IsUndefined() && !GetU32(env, info[1], &max, "max")) return env.Null();
     if (max > cap) max = (uint32_t)cap;
-    if (timeoutMs >= 0 && !waitable) {
+    if (timeoutMs >= 0 && !res->waitable) {
       ThrowError(env, "MXL_ERR_INVALID_STATE", "completion queue was opened without a wait object");
       return env.Null();
     }
@@ -666,25 +665,16 @@ Napi::Object FabricConstants(Napi::Env env) {
 
 }  // namespace
 
-#define RES_OF(Fn, Type, Res, ctorField)                                                           \
-  std::shared_ptr<Res> Fn(Napi::Env env, const Napi::Value& v) {                                  \
-    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->ctorField.Value())) {        \
-      ThrowArg(env, std::string("expected a ") + Type::kName);                                    \
-      return nullptr;                                                                             \
-    }                                                                                             \
-    Type* t = Type::Unwrap(v.As<Napi::Object>());                                                 \
-    if (!t->Check(env)) return nullptr;                                                           \
-    return t->res;                                                                                \
+// The same type and open checks as UNWRAP (the addon's own argument unwrapping).
+#define RES_OF(Fn, Type, Res, ctorField)             \
+  std::shared_ptr<Res> Fn(Napi::Env env, const Napi::Value& v) { \
+    Type* t = UNWRAP(Type, v, ctorField);              \
+    return t ? t->res : nullptr;                       \
   }
 RES_OF(CqResOf, CompletionQueue, CqRes, cqCtor)
 RES_OF(EpResOf, Endpoint, EpRes, epCtor)
 RES_OF(MrResOf, MemoryRegion, MrRes, mrCtor)
 #undef RES_OF
-
-bool CqWaitable(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->cqCtor.Value())) return false;
-  return CompletionQueue::Unwrap(v.As<Napi::Object>())->waitable;
-}
 
 void InitFabric(Napi::Env env, Napi::Object exports) {
   InitInfo(env, exports);

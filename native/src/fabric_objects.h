@@ -32,6 +32,7 @@ struct EqRes {
 };
 struct CqRes {
   fid_cq* cq = nullptr;
+  bool waitable = false;  // opened with a wait object: fi_cq_sread works
   std::shared_ptr<DomainRes> domain;
   ~CqRes() { if (cq) fi_close(&cq->fid); }
 };
@@ -73,7 +74,5 @@ struct EpRes {
 std::shared_ptr<CqRes> CqResOf(Napi::Env env, const Napi::Value& v);
 std::shared_ptr<EpRes> EpResOf(Napi::Env env, const Napi::Value& v);
 std::shared_ptr<MrRes> MrResOf(Napi::Env env, const Napi::Value& v);
-// Whether the completion queue was opened with a wait object (fi_cq_sread works).
-bool CqWaitable(Napi::Env env, const Napi::Value& v);
 
 }  // namespace mxlf

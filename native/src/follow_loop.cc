@@ -10,10 +10,7 @@
 #include <linux/futex.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <cerrno>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,11 +51,11 @@ enum EvKind : int {
   kEvTorn = 4,        // index, start, end, [4] bytes, [5] ns, [7] lane: committed as INVALID
   kEvFellBehind = 5,  // [4] grains skipped
   kEvRefused = 6,     // index, [4] 1 = overwritten (TOO_LATE), 2 = not written yet (TOO_EARLY)
-  kEvLaneFailed = 7,  // [4] why (1 error completion, 2 stall, 3 post failed, 4 process exited), [6] errno/status, [7] lane
+  kEvLaneFailed = 7,  // [4] why (1 error completion, 2 stall, 3 post failed), [6] errno/status, [7] lane
   kEvDeferred = 8,    // [7] lane: the provider said EAGAIN; the write stays queued
   kEvSkipped = 9,     // index, [7] lane: too many writes in flight, or its slot still busy
 };
-// Header words: [0] records, [1] passes, [2] passes with work, [3] set when the buffer filled.
+// Header words: [0] records, [1] passes, [2] passes with work.
 
 uint64_t NowNs() {
   timespec t;
@@ -90,24 +87,8 @@ struct Op {
   uint64_t postNs = 0;
 };
 
-// A target's process, asked before each write (shm: docs/sessions.md, "shm: a killed
-// target's region lock"): a pidfd of our own, or a pid where pidfd_open is missing.
-struct ProcessProbe {
-  int fd = -1;
-  int pid = 0;
-  ~ProcessProbe() { if (fd >= 0) close(fd); }
-  bool Exited() const {
-    if (fd >= 0) {
-      pollfd p{fd, POLLIN, 0};
-      return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-    }
-    return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
-  }
-};
-
 struct Lane {
   uint32_t id;
-  std::shared_ptr<ProcessProbe> process;  // null: no process to ask (MSG, efa)
   std::shared_ptr<EpRes> ep;
   uint64_t dest;
   std::vector<std::pair<uint64_t, uint64_t>> regions;  // remote addr, rkey per slot
@@ -141,7 +122,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       return;
     cq_ = CqResOf(env, info[0]);
     if (!cq_) return;
-    waitable_ = CqWaitable(env, info[0]) && info[4].As<Napi::Object>().Get("sread").ToBoolean().Value();
+    waitable_ = cq_->waitable && info[4].As<Napi::Object>().Get("sread").ToBoolean().Value();
     auto src = std::make_shared<Source>();
     size_t n;
     if (!GetBytes(env, info[1], &src->data, &n, "flowData")) return;
@@ -193,10 +174,10 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     lastSync_ = LoadAt<uint32_t>(src_->data, kSyncCounterOff);
   }
 
-  // setLane(id, endpoint, destAddr, regions: BigUint64Array [addr, rkey]..., process?: ProcessWatch)
+  // setLane(id, endpoint, destAddr, regions: BigUint64Array [addr, rkey]...)
   Napi::Value SetLane(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!ValidateArgs(info, "setLane", {{"id", Arg::Integer}, {"endpoint", Arg::Object}, {"destAddr", Arg::Integer}, {"regions", Arg::Bytes}, {"process", Arg::Any, true}}))
+    if (!ValidateArgs(info, "setLane", {{"id", Arg::Integer}, {"endpoint", Arg::Object}, {"destAddr", Arg::Integer}, {"regions", Arg::Bytes}}))
       return env.Undefined();
     if (!Open(env)) return env.Undefined();
     uint32_t id;
@@ -208,12 +189,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     size_t n;
     if (!GetBytes(env, info[3], &p, &n, "regions")) return env.Undefined();
     if (n == 0 || n % 16) { ThrowArg(env, "setLane: regions must be [addr, rkey] pairs of u64"); return env.Undefined(); }
-    std::shared_ptr<ProcessProbe> probe;
-    if (info.Length() > 4 && info[4].IsObject()) {
-      probe = std::make_shared<ProcessProbe>();
-      probe->fd = WatchDupFd(env, info[4], &probe->pid);
-      if (probe->fd == -2) { probe->fd = -1; return env.Undefined(); }
-    }
     DropLane(id);
     // Memory our writes read must outlive the endpoint, whichever is released first (a
     // provider may still read a queued write until fi_close): the endpoint keeps it.
@@ -221,7 +196,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     for (auto& mr : src_->slots) ep->bound.push_back(mr);
     Lane l;
     l.id = id;
-    l.process = probe;
     l.ep = ep;
     l.dest = dest;
     const uint64_t* r = reinterpret_cast<const uint64_t*>(p);
@@ -452,7 +426,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     }
     ev_[1] = (double)passes;
     ev_[2] = (double)busyPasses;
-    ev_[3] = evCount_ + 16 + 4 * lanes_.size() > evCap_ ? 1 : 0;
   }
 
   bool AllQueuedEmpty() const {
@@ -675,10 +648,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       if (op.imm >= 0) {
         msg.data = (uint64_t)op.imm;
         flags |= FI_REMOTE_CQ_DATA;
-      }
-      if (l.process && l.process->Exited()) {
-        FailLane(l, 4, 0);  // never write into the region of a process that is gone
-        return posted;
       }
       ssize_t rc = fi_writemsg(l.ep->ep, &msg, flags);
       if (rc == -FI_EAGAIN) {

@@ -76,18 +76,6 @@ class ProcessWatch : public Napi::ObjectWrap<ProcessWatch> {
     ThrowError(env, "MXL_ERR_INVALID_STATE", "ProcessWatch is closed");
     return env.Undefined();
   }
-  // A dup of the pidfd (-1 with *pid where there is none; -2 and a throw when closed).
-  int DupFd(Napi::Env env, int* pid) {
-    *pid = (int)pid_;
-    if (fd_ >= 0) {
-      int d = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-      if (d < 0) { ThrowSys(env, "fcntl", errno, "dup of a pidfd"); return -2; }
-      return d;
-    }
-    if (pid_ > 0) return -1;
-    ThrowError(env, "MXL_ERR_INVALID_STATE", "ProcessWatch is closed");
-    return -2;
-  }
   // releasedLock: the process exited holding its region's lock, and the watch released it.
   Napi::Value ReleasedLock(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), released_.load()); }
   // releasing: a region is watched for a lock to release (false: no region, or not x86-64).
@@ -178,17 +166,7 @@ class ProcessWatch : public Napi::ObjectWrap<ProcessWatch> {
 }  // namespace
 
 void InitProcessWatch(Napi::Env env, Napi::Object exports) {
-  Napi::Function f = ProcessWatch::Define(env);
-  Data(env)->watchCtor = Napi::Persistent(f);
-  exports.Set("ProcessWatch", f);
-}
-
-int WatchDupFd(Napi::Env env, const Napi::Value& v, int* pid) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->watchCtor.Value())) {
-    ThrowArg(env, "expected a ProcessWatch");
-    return -2;
-  }
-  return ProcessWatch::Unwrap(v.As<Napi::Object>())->DupFd(env, pid);
+  exports.Set("ProcessWatch", ProcessWatch::Define(env));
 }
 
 }  // namespace mxlf

@@ -19,7 +19,7 @@ import { BATCH, CompletionReader } from './engine/completion-reader.js';
 import { Liveness } from './engine/liveness.js';
 import { type FollowHandler, type FollowSource, NativeFollow } from './engine/native-follow.js';
 import type { Peer, PeerStatus } from './engine/peer.js';
-import { type InitiatorEvent, Sessions, checkDistinctRegions } from './engine/sessions.js';
+import { type InitiatorEvent, Sessions, checkDistinctRegions, writeFailed } from './engine/sessions.js';
 import { type EndpointOptions, type OpenedFabric, bindError, openFabric } from './fabric-setup.js';
 import { GrainSender } from './media/grain-sender.js';
 import { GRAIN_HEADER_SIZE } from './grain-protocol.js';
@@ -275,7 +275,7 @@ export class Initiator {
     this.checkOpen();
     const m = this.media;
     // RDM providers (shm, efa) stay on the JavaScript path: with shm lanes a worker process
-    // crashed (SIGSEGV) now and then in CI, not yet explained (docs/native.md).
+    // crashed (SIGSEGV) now and then in CI, not explained (docs/native.md).
     if (!(m instanceof GrainSender) || !(this.connector instanceof MsgConnector)) return false;
     this.followHandler = handler;
     this.native ??= new NativeFollow(this.cq, m.regions, m.layout, src, { protectTorn: this.protectTorn, maxInFlight: this.maxInFlight, cqDepth: this.cqDepth, stallTimeoutMs: this.stallTimeoutMs, sread: this.fabric.cqWaitable }, BATCH, this.sessions);
@@ -384,7 +384,7 @@ export class Initiator {
     if (!w) return; // a write of a session that failed or was replaced
     if (flags & addon().constants.CQ_ERROR_BIT) {
       this.media.abandoned(peer, [w]);
-      this.sessions.fail(peer, `write failed: fi errno ${data}`);
+      this.sessions.fail(peer, writeFailed(data));
       return;
     }
     this.sessions.written(peer, w, doneNs);

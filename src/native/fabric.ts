@@ -170,11 +170,8 @@ export interface FollowLoopOptions {
 }
 
 export interface NativeFollowLoop {
-  /**
-   * Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions
-   * as [addr, rkey] pairs; with `process`, that process is asked before every write (shm).
-   */
-  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array, process?: NativeProcessWatch): void;
+  /** Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions as [addr, rkey] pairs. */
+  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array): void;
   /** Forgets lane `id` and its writes; their completions are ignored. */
   removeLane(id: number): void;
   /** Writes queued or in flight, on lane `id` or on all. */

@@ -19,6 +19,9 @@ import { randomKey } from '../fabric-setup.js';
 import { FI } from '../provider-config.js';
 import type { Peer } from './peer.js';
 
+/** Why a peer whose oldest write has had no completion for `ms` is down. */
+export const stallReason = (ms: number): string => `no write completion for ${ms} ms: the target stopped responding (process gone or stalled)`;
+
 export interface LivenessOptions {
   connectTimeoutMs: number;
   stallTimeoutMs: number;
@@ -66,7 +69,7 @@ export class Liveness {
     const oldest = peer.writes.oldest();
     const since = (t: bigint): bigint => nowNs - (t > this.graceFromNs ? t : this.graceFromNs);
     if (oldest && since(oldest.postNs) > this.stallNs) {
-      return `no write completion for ${this.opts.stallTimeoutMs} ms: the target stopped responding (process gone or stalled)`;
+      return stallReason(this.opts.stallTimeoutMs);
     }
     if (peer.state === 'connecting' && since(peer.openedAtNs) > BigInt(this.opts.connectTimeoutMs) * 1_000_000n) {
       return `no answer from ${peer.info.printableAddress} within ${this.opts.connectTimeoutMs} ms (connectTimeoutMs): is a target running at that address?`;

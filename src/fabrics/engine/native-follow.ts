@@ -3,15 +3,15 @@
  * per-grain path (head futex, posts to every connected target, torn check, commit write,
  * completion) runs in one native call, and this module turns what it reports into the
  * engine's own bookkeeping and events. Sessions stay here: a lane is a connected MSG peer,
- * set when it connects and dropped when it leaves that state (RDM peers: with the target's
- * process to ask before each write, shm); liveness probes and any
+ * set when it connects and dropped when it leaves that state; liveness probes and any
  * write JavaScript posts come back as ordinary completions.
  */
 import { addon } from '../../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeFollowLoop, NativeMemoryRegion } from '../../native/fabric.js';
 import type { GrainLayout } from '../grain-protocol.js';
 import type { Peer } from './peer.js';
-import type { Sessions } from './sessions.js';
+import { stallReason } from './liveness.js';
+import { type Sessions, postFailed, writeFailed } from './sessions.js';
 
 /** Event records of FollowLoop.follow(): 8 doubles each, after 8 header words. */
 export const FollowRecord = {
@@ -56,7 +56,6 @@ export interface FollowSource {
   control: Int32Array;
 }
 
-const STALL = (ms: number): string => `no write completion for ${ms} ms: the target stopped responding (process gone or stalled)`;
 
 export class NativeFollow {
   private readonly loop: NativeFollowLoop;
@@ -95,8 +94,7 @@ export class NativeFollow {
       if (peer.state !== 'connected' || !peer.ep || this.lanes.has(peer)) continue;
       const regions = new BigUint64Array(2 * peer.info.regions.length);
       peer.info.regions.forEach((r, i) => { regions[2 * i] = r.addr; regions[2 * i + 1] = r.rkey; });
-      // MSG: the connected endpoint; RDM: the target's address in the peer's vector.
-      this.loop.setLane(Number(peer.ctx), peer.ep, peer.av ? peer.fiAddr : addon().constants.FI_ADDR_UNSPEC, regions, peer.process);
+      this.loop.setLane(Number(peer.ctx), peer.ep, addon().constants.FI_ADDR_UNSPEC, regions);
       this.lanes.set(peer, peer.ep);
     }
   }
@@ -111,11 +109,12 @@ export class NativeFollow {
     const ev = this.events;
     const n = ev[H_COUNT];
     h.passes(ev[H_PASSES], ev[H_BUSY]);
-    const lanesDown = this.notLanes();
+    let lanesDown: Peer[] | undefined; // peers without a lane, looked up at the first posted grain
     for (let i = 0; i < n; i++) {
       const o = FollowRecord.HEADER + i * FollowRecord.LENGTH;
       const kind = ev[o + FollowRecord.KIND];
       if (kind === FollowKind.POSTED) {
+        lanesDown ??= this.notLanes();
         h.posted(BigInt(ev[o + FollowRecord.INDEX]), ev[o + FollowRecord.START], ev[o + FollowRecord.END], ev[o + FollowRecord.EXTRA] + lanesDown.length);
         for (const p of lanesDown) p.skipped++;
         continue;
@@ -129,9 +128,7 @@ export class NativeFollow {
         this.lanes.delete(peer); // the loop dropped it already
         const why = ev[o + FollowRecord.COUNT];
         const code = ev[o + FollowRecord.EXTRA];
-        if (peer.state !== 'connected') continue;
-        if (why === 4) this.sessions.processExited(peer);
-        else this.sessions.fail(peer, why === 2 ? STALL(this.stallTimeoutMs) : why === 1 ? `write failed: fi errno ${code}` : `fi_writemsg failed (${code})`);
+        if (peer.state === 'connected') this.sessions.fail(peer, why === 2 ? stallReason(this.stallTimeoutMs) : why === 1 ? writeFailed(code) : postFailed(code));
       }
     }
     return [foreign, n];

@@ -41,6 +41,10 @@ export type InitiatorEvent =
   /** The provider refused a write with FI_EAGAIN; it stays queued and goes out later. */
   | { type: 'deferred'; target: bigint };
 
+/** Why a peer is failed when a write of it completed with an error, or could not be posted. */
+export const writeFailed = (fiErrno: bigint | number): string => `write failed: fi errno ${fiErrno}`;
+export const postFailed = (status: number): string => `fi_writemsg failed (${status})`;
+
 export interface SessionsOptions {
   reconnectDelayMs: number;
   /** The completion queue's depth: writes posted to all peers together stay below it. */
@@ -189,8 +193,10 @@ export class Sessions {
     const proc = peer.process;
     const rc = peer.writes.flush(peer.ep, this.connector.dest(peer), peer.ctx, this.opts.cqDepth - posted, proc && (() => !proc.exited()));
     if (peer.writes.deferred !== deferredBefore) this.emit({ type: 'deferred', target: peer.id });
-    if (rc === PEER_GONE) this.processExited(peer);
-    else if (rc !== 0) this.fail(peer, `fi_writemsg failed (${rc})`);
+    if (rc === PEER_GONE) {
+      peer.exitedAddress = peer.info.printableAddress;
+      this.fail(peer, proc?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
+    } else if (rc !== 0) this.fail(peer, postFailed(rc));
   }
 
   /**
@@ -198,25 +204,14 @@ export class Sessions {
    * counters and events as written() gives the writes JavaScript posted.
    */
   nativeRecord(peer: Peer, kind: number, ev: Float64Array, o: number): void {
-    const index = (): bigint => BigInt(ev[o + FollowRecord.INDEX]);
+    const index = BigInt(ev[o + FollowRecord.INDEX]);
     switch (kind) {
       case FollowKind.COMPLETED:
       case FollowKind.OVERRUN:
-        peer.lastAnswerMs = Date.now();
-        peer.bytes += ev[o + FollowRecord.COUNT];
-        peer.grains++;
-        if (kind === FollowKind.OVERRUN) {
-          this.overruns++;
-          this.emit({ type: 'overrun', target: peer.id, index: index() });
-        }
-        this.emit({ type: 'completed', target: peer.id, index: index(), latencyNs: BigInt(ev[o + FollowRecord.EXTRA]) });
-        return;
       case FollowKind.TORN:
         peer.lastAnswerMs = Date.now();
         peer.bytes += ev[o + FollowRecord.COUNT];
-        this.tornPrevented++;
-        peer.tornPrevented++;
-        this.emit({ type: 'torn', target: peer.id, index: index() });
+        this.finished(peer, kind === FollowKind.TORN ? 'torn' : kind === FollowKind.OVERRUN ? 'overrun' : 'done', index, BigInt(ev[o + FollowRecord.EXTRA]));
         return;
       case FollowKind.DEFERRED:
         peer.writes.deferred++;
@@ -226,12 +221,6 @@ export class Sessions {
         peer.skipped++;
         return;
     }
-  }
-
-  /** shm: the target's process exited; this address is never opened again. */
-  processExited(peer: Peer): void {
-    peer.exitedAddress = peer.info.printableAddress;
-    this.fail(peer, peer.process?.releasedLock ? 'the target process has exited holding its region lock (freed)' : 'the target process has exited');
   }
 
   /** One write completed at `peer`. */
@@ -245,19 +234,24 @@ export class Sessions {
       if (peer.writes.queued > 0) this.flush(peer);
       return;
     }
+    this.finished(peer, outcome, w.index, doneNs - w.postNs, w.count);
+    if (outcome === 'torn') this.flush(peer);
+  }
+
+  /** A transfer is over: the counters and events of its outcome, whichever loop carried it. */
+  private finished(peer: Peer, outcome: 'done' | 'overrun' | 'torn', index: bigint, latencyNs: bigint, count?: number): void {
     if (outcome === 'torn') {
       this.tornPrevented++;
       peer.tornPrevented++;
-      this.emit({ type: 'torn', target: peer.id, index: w.index });
-      this.flush(peer);
+      this.emit({ type: 'torn', target: peer.id, index });
       return;
     }
     peer.grains++;
     if (outcome === 'overrun') {
       this.overruns++;
-      this.emit({ type: 'overrun', target: peer.id, index: w.index });
+      this.emit({ type: 'overrun', target: peer.id, index });
     }
-    this.emit({ type: 'completed', target: peer.id, index: w.index, latencyNs: doneNs - w.postNs, count: w.count });
+    this.emit({ type: 'completed', target: peer.id, index, latencyNs, count });
   }
 }
 
