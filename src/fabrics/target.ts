@@ -17,7 +17,7 @@ import type { CompletionSource, Listener } from './connection/listener.js';
 import { MsgListener } from './connection/msg-listener.js';
 import { RdmEndpoint } from './connection/rdm-endpoint.js';
 import { RecvPool } from './connection/recv-pool.js';
-import { BATCH, CompletionReader, PauseLadder, pause } from './engine/completion-reader.js';
+import { BATCH, CompletionReader, PauseLadder, pause, type Rhythm } from './engine/completion-reader.js';
 import { type EndpointOptions, type OpenedFabric, openFabric, randomKey } from './fabric-setup.js';
 import { type DropReason, emptyDrops } from './media/drops.js';
 import { GrainReceiver, type LandedGrain } from './media/grain-receiver.js';
@@ -55,6 +55,13 @@ export interface TargetOptions extends EndpointOptions {
    * ('idle' event, connectionStatus()), and 'active' again at its next arrival (default 1000).
    */
   idleMs?: number;
+  /**
+   * Arrivals a second the target expects (a grain flow's grain rate; audio: windows a
+   * second). On providers the target has to poll (shm, efa), arrivals that come at this
+   * rate are waited for with a short poll around the moment each is due and a sleep in
+   * between (docs/runtime.md, "Polling a paced flow"). Unset: the plain pause ladder.
+   */
+  arrivalRate?: number;
 }
 
 /** One connected initiator (MSG providers) as the target sees it. */
@@ -115,8 +122,10 @@ export class Target {
   private readonly conns = new Map<bigint, ConnState>();
   private readonly idleNs: bigint;
   private lastIdleCheck = 0n;
+  /** The arrival period expected from arrivalRate, shared by every queue's pause ladder. */
+  private readonly rhythm: Rhythm = { periodMs: 0 };
   /** Pauses between looks when there are several queues and none to sleep in. */
-  private readonly ladder = new PauseLadder();
+  private readonly ladder = new PauseLadder(this.rhythm);
   private readonly recvs?: RecvPool;
   private readonly landed: LandedGrain[] = [];
   private readonly landedSamples: LandedSamples[] = [];
@@ -147,6 +156,10 @@ export class Target {
       ? new GrainReceiver(ring, autoCommit, this.counters, drop, (g) => { if (this.onLanded?.(g) !== false) this.landed.push(g); })
       : new SampleReceiver(samples!, autoCommit, this.counters, drop, (s) => { if (this.onSamples?.(s) !== false) this.landedSamples.push(s); });
     if (opts.cqDepth !== undefined && (!Number.isInteger(opts.cqDepth) || opts.cqDepth < 1)) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${opts.cqDepth}`, { field: 'cqDepth' });
+    if (opts.arrivalRate !== undefined) {
+      if (!(opts.arrivalRate > 0) || !Number.isFinite(opts.arrivalRate)) throw new FabricsError('MXL_ERR_INVALID_ARG', `arrivalRate must be a positive number, got ${opts.arrivalRate}`, { field: 'arrivalRate' });
+      this.rhythm.periodMs = 1000 / opts.arrivalRate;
+    }
     const idleMs = opts.idleMs ?? 1000;
     if (!(idleMs > 0) || !Number.isFinite(idleMs)) throw new FabricsError('MXL_ERR_INVALID_ARG', `idleMs must be a positive number, got ${idleMs}`, { field: 'idleMs' });
     this.idleNs = BigInt(Math.round(idleMs * 1e6));
@@ -164,10 +177,10 @@ export class Target {
       });
       if (f.rxCqData) this.recvs = new RecvPool(f.domain);
       const id = newEndpointId();
-      if (msg) this.listener = new MsgListener(f, cqDepth, id, opts, maxInitiators, this.recvs);
+      if (msg) this.listener = new MsgListener(f, cqDepth, id, opts, maxInitiators, this.recvs, this.rhythm);
       else {
         this.cq = new a.CompletionQueue(f.domain, cqDepth, true);
-        this.listener = new RdmEndpoint(f, this.cq, id, this.recvs);
+        this.listener = new RdmEndpoint(f, this.cq, id, this.recvs, this.rhythm);
       }
       this.info = new TargetInfo(id, f.providerName, f.info.addrFormat, this.listener.address, regions, this.media.bounce);
     } catch (e) {
@@ -324,11 +337,12 @@ export class Target {
       pause(timeoutMs * 1000);
       return 0;
     }
-    while (performance.now() < end) {
-      this.ladder.pause();
+    for (let left = end - performance.now(); left > 0; left = end - performance.now()) {
+      this.ladder.pause(left * 1000);
+      const at = performance.now();
       for (const src of srcs) landed += this.drainSource(src, max, 0);
       if (landed > 0) {
-        this.ladder.activity();
+        this.ladder.activity(at);
         return landed;
       }
     }

@@ -31,13 +31,9 @@ export class IdlePolicy {
     this.windowNs = Math.min(this.windowNs, this.maxNs);
   }
 
-  /**
-   * capForRate for an endpoint's flow: a grain flow at its grain rate; audio at 100 windows
-   * per second (the flow's rate is its sample rate; the writer picks the windows, 10 ms is
-   * the usual one).
-   */
-  capForFlow(continuous: boolean, rate: { numerator: number | bigint; denominator: number | bigint }): void {
-    this.capForRate(continuous ? 100 : Number(rate.numerator) / Number(rate.denominator));
+  /** capForRate at arrivalsPerSecond(continuous, rate). */
+  capForFlow(continuous: boolean, rate: FlowRate): void {
+    this.capForRate(arrivalsPerSecond(continuous, rate));
   }
 
   activity(now = performance.now() * 1e6): void {
@@ -64,4 +60,15 @@ export class IdlePolicy {
   get spinWindowNs(): number { return this.windowNs; }
   get minSpinWindowNs(): number { return this.minNs; }
   get maxSpinWindowNs(): number { return this.maxNs; }
+}
+
+type FlowRate = { numerator: number | bigint; denominator: number | bigint };
+
+/**
+ * How often an endpoint's flow brings work: a grain flow at its grain rate; audio at 100
+ * windows a second (the flow's rate is its sample rate; the writer picks the windows, 10 ms
+ * is the usual one).
+ */
+export function arrivalsPerSecond(continuous: boolean, rate: FlowRate): number {
+  return continuous ? 100 : Number(rate.numerator) / Number(rate.denominator);
 }

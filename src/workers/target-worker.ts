@@ -13,10 +13,12 @@ import { SliceLedger } from '../metrics/slice-ledger.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
 import { EventKind } from '../ipc/event-records.js';
+import { arrivalsPerSecond } from './idle-policy.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { TargetWorkerConfig } from '../ipc/worker-messages.js';
 
 const BLOCK_MS = 20;
+const finitePositive = (x: number): number | undefined => (x > 0 && Number.isFinite(x) ? x : undefined);
 const CONTROL_EVERY = 64;
 
 runWorker<TargetWorkerConfig>((kit) => {
@@ -30,7 +32,7 @@ runWorker<TargetWorkerConfig>((kit) => {
     const rate = writer.geometry.grainRate;
     idle.capForFlow(audio, rate);
     const grainBytes = w.geometry.grainSize + GRAIN_PAYLOAD_OFFSET;
-    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit, maxInitiators: config.maxInitiators, idleMs: config.idleMs };
+    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit, maxInitiators: config.maxInitiators, idleMs: config.idleMs, arrivalRate: finitePositive(arrivalsPerSecond(audio, rate)) };
     target = audio ? new Target({ ...endpoint, samples: timedCommits(samplesFromWriter(writer), stats, 'commit') }) : new Target({ ...endpoint, ring: timedCommits(ringFromWriter(w), stats, 'commitLanded') });
     const faults = new TargetFaults(stats);
     const ledger = new SliceLedger(w.geometry.grainCount, w.geometry.totalSlices, w.geometry.sliceSizes.reduce((a, b) => a + b, 0), grainBytes);

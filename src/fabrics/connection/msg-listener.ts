@@ -10,7 +10,7 @@ import { addon } from '../../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeEventQueue, NativePassiveEndpoint } from '../../native/fabric.js';
 import { type EndpointOptions, type OpenedFabric, bindError } from '../fabric-setup.js';
 import { cqBindFlags } from '../provider-config.js';
-import { CompletionReader } from '../engine/completion-reader.js';
+import { CompletionReader, type Rhythm } from '../engine/completion-reader.js';
 import type { RecvPool } from './recv-pool.js';
 import type { CompletionSource, Listener, ListenerEvents } from './listener.js';
 
@@ -32,6 +32,8 @@ export class MsgListener implements Listener {
     local: EndpointOptions,
     private readonly maxInitiators: number,
     private readonly recvs?: RecvPool,
+    /** The target's expected arrival period, for each connection's pause ladder. */
+    private readonly rhythm?: Rhythm,
   ) {
     const a = addon();
     this.eq = new a.EventQueue(fabric.fabric, 64);
@@ -79,7 +81,7 @@ export class MsgListener implements Listener {
             const rc = ep.accept(Buffer.from([0]));
             if (rc !== 0) throw new FabricsError('MXL_ERR_UNKNOWN', `fi_accept failed (${rc})`, { op: 'fi_accept', fiErrno: -rc });
             this.conns.set(ctx, { ep, cq, connected: false });
-            this.sources = [...this.sources, { conn: ctx, reader: new CompletionReader(cq, this.fabric.cqWaitable) }];
+            this.sources = [...this.sources, { conn: ctx, reader: new CompletionReader(cq, this.fabric.cqWaitable, this.rhythm) }];
           } catch (e) {
             ep?.close();
             cq?.close();

@@ -3,7 +3,7 @@ import { addon } from '../../native/index.js';
 import type { NativeAddressVector, NativeCompletionQueue, NativeEndpoint } from '../../native/fabric.js';
 import type { OpenedFabric } from '../fabric-setup.js';
 import { cqBindFlags } from '../provider-config.js';
-import { CompletionReader } from '../engine/completion-reader.js';
+import { CompletionReader, type Rhythm } from '../engine/completion-reader.js';
 import type { CompletionSource, Listener } from './listener.js';
 import type { RecvPool } from './recv-pool.js';
 
@@ -14,9 +14,9 @@ export class RdmEndpoint implements Listener {
   private readonly ep: NativeEndpoint;
   private readonly av: NativeAddressVector;
 
-  constructor(fabric: OpenedFabric, cq: NativeCompletionQueue, id: bigint, recvs?: RecvPool) {
+  constructor(fabric: OpenedFabric, cq: NativeCompletionQueue, id: bigint, recvs?: RecvPool, rhythm?: Rhythm) {
     const a = addon();
-    this.sources = [{ conn: 0n, reader: new CompletionReader(cq, fabric.cqWaitable) }];
+    this.sources = [{ conn: 0n, reader: new CompletionReader(cq, fabric.cqWaitable, rhythm) }];
     this.ep = new a.Endpoint(fabric.domain, fabric.info, id);
     this.av = new a.AddressVector(fabric.domain, 16);
     try {

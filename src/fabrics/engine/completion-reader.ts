@@ -18,44 +18,102 @@ export function pause(us: number): void {
 }
 
 /**
+ * The arrival period a target expects (its flow's grain rate, or audio windows), shared by
+ * the ladders of its queues; 0 while unknown.
+ */
+export interface Rhythm { periodMs: number }
+
+/**
  * Idle pauses for polling manual-progress providers, where nothing can wake a sleeper:
  * 50 µs after an arrival, doubling while nothing comes, up to 1 ms while the endpoint is
  * active (an arrival in the last 100 ms: grain latency stays within ~1 ms) and up to 4 ms
  * once it is idle (~250 wake-ups a second). The ladder persists across waits; restarting
  * it at every short wait made an idle shm target wake ~1000 times a second
  * (docs/runtime.md).
+ *
+ * With a rhythm (a target whose flow has a rate), an arrival that comes at that rate is
+ * expected: from LEAD_MS before it is due to WINDOW_MS after, the ladder stays at its
+ * shortest step. On shm a large write takes two looks by the target, one that copies it
+ * (process_vm_readv) and a later one that reports its completion, so the pause between
+ * looks is latency. Never longer than the plain ladder: a target that slept towards a
+ * predicted arrival delayed the copy and with it the arrivals it predicted from
+ * (docs/runtime.md, "Polling a paced flow").
  */
 export class PauseLadder {
   static readonly MIN_US = 50;
   static readonly ACTIVE_MAX_US = 1000;
   static readonly IDLE_MAX_US = 4000;
   static readonly ACTIVE_FOR_MS = 100;
+  /**
+   * The shortest step starts this long before an arrival is due (due: the last arrival
+   * plus the gap; a large shm write starts about its copy time before it completes) ...
+   */
+  static readonly LEAD_MS = 3;
+  /** ... and goes on this long after it, then the ladder climbs as usual. */
+  static readonly WINDOW_MS = 3;
+  /** Arrivals remembered to judge the rhythm (the shortest of their gaps is the one used). */
+  static readonly GAPS = 4;
+  /**
+   * Gaps shorter than this share of the period mean the flow is not paced (unpaced runs,
+   * several slices per grain): the plain ladder then.
+   */
+  static readonly PACED_SHARE = 0.75;
   private us = PauseLadder.MIN_US;
   private lastMs = 0;
+  private readonly gaps = new Float64Array(PauseLadder.GAPS);
+  private gapCount = 0;
 
-  /** Something arrived. */
-  activity(): void {
-    this.lastMs = performance.now();
+  constructor(private readonly rhythm?: Rhythm) {}
+
+  /** Something arrived (found by a look that started at `now`). */
+  activity(now = performance.now()): void {
+    if (this.rhythm && this.lastMs > 0) this.gaps[this.gapCount++ % PauseLadder.GAPS] = now - this.lastMs;
+    this.lastMs = now;
     this.us = PauseLadder.MIN_US;
   }
 
-  /** Sleeps one step and moves up the ladder. */
-  pause(): void {
-    const active = performance.now() - this.lastMs < PauseLadder.ACTIVE_FOR_MS;
+  /** Sleeps one step (at most capUs) and moves up the ladder. */
+  pause(capUs = Infinity): void {
+    pause(Math.min(this.step(performance.now()), capUs));
+  }
+
+  /** The next pause at `now` in µs; moves up the ladder. */
+  step(now: number): number {
+    const since = now - this.lastMs;
+    const active = since < PauseLadder.ACTIVE_FOR_MS;
+    const gap = active ? this.pacedGap() : 0;
+    if (gap > 0 && since >= gap - PauseLadder.LEAD_MS && since < gap + PauseLadder.WINDOW_MS) {
+      this.us = PauseLadder.MIN_US; // due: look often, and climb from the bottom afterwards
+      return PauseLadder.MIN_US;
+    }
     const max = active ? PauseLadder.ACTIVE_MAX_US : PauseLadder.IDLE_MAX_US;
     const step = Math.min(this.us, max);
-    pause(step);
     this.us = Math.min(max, step * 2);
+    return step;
+  }
+
+  /** The expected gap to the next arrival when arrivals come at the rhythm's rate, else 0. */
+  private pacedGap(): number {
+    const period = this.rhythm?.periodMs ?? 0;
+    if (!(period > 0) || this.gapCount < PauseLadder.GAPS) return 0;
+    let g = Infinity;
+    for (const x of this.gaps) g = Math.min(g, x);
+    return g >= period * PauseLadder.PACED_SHARE ? Math.min(g, period) : 0;
   }
 }
 
 export class CompletionReader {
   /** The records of the last read; REC_WORDS words each. */
   readonly recs = new BigUint64Array(REC_WORDS * BATCH);
-  private readonly ladder = new PauseLadder();
+  private readonly ladder: PauseLadder;
 
-  /** `waitable`: fi_cq_sread wakes reliably (automatic progress; see OpenedFabric.cqWaitable). */
-  constructor(private readonly cq: NativeCompletionQueue, private readonly waitable: boolean) {}
+  /**
+   * `waitable`: fi_cq_sread wakes reliably (automatic progress; see OpenedFabric.cqWaitable).
+   * `rhythm`: the arrival period a target expects (see PauseLadder).
+   */
+  constructor(private readonly cq: NativeCompletionQueue, private readonly waitable: boolean, rhythm?: Rhythm) {
+    this.ladder = new PauseLadder(rhythm);
+  }
 
   /**
    * Reads up to `max` (<= BATCH) records into `recs`; with timeoutMs > 0 waits that long for
@@ -63,17 +121,19 @@ export class CompletionReader {
    */
   read(max: number, timeoutMs = 0): number {
     const want = Math.min(max, BATCH);
-    if (timeoutMs <= 0) return this.cq.drain(this.recs, want);
-    if (this.waitable) return this.cq.sread(this.recs, want, timeoutMs);
+    if (this.waitable) return timeoutMs <= 0 ? this.cq.drain(this.recs, want) : this.cq.sread(this.recs, want, timeoutMs);
     const end = performance.now() + timeoutMs;
     for (;;) {
+      // An arrival counts from the start of the look that found it.
+      const at = performance.now();
       const n = this.cq.drain(this.recs, want);
       if (n !== 0) {
-        this.ladder.activity();
+        if (n > 0) this.ladder.activity(at); // every arrival, also those a non-blocking poll found
         return n;
       }
-      if (performance.now() >= end) return 0;
-      this.ladder.pause();
+      const left = end - performance.now();
+      if (left <= 0) return 0;
+      this.ladder.pause(left * 1000);
     }
   }
 
