@@ -42,6 +42,17 @@ test('the rhythm takes the shortest recent gap, never more than the period', (t)
   t.not(steps(jitter, 980 + 18 - LEAD_MS - 0.5, 4).at(-1), MIN_US, 'and not before its lead');
 });
 
+test('the slice ranges of one grain are one burst: the next burst is due a period after the first of them', (t) => {
+  const l = new PauseLadder({ periodMs: 20 });
+  for (let g = 0; g <= GAPS; g++) for (const dt of [0, 0.4, 0.8, 1.2]) l.activity(900 + g * 20 + dt);
+  const last = 900 + GAPS * 20;
+  t.deepEqual(steps(l, last + 5, 4), [MIN_US, 100, 200, 400], 'after the burst: the plain ladder');
+  t.is(steps(l, last + 20 - LEAD_MS + 0.1, 3).at(-1), MIN_US, 'due from the burst start, not its last slice');
+  const one = new PauseLadder({ periodMs: 20 });
+  for (let g = 0; g <= 2 * GAPS; g++) one.activity(900 + g * 0.5);
+  t.is(steps(one, 900 + 2 * GAPS * 0.5 + 20 - LEAD_MS + 0.1, 4).at(-1), 400, 'one long burst is no rhythm');
+});
+
 test('no rhythm without enough history, without a period, or when arrivals come faster than paced', (t) => {
   const at = (l: PauseLadder, ms: number) => steps(l, ms, 4).at(-1);
   const due = 1020 - LEAD_MS + 0.1;

@@ -31,13 +31,13 @@ export interface Rhythm { periodMs: number }
  * it at every short wait made an idle shm target wake ~1000 times a second
  * (docs/runtime.md).
  *
- * With a rhythm (a target whose flow has a rate), an arrival that comes at that rate is
- * expected: from LEAD_MS before it is due to WINDOW_MS after, the ladder stays at its
- * shortest step. On shm a large write takes two looks by the target, one that copies it
- * (process_vm_readv) and a later one that reports its completion, so the pause between
- * looks is latency. Never longer than the plain ladder: a target that slept towards a
- * predicted arrival delayed the copy and with it the arrivals it predicted from
- * (docs/runtime.md, "Polling a paced flow").
+ * With a rhythm (a target whose flow has a rate), arrivals that come at that rate, alone or
+ * in bursts (the slice ranges of one grain), are expected: from LEAD_MS before the next
+ * burst is due to WINDOW_MS after, the ladder stays at its shortest step. On shm a large
+ * write takes two looks by the target, one that copies it (process_vm_readv) and a later
+ * one that reports its completion, so the pause between looks is latency. Never longer
+ * than the plain ladder: a target that slept towards a predicted arrival delayed the copy
+ * and with it the arrivals it predicted from (docs/runtime.md, "Polling a paced flow").
  */
 export class PauseLadder {
   static readonly MIN_US = 50;
@@ -51,15 +51,18 @@ export class PauseLadder {
   static readonly LEAD_MS = 3;
   /** ... and goes on this long after it, then the ladder climbs as usual. */
   static readonly WINDOW_MS = 3;
-  /** Arrivals remembered to judge the rhythm (the shortest of their gaps is the one used). */
+  /** Gaps between bursts remembered to judge the rhythm (the shortest is the one used). */
   static readonly GAPS = 4;
   /**
-   * Gaps shorter than this share of the period mean the flow is not paced (unpaced runs,
-   * several slices per grain): the plain ladder then.
+   * Gaps between bursts shorter than this share of the period mean the flow is not paced
+   * (an unpaced run): the plain ladder then.
    */
   static readonly PACED_SHARE = 0.75;
   private us = PauseLadder.MIN_US;
   private lastMs = 0;
+  /** Start of the current burst of arrivals (the slice ranges of one grain come together). */
+  private burstMs = 0;
+  /** Gaps between burst starts. */
   private readonly gaps = new Float64Array(PauseLadder.GAPS);
   private gapCount = 0;
 
@@ -67,7 +70,13 @@ export class PauseLadder {
 
   /** Something arrived (found by a look that started at `now`). */
   activity(now = performance.now()): void {
-    if (this.rhythm && this.lastMs > 0) this.gaps[this.gapCount++ % PauseLadder.GAPS] = now - this.lastMs;
+    const period = this.rhythm?.periodMs ?? 0;
+    // An arrival within the first (1 - PACED_SHARE) of a period after a burst began is part
+    // of that burst; any later one starts the next.
+    if (period > 0 && (this.burstMs === 0 || now - this.burstMs >= period * (1 - PauseLadder.PACED_SHARE))) {
+      if (this.burstMs > 0) this.gaps[this.gapCount++ % PauseLadder.GAPS] = now - this.burstMs;
+      this.burstMs = now;
+    }
     this.lastMs = now;
     this.us = PauseLadder.MIN_US;
   }
@@ -79,9 +88,9 @@ export class PauseLadder {
 
   /** The next pause at `now` in µs; moves up the ladder. */
   step(now: number): number {
-    const since = now - this.lastMs;
-    const active = since < PauseLadder.ACTIVE_FOR_MS;
+    const active = now - this.lastMs < PauseLadder.ACTIVE_FOR_MS;
     const gap = active ? this.pacedGap() : 0;
+    const since = now - this.burstMs;
     if (gap > 0 && since >= gap - PauseLadder.LEAD_MS && since < gap + PauseLadder.WINDOW_MS) {
       this.us = PauseLadder.MIN_US; // due: look often, and climb from the bottom afterwards
       return PauseLadder.MIN_US;
