@@ -1,8 +1,8 @@
 /**
- * Where the CPU of a paced run goes, per thread: runs `bench target` and `bench initiator`
+ * Where the CPU of a paced (or, with --unpaced, unpaced) run goes, per thread: runs `bench target` and `bench initiator`
  * (two processes) and samples /proc/<pid>/task/<tid>/stat of both over the steady part.
  *
- *   node build/bench/profile-threads.js [-p tcp|shm] [--format 1080p50] [--poll hybrid] [--duration 10] [--no-verify] [--js-follow]
+ *   node build/bench/profile-threads.js [-p tcp|shm] [--format 1080p50] [--poll hybrid] [--duration 10] [--no-verify] [--js-follow] [--unpaced]
  */
 import fs from 'node:fs';
 import { option } from './lib/argv.js';
@@ -37,7 +37,7 @@ async function profile(pids: { target: number; initiator: number }): Promise<str
 
 let profiled: Promise<string[]> | undefined;
 const s = await runOursPair({
-  format: val('--format', '1080p50'), provider: val('-p', 'tcp'), streams: 1, poll: val('--poll', 'hybrid'), paced: true, durationS,
+  format: val('--format', '1080p50'), provider: val('-p', 'tcp'), streams: 1, poll: val('--poll', 'hybrid'), paced: !argv.includes('--unpaced'), durationS,
   targetArgs: argv.includes('--no-verify') ? ['--no-verify'] : [],
   initiatorArgs: argv.includes('--js-follow') ? ['--js-follow'] : [],
   onStarted: (pids) => { profiled = profile(pids); },
