@@ -58,8 +58,8 @@ export interface TargetOptions extends EndpointOptions {
   /**
    * Arrivals a second the target expects (a grain flow's grain rate; audio: windows a
    * second). On providers the target has to poll (shm, efa), arrivals that come at this
-   * rate are waited for with a short poll around the moment each is due and a sleep in
-   * between (docs/runtime.md, "Polling a paced flow"). Unset: the plain pause ladder.
+   * rate are looked for every 50 µs around the moment each is due, with the plain pause
+   * ladder in between (docs/runtime.md, "Polling a paced flow"). Unset: the plain ladder.
    */
   arrivalRate?: number;
 }

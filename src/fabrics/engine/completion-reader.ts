@@ -45,8 +45,8 @@ export class PauseLadder {
   static readonly IDLE_MAX_US = 4000;
   static readonly ACTIVE_FOR_MS = 100;
   /**
-   * The shortest step starts this long before an arrival is due (due: the last arrival
-   * plus the gap; a large shm write starts about its copy time before it completes) ...
+   * The shortest step starts this long before the next burst is due (the last burst's
+   * start plus the gap; a large shm write starts about its copy time before it completes) ...
    */
   static readonly LEAD_MS = 3;
   /** ... and goes on this long after it, then the ladder climbs as usual. */
