@@ -48,9 +48,9 @@ export class PauseLadder {
    * The shortest step starts this long before the next burst is due (the last burst's
    * start plus the gap; a large shm write starts about its copy time before it completes) ...
    */
-  static readonly LEAD_MS = 3;
+  static readonly LEAD_MS = 2;
   /** ... and goes on this long after it, then the ladder climbs as usual. */
-  static readonly WINDOW_MS = 3;
+  static readonly WINDOW_MS = 1;
   /** Gaps between bursts remembered to judge the rhythm (the shortest is the one used). */
   static readonly GAPS = 4;
   /**
