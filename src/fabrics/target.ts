@@ -156,12 +156,12 @@ export class Target {
       ? new GrainReceiver(ring, autoCommit, this.counters, drop, (g) => { if (this.onLanded?.(g) !== false) this.landed.push(g); })
       : new SampleReceiver(samples!, autoCommit, this.counters, drop, (s) => { if (this.onSamples?.(s) !== false) this.landedSamples.push(s); });
     if (opts.cqDepth !== undefined && (!Number.isInteger(opts.cqDepth) || opts.cqDepth < 1)) throw new FabricsError('MXL_ERR_INVALID_ARG', `cqDepth must be an integer >= 1, got ${opts.cqDepth}`, { field: 'cqDepth' });
-    if (opts.arrivalRate !== undefined) {
-      if (!(opts.arrivalRate > 0) || !Number.isFinite(opts.arrivalRate)) throw new FabricsError('MXL_ERR_INVALID_ARG', `arrivalRate must be a positive number, got ${opts.arrivalRate}`, { field: 'arrivalRate' });
-      this.rhythm.periodMs = 1000 / opts.arrivalRate;
-    }
-    const idleMs = opts.idleMs ?? 1000;
-    if (!(idleMs > 0) || !Number.isFinite(idleMs)) throw new FabricsError('MXL_ERR_INVALID_ARG', `idleMs must be a positive number, got ${idleMs}`, { field: 'idleMs' });
+    const positive = (field: 'idleMs' | 'arrivalRate', v: number): number => {
+      if (!(v > 0) || !Number.isFinite(v)) throw new FabricsError('MXL_ERR_INVALID_ARG', `${field} must be a positive number, got ${v}`, { field });
+      return v;
+    };
+    if (opts.arrivalRate !== undefined) this.rhythm.periodMs = 1000 / positive('arrivalRate', opts.arrivalRate);
+    const idleMs = positive('idleMs', opts.idleMs ?? 1000);
     this.idleNs = BigInt(Math.round(idleMs * 1e6));
     const a = addon();
     const f = openFabric(opts, 'target');

@@ -30,9 +30,10 @@ runWorker<TargetWorkerConfig>((kit) => {
     const audio = writer.kind === 'continuous';
     const w = writer as DiscreteFlowWriter;
     const rate = writer.geometry.grainRate;
-    idle.capForFlow(audio, rate);
+    const arrivals = arrivalsPerSecond(audio, rate);
+    idle.capForRate(arrivals);
     const grainBytes = w.geometry.grainSize + GRAIN_PAYLOAD_OFFSET;
-    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit, maxInitiators: config.maxInitiators, idleMs: config.idleMs, arrivalRate: finitePositive(arrivalsPerSecond(audio, rate)) };
+    const endpoint = { provider: config.provider, node: config.node, service: config.service, cqDepth: config.cqDepth, autoCommit: config.autoCommit, maxInitiators: config.maxInitiators, idleMs: config.idleMs, arrivalRate: finitePositive(arrivals) };
     target = audio ? new Target({ ...endpoint, samples: timedCommits(samplesFromWriter(writer), stats, 'commit') }) : new Target({ ...endpoint, ring: timedCommits(ringFromWriter(w), stats, 'commitLanded') });
     const faults = new TargetFaults(stats);
     const ledger = new SliceLedger(w.geometry.grainCount, w.geometry.totalSlices, w.geometry.sliceSizes.reduce((a, b) => a + b, 0), grainBytes);
