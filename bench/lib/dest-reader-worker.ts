@@ -164,7 +164,7 @@ try {
     readAudio(reader);
     reader.close();
   } else {
-    const reader = inst.openDiscreteFlowReader(job.flowId);
+    const reader = inst.openDiscreteFlowReader(job.flowId, { prefault: true });
     port.postMessage({ type: 'ready', tid } satisfies DestReaderMessage);
     readVideo(reader);
     reader.close();

@@ -103,16 +103,19 @@ bool GetInt(Napi::Env env, const Napi::Value& v, int* out, const char* what) {
   return true;
 }
 
-// mmap(fd, length, writable) -> ArrayBuffer (external, zero-copy, MAP_SHARED from offset 0).
+// mmap(fd, length, writable, populate) -> ArrayBuffer (external, zero-copy, MAP_SHARED from
+// offset 0). populate = MAP_POPULATE: the page tables are filled now, so the first write or
+// RDMA landing in each page does not take a fault (docs/domain.md, "Prefaulted payloads").
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!ValidateArgs(info, "mmap", {{"fd", Arg::Number}, {"length", Arg::Integer}, {"writable", Arg::Any, true}})) return env.Undefined();
+  if (!ValidateArgs(info, "mmap", {{"fd", Arg::Number}, {"length", Arg::Integer}, {"writable", Arg::Any, true}, {"populate", Arg::Any, true}})) return env.Undefined();
   int fd;
   uint64_t len;
   if (!GetInt(env, info[0], &fd, "fd") || !GetU64(env, info[1], &len, "length")) return env.Undefined();
   bool writable = info[2].ToBoolean().Value();
+  bool populate = info.Length() > 3 && info[3].ToBoolean().Value();
   if (len == 0) { ThrowArg(env, "mmap length must be > 0"); return env.Undefined(); }
-  void* p = mmap(nullptr, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+  void* p = mmap(nullptr, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   if (p == MAP_FAILED) { ThrowSys(env, "mmap", errno, "fd " + std::to_string(fd)); return env.Undefined(); }
   Mapping* m = new Mapping{p, static_cast<size_t>(len)};
   {

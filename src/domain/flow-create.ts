@@ -38,7 +38,7 @@ function makeStagingDir(domain: string): string {
 }
 
 /** O_CREAT|O_EXCL|O_RDWR file, fallocated (committed tmpfs pages, ENOSPC now rather than SIGBUS later). */
-function createSizedFile(p: string, size: number): MappedFile {
+function createSizedFile(p: string, size: number, prefault = false): MappedFile {
   let fd: number;
   try {
     fd = fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o664);
@@ -47,7 +47,7 @@ function createSizedFile(p: string, size: number): MappedFile {
   }
   try {
     addon().fallocate(fd, 0, size);
-    return MappedFile.adopt(p, fd, { writable: true, lockShared: true });
+    return MappedFile.adopt(p, fd, { writable: true, lockShared: true, prefault });
   } catch (e) {
     fs.closeSync(fd);
     throw e;
@@ -97,7 +97,7 @@ export interface CreatedFlow {
   created: boolean;
 }
 
-const joinOptions = { writable: true, payloadWritable: true, lockShared: true };
+const joinOptions = { writable: true, payloadWritable: true, lockShared: true, prefaultPayload: true };
 
 /** Creates the flow, or joins it when it exists (its header wins; the new definition is ignored). */
 export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry): CreatedFlow {
@@ -120,7 +120,7 @@ export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry):
     if (g.kind === 'discrete') {
       fs.mkdirSync(path.join(tmp, 'grains'), { mode: 0o777 });
       for (let s = 0; s < g.grainCount; s++) {
-        const f = createSizedFile(grainPath(tmp, s), GRAIN_PAYLOAD_OFFSET + g.grainSize);
+        const f = createSizedFile(grainPath(tmp, s), GRAIN_PAYLOAD_OFFSET + g.grainSize, true);
         opened.push(f);
         grainFiles.push(f);
         const slot = new GrainSlot(f.buffer, s, g.grainSize);
@@ -128,7 +128,7 @@ export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry):
         slots.push(slot);
       }
     } else {
-      channels = createSizedFile(path.join(tmp, 'channels'), g.channelCount * g.bufferLength * g.wordSize);
+      channels = createSizedFile(path.join(tmp, 'channels'), g.channelCount * g.bufferLength * g.wordSize, true);
       opened.push(channels);
     }
     files = { dir: finalDir, id: def.id, data, header, geometry: g, grainFiles, slots, channels };

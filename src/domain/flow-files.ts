@@ -42,6 +42,8 @@ export interface OpenFlowOptions {
   payloadWritable: boolean;
   /** Hold LOCK_SH on every file (writers). */
   lockShared: boolean;
+  /** Prefault the grain files / channels (MappedFile's prefault): writers, and memory registered for RDMA. */
+  prefaultPayload?: boolean;
 }
 
 export function openFlowFiles(domain: string, flowId: string, opts: OpenFlowOptions): FlowFiles {
@@ -68,7 +70,7 @@ export function openFlowFiles(domain: string, flowId: string, opts: OpenFlowOpti
       const channelCount = header.channelCount;
       const bufferLength = header.bufferLength;
       if (channelCount < 1 || bufferLength < 2) throw badFlow(`bad audio geometry: ${channelCount} channels × ${bufferLength}`, 'data.bufferLength');
-      const channels = MappedFile.open(path.join(dir, 'channels'), { writable: opts.payloadWritable, lockShared: opts.lockShared });
+      const channels = MappedFile.open(path.join(dir, 'channels'), { writable: opts.payloadWritable, lockShared: opts.lockShared, prefault: opts.prefaultPayload });
       opened.push(channels);
       // The word size is recorded only as the file size (docs/domain-format.md §2.4).
       const wordSize = channels.size / (channelCount * bufferLength);
@@ -86,7 +88,7 @@ export function openFlowFiles(domain: string, flowId: string, opts: OpenFlowOpti
     let grainSize = -1;
     let totalSlices = 0;
     for (let s = 0; s < grainCount; s++) {
-      const f = MappedFile.open(grainPath(dir, s), { writable: opts.payloadWritable, lockShared: opts.lockShared, minSize: GRAIN_PAYLOAD_OFFSET });
+      const f = MappedFile.open(grainPath(dir, s), { writable: opts.payloadWritable, lockShared: opts.lockShared, minSize: GRAIN_PAYLOAD_OFFSET, prefault: opts.prefaultPayload });
       opened.push(f);
       grainFiles.push(f);
       const probe = new Uint32Array(f.buffer, 0, 8);

@@ -97,7 +97,7 @@ export class MxlInstance {
   /** Opens a reader; geometry comes from the flow's binary headers. */
   openFlowReader(flowId: string, opts: FlowReaderOptions = {}): FlowReader {
     this.ensureOpen();
-    const files = openFlowFiles(this.domain, flowId, { writable: false, payloadWritable: opts.writableMapping === true, lockShared: false });
+    const files = openFlowFiles(this.domain, flowId, { writable: false, payloadWritable: opts.writableMapping === true, lockShared: false, prefaultPayload: opts.prefault === true });
     let r: FlowReader;
     if (files.geometry.kind === 'discrete') r = new DiscreteFlowReader(files);
     else {

@@ -10,6 +10,11 @@ export interface MapOptions {
   lockShared?: boolean;
   /** Expected minimum size; smaller files are FLOW_INVALID. */
   minSize?: number;
+  /**
+   * Fill the page tables now (MAP_POPULATE): payloads that are written or landed into at
+   * the flow's rate, so the first pass over the ring takes no page faults.
+   */
+  prefault?: boolean;
 }
 
 export class MappedFile {
@@ -46,7 +51,7 @@ export class MappedFile {
       throw new FabricsError('MXL_ERR_FLOW_INVALID', `${path} is ${size} bytes, expected at least ${opts.minSize}`, { field: path.split('/').pop() });
     }
     if (size === 0) throw new FabricsError('MXL_ERR_FLOW_INVALID', `${path} is empty`, { field: path.split('/').pop() });
-    const buffer = n.mmap(fd, size, opts.writable);
+    const buffer = n.mmap(fd, size, opts.writable, opts.prefault === true);
     return new MappedFile(path, fd, buffer, size);
   }
 

@@ -9,7 +9,8 @@ export interface NativeShm {
    * external ArrayBuffer (no copy). The pages are unmapped when the buffer is collected or
    * by {@link NativeShm.munmap}. The fd may be closed once mapped.
    */
-  mmap(fd: number, length: number, writable: boolean): ArrayBuffer;
+  /** populate: MAP_POPULATE (fill the page tables now). */
+  mmap(fd: number, length: number, writable: boolean, populate?: boolean): ArrayBuffer;
   /**
    * Detaches a buffer returned by mmap (its byteLength becomes 0) and unmaps it now, or when
    * the last pending futexWaitAsync on it returns. Returns false if already detached.

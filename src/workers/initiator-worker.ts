@@ -36,7 +36,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
   const instance = new MxlInstance(config.domain);
   let initiator: Initiator | undefined;
   try {
-    const anyReader = instance.openFlowReader(config.flowId, { writableMapping: config.writableMapping });
+    const anyReader = instance.openFlowReader(config.flowId, { writableMapping: config.writableMapping, prefault: true });
     const audio = anyReader.kind === 'continuous';
     const reader = anyReader as DiscreteFlowReader;
     const endpoint = { provider: config.provider, node: config.node, service: config.service, maxInFlight: config.maxInFlight, reconnectDelayMs: config.reconnectDelayMs, protectTorn: config.protectTorn };
