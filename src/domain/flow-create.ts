@@ -97,12 +97,12 @@ export interface CreatedFlow {
   created: boolean;
 }
 
-const joinOptions = { writable: true, payloadWritable: true, lockShared: true, prefaultPayload: true };
+const joinOptions = (prefaultPayload: boolean) => ({ writable: true, payloadWritable: true, lockShared: true, prefaultPayload });
 
 /** Creates the flow, or joins it when it exists (its header wins; the new definition is ignored). */
-export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry): CreatedFlow {
+export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry, prefault = false): CreatedFlow {
   const finalDir = flowDir(domain, def.id);
-  if (fs.existsSync(path.join(finalDir, 'data'))) return { files: openFlowFiles(domain, def.id, joinOptions), created: false };
+  if (fs.existsSync(path.join(finalDir, 'data'))) return { files: openFlowFiles(domain, def.id, joinOptions(prefault)), created: false };
 
   const tmp = makeStagingDir(domain);
   const opened: MappedFile[] = [];
@@ -120,7 +120,7 @@ export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry):
     if (g.kind === 'discrete') {
       fs.mkdirSync(path.join(tmp, 'grains'), { mode: 0o777 });
       for (let s = 0; s < g.grainCount; s++) {
-        const f = createSizedFile(grainPath(tmp, s), GRAIN_PAYLOAD_OFFSET + g.grainSize, true);
+        const f = createSizedFile(grainPath(tmp, s), GRAIN_PAYLOAD_OFFSET + g.grainSize, prefault);
         opened.push(f);
         grainFiles.push(f);
         const slot = new GrainSlot(f.buffer, s, g.grainSize);
@@ -128,7 +128,7 @@ export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry):
         slots.push(slot);
       }
     } else {
-      channels = createSizedFile(path.join(tmp, 'channels'), g.channelCount * g.bufferLength * g.wordSize, true);
+      channels = createSizedFile(path.join(tmp, 'channels'), g.channelCount * g.bufferLength * g.wordSize, prefault);
       opened.push(channels);
     }
     files = { dir: finalDir, id: def.id, data, header, geometry: g, grainFiles, slots, channels };
@@ -148,7 +148,7 @@ export function createOrJoinFlow(domain: string, def: FlowDef, g: FlowGeometry):
   closeFlowFiles(files!);
   fs.rmSync(tmp, { recursive: true, force: true });
   try {
-    return { files: openFlowFiles(domain, def.id, joinOptions), created: false };
+    return { files: openFlowFiles(domain, def.id, joinOptions(prefault)), created: false };
   } catch (e) {
     if (e instanceof FabricsError) throw e;
     throw sysFail(e, 'join flow', def.id);

@@ -181,6 +181,12 @@ export function parseFlowDef(json: string): FlowDef {
 export interface FlowWriterOptions {
   maxCommitBatchSizeHint?: number;
   maxSyncBatchSizeHint?: number;
+  /**
+   * This library's own (not upstream's): fill the page tables of the payload files when the
+   * flow is opened (docs/domain.md, "Prefaulted payloads"). Targets set it for the flow
+   * they land grains in.
+   */
+  prefault?: boolean;
 }
 
 /** Validates writer options given as an object or as upstream's JSON string. */
@@ -202,6 +208,10 @@ export function parseWriterOptions(options: FlowWriterOptions | string | undefin
     const s = integer(o, 'maxSyncBatchSizeHint', 'maxSyncBatchSizeHint', { min: 1, max: 0xffffffff });
     if (s % (out.maxCommitBatchSizeHint ?? 1) !== 0) throw badArg('maxSyncBatchSizeHint must be a multiple of maxCommitBatchSizeHint', 'maxSyncBatchSizeHint');
     out.maxSyncBatchSizeHint = s;
+  }
+  if (o.prefault !== undefined) {
+    if (typeof o.prefault !== 'boolean') throw badArg('prefault must be a boolean', 'prefault');
+    out.prefault = o.prefault;
   }
   return out;
 }

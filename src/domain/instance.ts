@@ -80,14 +80,14 @@ export class MxlInstance {
     this.ensureOpen();
     if (typeof flowDefJson !== 'string') throw badArg('flow definition must be a JSON string', '$');
     const def = parseFlowDef(flowDefJson);
-    const opts = parseWriterOptions(options);
+    const { prefault, ...opts } = parseWriterOptions(options);
     const geometry = deriveGeometry(def, { historyNs: this.historyNs, ...opts });
     try {
       fs.accessSync(this.domain, fs.constants.W_OK | fs.constants.X_OK);
     } catch (e) {
       throw sysFail(e, 'access', `domain ${this.domain}`, 'MXL_ERR_PERMISSION_DENIED');
     }
-    const { files, created } = createOrJoinFlow(this.domain, def, geometry);
+    const { files, created } = createOrJoinFlow(this.domain, def, geometry, prefault === true);
     const w: FlowWriter = files.geometry.kind === 'discrete' ? new DiscreteFlowWriter(files, created) : new ContinuousFlowWriter(files, created);
     this.writers.add(w);
     w.onClose = () => this.writers.delete(w);

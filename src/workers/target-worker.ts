@@ -26,7 +26,7 @@ runWorker<TargetWorkerConfig>((kit) => {
   const instance = new MxlInstance(config.domain);
   let target: Target | undefined;
   try {
-    const writer = instance.createFlowWriter(config.flowDef);
+    const writer = instance.createFlowWriter(config.flowDef, { prefault: true });
     const audio = writer.kind === 'continuous';
     const w = writer as DiscreteFlowWriter;
     const rate = writer.geometry.grainRate;
