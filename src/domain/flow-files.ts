@@ -42,7 +42,7 @@ export interface OpenFlowOptions {
   payloadWritable: boolean;
   /** Hold LOCK_SH on every file (writers). */
   lockShared: boolean;
-  /** Prefault the grain files / channels (MappedFile's prefault): writers, and memory registered for RDMA. */
+  /** Prefault the grain files / channels (MappedFile's prefault): targets' flows, initiators' registered mappings, callers that ask. */
   prefaultPayload?: boolean;
 }
 

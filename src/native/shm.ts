@@ -7,9 +7,9 @@ export interface NativeShm {
   /**
    * Maps `length` bytes of `fd` from offset 0 with MAP_SHARED, read-only or read-write, as an
    * external ArrayBuffer (no copy). The pages are unmapped when the buffer is collected or
-   * by {@link NativeShm.munmap}. The fd may be closed once mapped.
+   * by {@link NativeShm.munmap}. The fd may be closed once mapped. `populate`: MAP_POPULATE
+   * (fill the page tables now).
    */
-  /** populate: MAP_POPULATE (fill the page tables now). */
   mmap(fd: number, length: number, writable: boolean, populate?: boolean): ArrayBuffer;
   /**
    * Detaches a buffer returned by mmap (its byteLength becomes 0) and unmaps it now, or when
