@@ -304,6 +304,9 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   // Follow state, as the JavaScript follow loop keeps it.
   int64_t next_ = -1;
   uint32_t sentSlices_ = 0, lastSync_ = 0;
+  // Forward() stopped at the record buffer's limit with grains left: the next pass forwards
+  // them even though the sync counter has not moved since (no commit is coming to say so).
+  bool forwardMore_ = false;
   uint32_t seq_ = 0, gid_ = 0;
   uint64_t lastActivityNs_ = 0;
   // Per follow() call.
@@ -398,7 +401,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     for (;;) {
       passes++;
       size_t work = Drain(0);
-      if (__atomic_load_n(reinterpret_cast<uint32_t*>(src_->data + kSyncCounterOff), __ATOMIC_SEQ_CST) != lastSync_) work += Forward();
+      if (forwardMore_ || __atomic_load_n(reinterpret_cast<uint32_t*>(src_->data + kSyncCounterOff), __ATOMIC_SEQ_CST) != lastSync_) work += Forward();
       for (size_t i = 0; i < lanes_.size(); i++) {
         uint32_t id = lanes_[i].id;
         work += Flush(lanes_[i]);
@@ -443,6 +446,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   // Sleeps where the next work shows up: the completion queue while writes are in flight
   // (in slices, so a stalled lane is checked and a new head is seen), else the flow's futex.
   void Block(uint64_t leftNs) {
+    if (forwardMore_) return;
     if (AnyInFlight() || jsInFlight_) {
       uint64_t slice = leftNs < kCheckEveryNs ? leftNs : kCheckEveryNs;
       if (waitable_) {
@@ -668,11 +672,12 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
 
   // The JavaScript follow loop's forward(), in the same order (src/workers/initiator-worker.ts).
   size_t Forward() {
+    forwardMore_ = false;
     lastSync_ = LoadAt<uint32_t>(src_->data, kSyncCounterOff);
     uint64_t head = LoadAt<uint64_t>(src_->data, kHeadIndexOff);
     if (head == 0) return 0;
     const uint64_t gc = src_->slots.size();
-    if (next_ < 0) next_ = (int64_t)head;
+    if (next_ < 0) next_ = (int64_t)OldestCommitted(head);
     if (head + 1 - (uint64_t)next_ > gc) {
       double* r = Record(kEvFellBehind, 0, nullptr);
       r[4] = (double)(head - gc + 1 - (uint64_t)next_);
@@ -681,7 +686,10 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     }
     size_t n = 0;
     while ((uint64_t)next_ <= head) {
-      if (evCount_ + 8 + 6 * lanes_.size() > evCap_) break;  // the rest on the next call
+      if (evCount_ + 8 + 6 * lanes_.size() > evCap_) {  // the rest on the next call
+        forwardMore_ = true;
+        break;
+      }
       uint64_t idx = (uint64_t)next_;
       int st;  // 0 OK, 1 TOO_LATE, 2 TOO_EARLY
       uint16_t valid = 0;
@@ -710,6 +718,21 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       sentSlices_ = 0;
     }
     return n;
+  }
+
+  // The flow was empty when the loop started, so every grain its ring holds was committed
+  // since: the oldest of them, not the head the first wake-up finds (the JavaScript loop's
+  // oldestCommitted()).
+  uint64_t OldestCommitted(uint64_t head) const {
+    const uint64_t gc = src_->slots.size();
+    for (uint64_t i = head >= gc ? head - gc + 1 : 1; i < head; i++) {
+      int st;
+      uint16_t valid;
+      uint32_t flags;
+      Evaluate(i, &st, &valid, &flags);
+      if (st == 0) return i;
+    }
+    return head;
   }
 
   // The domain reader's evaluation of one grain without waiting (src/domain/discrete-reader.ts).

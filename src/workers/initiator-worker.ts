@@ -89,14 +89,22 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     const header = reader.flowHeader;
     const sync = header.syncView;
     let lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
-    // headIndex 0 means nothing written yet (docs/domain-format.md §8 item 17): start at the first real head.
+    // headIndex 0 means nothing written yet (docs/domain-format.md §8 item 17): start at the first grain written.
     let next = header.headIndex === 0n ? -1n : header.headIndex + 1n;
     let sentSlices = 0;
+    // The flow was empty when this loop started, so every grain its ring holds now was
+    // committed since: start at the oldest of them. The head that the first wake-up finds
+    // can be several grains on when the writer commits faster than this thread wakes.
+    const oldestCommitted = (head: bigint): bigint => {
+      const gc = BigInt(g.grainCount);
+      for (let i = head >= gc ? head - gc + 1n : 1n; i < head; i++) if (reader.getGrainSync(i, { minValidSlices: 0 }).status === 'OK') return i;
+      return head;
+    };
     const forward = (): number => {
       lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
       const head = header.headIndex;
       if (head === 0n) return 0;
-      if (next < 0n) next = head;
+      if (next < 0n) next = oldestCommitted(head);
       if (head + 1n - next > BigInt(g.grainCount)) {
         // Fell behind by more than the ring: skip to the oldest grain still held.
         stats.transferSkipped('fell_behind', Number(head - BigInt(g.grainCount) + 1n - next));
