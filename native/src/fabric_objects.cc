@@ -16,6 +16,39 @@
 #include <vector>
 
 namespace mxlf {
+
+ssize_t ReadCompletions(fid_cq* cq, uint64_t* out, size_t max, int timeoutMs) {
+  size_t got = 0;
+  fi_cq_data_entry entries[64];
+  while (got < max) {
+    size_t want = max - got < 64 ? max - got : 64;
+    ssize_t n = got == 0 && timeoutMs > 0 ? fi_cq_sread(cq, entries, want, nullptr, timeoutMs) : fi_cq_read(cq, entries, want);
+    if (n == -FI_EAGAIN || n == -FI_ETIMEDOUT) break;
+    if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      ssize_t en = fi_cq_readerr(cq, &err, 0);
+      // A failed readerr must not look like an empty queue.
+      if (en < 0) return got ? (ssize_t)got : en;
+      uint64_t* rec = out + got++ * kRecWords;
+      rec[0] = (uint64_t)(uintptr_t)err.op_context;
+      rec[1] = err.flags | kErrBit;
+      rec[2] = (uint64_t)err.err;
+      rec[3] = (uint64_t)(uint32_t)err.prov_errno;
+      continue;
+    }
+    if (n < 0) return got ? (ssize_t)got : n;
+    for (ssize_t i = 0; i < n; i++) {
+      uint64_t* rec = out + got++ * kRecWords;
+      rec[0] = (uint64_t)(uintptr_t)entries[i].op_context;
+      rec[1] = entries[i].flags;
+      rec[2] = entries[i].data;
+      rec[3] = entries[i].len;
+    }
+    if ((size_t)n < want) break;
+  }
+  return (ssize_t)got;
+}
+
 namespace {
 
 // Common base: holds the resource, gives close() and `closed`.
@@ -177,10 +210,6 @@ class EventQueue : public Wrap<EventQueue, EqRes> {
 };
 
 // ---------------------------------------------------------------- CompletionQueue
-// Records written by drain()/sread(): 4 x u64 per completion
-//   [0] op_context  [1] flags (bit 63 set = error entry)  [2] data (or err)  [3] len (or prov_errno)
-constexpr uint64_t kErrBit = 1ull << 63;
-constexpr size_t kRecWords = 4;
 
 class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
  public:
@@ -233,46 +262,7 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
       ThrowError(env, "MXL_ERR_INVALID_STATE", "completion queue was opened without a wait object");
       return env.Null();
     }
-    size_t got = 0;
-    fi_cq_data_entry entries[64];
-    while (got < max) {
-      size_t want = max - got;
-      if (want > 64) want = 64;
-      ssize_t n;
-      if (got == 0 && timeoutMs > 0) n = fi_cq_sread(res->cq, entries, want, nullptr, timeoutMs);
-      else n = fi_cq_read(res->cq, entries, want);
-      if (n == -FI_EAGAIN || n == -FI_ETIMEDOUT) break;
-      if (n == -FI_EAVAIL) {
-        fi_cq_err_entry err{};
-        ssize_t en = fi_cq_readerr(res->cq, &err, 0);
-        // A failed readerr must not look like an empty queue: return what was read, and
-        // report the failure as the result of the next call (the error entry is still queued).
-        if (en < 0) {
-          if (got) break;
-          return Napi::Number::New(env, (double)en);
-        }
-        uint64_t* rec = out + got * kRecWords;
-        rec[0] = (uint64_t)(uintptr_t)err.op_context;
-        rec[1] = err.flags | kErrBit;
-        rec[2] = (uint64_t)err.err;
-        rec[3] = (uint64_t)(uint32_t)err.prov_errno;
-        got++;
-        continue;
-      }
-      if (n < 0) {
-        if (got) break;
-        return Napi::Number::New(env, (double)n);
-      }
-      for (ssize_t i = 0; i < n; i++) {
-        uint64_t* rec = out + got * kRecWords;
-        rec[0] = (uint64_t)(uintptr_t)entries[i].op_context;
-        rec[1] = entries[i].flags;
-        rec[2] = entries[i].data;
-        rec[3] = entries[i].len;
-        got++;
-      }
-      if ((size_t)n < want) break;
-    }
+    ssize_t got = ReadCompletions(res->cq, out, max, timeoutMs);
     return Napi::Number::New(env, (double)got);
   }
   Napi::Value Signal(const Napi::CallbackInfo& info) {

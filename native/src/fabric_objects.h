@@ -12,6 +12,19 @@
 
 namespace mxlf {
 
+// Completion records, as CompletionQueue.drain()/sread() hand them to JavaScript and the
+// follow loop reads them: 4 x u64 per completion
+//   [0] op_context  [1] flags (kErrBit set = error entry)  [2] data (or err)  [3] len (or prov_errno)
+constexpr uint64_t kErrBit = 1ull << 63;
+constexpr size_t kRecWords = 4;
+
+// Reads at most `max` completions of `cq` into `out` (max * kRecWords words), error entries
+// included, waiting up to timeoutMs for the first when timeoutMs > 0 (the queue must have a
+// wait object). Returns the records written; a read that fails before any record returns
+// its negative libfabric error, one that fails later stops there (the next call reports it:
+// an error entry whose readerr failed is still queued). An empty queue or a timeout is 0.
+ssize_t ReadCompletions(fid_cq* cq, uint64_t* out, size_t max, int timeoutMs);
+
 struct FabricRes {
   fid_fabric* fab = nullptr;
   ~FabricRes() { if (fab) fi_close(&fab->fid); }

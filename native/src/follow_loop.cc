@@ -38,8 +38,6 @@ constexpr size_t kCtlStop = 16, kCtlDoorbell = 17, kCtlMode = 18, kCtlWords = 19
 constexpr int kModeBusy = 0, kModeHybrid = 1;
 // Native writes have bit 31 of the context's low word set; JavaScript's never do.
 constexpr uint32_t kNativeSeq = 0x80000000u;
-constexpr uint64_t kErrBit = 1ull << 63;
-constexpr size_t kRecWords = 4;  // foreign completion records, as CompletionQueue.drain writes them
 constexpr uint64_t kCheckEveryNs = 5'000'000;  // stall checks and sread slices while writes are in flight
 
 // Event records: 8 doubles each, after a header of kHeaderWords (word 0 = record count).
@@ -465,33 +463,24 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
 
   // --------------------------------------------------------------- completions
   size_t Drain(int timeoutMs) {
-    fi_cq_data_entry e[64];
+    uint64_t rec[64 * kRecWords];
     size_t handled = 0;
     for (;;) {
       // Each completion makes at most two records and one foreign entry: read no more than fit.
       size_t want = std::min<size_t>({64, foreignCap_ - foreignCount_, evCap_ > evCount_ + 8 ? (evCap_ - evCount_ - 8) / 2 : 0});
       if (want == 0) return handled;
-      ssize_t n = timeoutMs > 0 ? fi_cq_sread(cq_->cq, e, want, nullptr, timeoutMs) : fi_cq_read(cq_->cq, e, want);
+      ssize_t n = ReadCompletions(cq_->cq, rec, want, timeoutMs);
       timeoutMs = 0;
-      if (n == -FI_EAVAIL) {
-        fi_cq_err_entry err{};
-        if (fi_cq_readerr(cq_->cq, &err, 0) < 0) return handled;
-        handled++;
-        uint64_t ctx = (uint64_t)(uintptr_t)err.op_context;
-        if (!((uint32_t)ctx & kNativeSeq)) {
-          Foreign(ctx, err.flags | kErrBit, (uint64_t)err.err, (uint64_t)(uint32_t)err.prov_errno);
-          return handled;
-        }
-        Lane* l = LaneOf(ctx);
-        if (l && l->inflight.count((uint32_t)ctx)) FailLane(*l, 1, err.err);
-        continue;
-      }
       if (n <= 0) return handled;
       uint64_t doneNs = NowNs();
       for (ssize_t i = 0; i < n; i++) {
-        uint64_t ctx = (uint64_t)(uintptr_t)e[i].op_context;
-        if (!((uint32_t)ctx & kNativeSeq)) Foreign(ctx, e[i].flags, e[i].data, e[i].len);
-        else Completed(ctx, doneNs);
+        const uint64_t* r = rec + i * kRecWords;
+        uint64_t ctx = r[0];
+        if (!((uint32_t)ctx & kNativeSeq)) Foreign(ctx, r[1], r[2], r[3]);
+        else if (r[1] & kErrBit) {
+          Lane* l = LaneOf(ctx);
+          if (l && l->inflight.count((uint32_t)ctx)) FailLane(*l, 1, (int)r[2]);
+        } else Completed(ctx, doneNs);
       }
       handled += (size_t)n;
       if ((size_t)n < want || foreignCount_ > 0) return handled;
