@@ -6,10 +6,10 @@
 // first grains of the burst on every run here; the addon's loop wakes sooner and never
 // showed it in this test, though it had the same start rule and is fixed with it.
 import test from 'ava';
-import fs from 'node:fs';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Fabrics } from '../../src/runtime/coordinator.js';
+import { cleanupAll } from '../helpers/child-cleanup.js';
+import { longHistoryDomain } from '../helpers/domains.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 
 const FLOW = '3f1e2d4c-5b6a-4798-8a9b-0c1d2e3f4a60';
@@ -21,23 +21,15 @@ const flowDef = JSON.stringify({
 });
 const BURST = 6;
 
-const dirs: string[] = [];
-const domain = (): string => {
-  const d = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-test-'));
-  dirs.push(d);
-  // A ring of 50 grains: the burst is far inside it.
-  fs.writeFileSync(path.join(d, 'options.json'), JSON.stringify({ 'urn:x-mxl:option:history_duration/v1.0': 1_000_000_000 }));
-  return d;
-};
-test.after.always(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+test.after.always(cleanupAll);
 
 const sha = (b: Uint8Array): string => createHash('sha1').update(b).digest('hex');
 
 for (const [provider, nativeFollow] of [['tcp', true], ['tcp', false], ['shm', false]] as const) {
   test.serial(`${provider}, ${nativeFollow ? 'native' : 'JavaScript'} follow loop: a burst of ${BURST} grains into a flow empty at start arrives whole, first grain included`, async (t) => {
     t.timeout(60_000);
-    const src = new MxlInstance(domain());
-    const dstDir = domain();
+    const src = new MxlInstance(longHistoryDomain());
+    const dstDir = longHistoryDomain();
     const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
     const fx = new Fabrics();
     try {

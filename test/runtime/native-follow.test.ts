@@ -3,10 +3,10 @@
 // in four slice ranges, and INVALID grains) must give the target the same landed records,
 // the same bytes and the same metrics through either loop.
 import test from 'ava';
-import fs from 'node:fs';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Fabrics } from '../../src/runtime/coordinator.js';
+import { cleanupAll } from '../helpers/child-cleanup.js';
+import { longHistoryDomain } from '../helpers/domains.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 import { GRAIN_FLAG_INVALID } from '../../src/domain/layout.js';
 
@@ -21,14 +21,7 @@ const RANGES = [270, 540, 810, 1080];
 const GRAINS = 12;
 const INVALID_EVERY = 4; // grains 3, 7, 11 (relative) are committed INVALID
 
-const dirs: string[] = [];
-const roomyDomain = (): string => {
-  const d = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-test-'));
-  dirs.push(d);
-  fs.writeFileSync(path.join(d, 'options.json'), JSON.stringify({ 'urn:x-mxl:option:history_duration/v1.0': 1_000_000_000 }));
-  return d;
-};
-test.after.always(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+test.after.always(cleanupAll);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
@@ -48,8 +41,8 @@ function paintRows(payload: Uint8Array, index: bigint, from: number, to: number)
 interface Landed { rel: number; validSlices: number; committed: boolean }
 
 async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ landed: Landed[]; sums: Map<number, [string, string]>; invalid: number[]; status: unknown }> {
-  const src = new MxlInstance(roomyDomain());
-  const dstDir = roomyDomain();
+  const src = new MxlInstance(longHistoryDomain());
+  const dstDir = longHistoryDomain();
   const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
   const fx = new Fabrics();
   try {
