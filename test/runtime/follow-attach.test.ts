@@ -10,15 +10,12 @@ import { createHash } from 'node:crypto';
 import { Fabrics } from '../../src/runtime/coordinator.js';
 import { cleanupAll } from '../helpers/child-cleanup.js';
 import { longHistoryDomain } from '../helpers/domains.js';
+import { videoDef } from '../domain/helpers.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 
 const FLOW = '3f1e2d4c-5b6a-4798-8a9b-0c1d2e3f4a60';
 const RATE = { numerator: 50, denominator: 1 };
-const flowDef = JSON.stringify({
-  id: FLOW, label: 'follow attach test', format: 'urn:x-nmos:format:video', media_type: 'video/v210',
-  tags: { 'urn:x-nmos:tag:grouphint/v1.0': ['test:video'] }, grain_rate: RATE,
-  frame_width: 1280, frame_height: 720, interlace_mode: 'progressive',
-});
+const flowDef = JSON.stringify(videoDef(FLOW, { label: 'follow attach test', grain_rate: RATE, frame_width: 1280, frame_height: 720 }));
 const BURST = 6;
 
 test.after.always(cleanupAll);
