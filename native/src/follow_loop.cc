@@ -302,8 +302,9 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   // Follow state, as the JavaScript follow loop keeps it.
   int64_t next_ = -1;
   uint32_t sentSlices_ = 0, lastSync_ = 0;
-  // Forward() stopped at the record buffer's limit with grains left: the next pass forwards
-  // them even though the sync counter has not moved since (no commit is coming to say so).
+  // Forward() stopped at the record buffer's limit with grains left: the call returns so the
+  // caller empties the buffer, and the next pass forwards them even though the sync counter
+  // has not moved since (no commit is coming to say so).
   bool forwardMore_ = false;
   uint32_t seq_ = 0, gid_ = 0;
   uint64_t lastActivityNs_ = 0;
@@ -414,7 +415,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
         busyPasses++;
         lastActivityNs_ = now;
       }
-      if (foreignCount_ > 0 || failed_ || evCount_ + 16 + 4 * lanes_.size() > evCap_) break;
+      if (foreignCount_ > 0 || failed_ || forwardMore_ || evCount_ + 16 + 4 * lanes_.size() > evCap_) break;
       // Records go out once the grains they tell of are done everywhere: at a paced rate one
       // return per grain, so completions reach the main thread at once, not a call later.
       if (evCount_ > 0 && !AnyInFlight() && AllQueuedEmpty()) break;
@@ -444,7 +445,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   // Sleeps where the next work shows up: the completion queue while writes are in flight
   // (in slices, so a stalled lane is checked and a new head is seen), else the flow's futex.
   void Block(uint64_t leftNs) {
-    if (forwardMore_) return;
     if (AnyInFlight() || jsInFlight_) {
       uint64_t slice = leftNs < kCheckEveryNs ? leftNs : kCheckEveryNs;
       if (waitable_) {
