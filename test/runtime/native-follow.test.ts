@@ -4,10 +4,9 @@
 // the same bytes and the same metrics through either loop.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { Fabrics } from '../../src/runtime/coordinator.js';
 import { cleanupAll } from '../helpers/child-cleanup.js';
-import { longHistoryDomain } from '../helpers/domains.js';
-import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
+import { openFollowPair } from '../helpers/follow-pair.js';
+import { MxlInstance, currentIndex } from '../../src/domain/index.js';
 import { GRAIN_FLAG_INVALID } from '../../src/domain/layout.js';
 
 const FLOW = '6a0d3f0e-8d2b-4c55-9a57-0c1d2e3f4a5b';
@@ -41,16 +40,9 @@ function paintRows(payload: Uint8Array, index: bigint, from: number, to: number)
 interface Landed { rel: number; validSlices: number; committed: boolean }
 
 async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ landed: Landed[]; sums: Map<number, [string, string]>; invalid: number[]; status: unknown }> {
-  const src = new MxlInstance(longHistoryDomain());
-  const dstDir = longHistoryDomain();
-  const writer = src.createFlowWriter(flowDef) as DiscreteFlowWriter;
-  const fx = new Fabrics();
+  const pair = await openFollowPair(provider, flowDef, FLOW, { nativeFollow });
+  const { writer, dstDir, target, initiator } = pair;
   try {
-    const target = await fx.createTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, domain: dstDir, flowDef });
-    const initiator = await fx.createInitiator({ provider, domain: src.domain, flowId: FLOW, follow: true, nativeFollow });
-    const connected = new Promise((r) => initiator.once('connected', r));
-    await initiator.addTarget(target.info);
-    await connected;
     const dst = new MxlInstance(dstDir);
     const reader = dst.openDiscreteFlowReader(FLOW);
     const first = currentIndex(RATE);
@@ -90,9 +82,7 @@ async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ la
     dst.close();
     return { landed, sums, invalid, status };
   } finally {
-    await fx.close();
-    writer.close();
-    src.close();
+    await pair.close();
   }
 }
 
