@@ -34,6 +34,11 @@ export interface NativeShm {
   touchAtime(fd: number): number;
   /** True when `path` is on tmpfs or ramfs. */
   isTmpfs(path: string): boolean;
+  /**
+   * prctl(PR_SET_TIMERSLACK) for the calling thread (and threads it starts later): how late
+   * the kernel may end its sleeps. Returns the previous slack in ns, or -errno.
+   */
+  setTimerSlack(ns: number): number;
   /** Live mappings in this process (for leak checks). */
   mappingCount(): number;
   readonly LOCK: { readonly SH: number; readonly EX: number; readonly NB: number; readonly UN: number };

@@ -1,6 +1,7 @@
 /** What both endpoint workers share: attaching the shared blocks, control messages, errors. */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { MxlStatus, type MxlStatusCode, asFabricsError } from '../errors.js';
+import { addon } from '../native/index.js';
 import { ControlBlock } from '../ipc/control-block.js';
 import { SpscRing } from '../ipc/spsc-ring.js';
 import { EndpointStats } from '../metrics/endpoint-stats.js';
@@ -50,10 +51,18 @@ export function workerKit<C>(): WorkerKit<C> {
   };
 }
 
+/**
+ * How late the kernel may end an endpoint worker's sleeps (prctl PR_SET_TIMERSLACK; Linux's
+ * default is 50 µs). A worker polling shm in 50 µs pauses otherwise sleeps ~135 µs each time
+ * (docs/runtime.md, "Timer slack"). Threads libfabric starts from the worker inherit it.
+ */
+export const TIMER_SLACK_NS = 1000;
+
 /** Runs the worker body; any failure is reported as a 'fatal' record and the state 'failed'. */
 export function runWorker<C>(body: (kit: WorkerKit<C>) => void): void {
   let kit: WorkerKit<C> | undefined;
   try {
+    addon().setTimerSlack(TIMER_SLACK_NS);
     kit = workerKit<C>();
     body(kit);
     kit.ctl.setState('stopped');

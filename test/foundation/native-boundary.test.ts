@@ -70,3 +70,12 @@ test.serial('a registration keeps its mapping: munmap detaches at once, the page
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('setTimerSlack sets the calling thread\'s slack, returns the one before, and refuses a bad value', (t) => {
+  const before = a.setTimerSlack(1000);
+  t.true(before > 0, `previous slack ${before} ns`);
+  t.is(a.setTimerSlack(2000), 1000);
+  t.is(a.setTimerSlack(before), 2000);
+  invalidArg(t, () => a.setTimerSlack(0), /ns >= 1/);
+  invalidArg(t, () => (a.setTimerSlack as (x: unknown) => number)('fast'), /ns/);
+});
