@@ -4,7 +4,7 @@
  * program bench/c/rma_bw.c doing the same RMA writes in the same run.
  *
  *   node build/bench/run.js [--quick] [--scenario NAME[,NAME]] [--provider tcp|shm|both]
- *        [--duration S] [--poll MODE] [--out DIR] [--micro] [--help]
+ *        [--duration S] [--warmup S] [--poll MODE] [--out DIR] [--micro] [--help]
  *
  * Scenarios: 1080p50, 2160p50, v210a-slices, audio16 (paced and unpaced each) and streams
  * (N concurrent paced 1080p50 streams, N = 1, 2, 4, 8). --quick: 2 s runs of a 320x180 flow
@@ -32,6 +32,9 @@ const HELP = `usage: node build/bench/run.js [options]
   --scenario LIST       comma-separated: 1080p50, 2160p50, v210a-slices, audio16, streams
   --provider P          tcp, shm or both (default both)
   --duration S          seconds of traffic per run (default 10, quick 2)
+  --warmup S            paced: the first S seconds of each stream are carried and checked but
+                        left out of latency and late (late ones are counted apart), ours and
+                        raw C alike (default 1, quick 0.5; 0 = none)
   --poll MODE           our poll mode: busy, hybrid (default) or blocking
   --c-mode M            raw C pacing mode: blocking (default, like upstream's demo) or busy
   --streams LIST        N for the streams scenario (default 1,2,4,8; quick 1,2)
@@ -39,14 +42,14 @@ const HELP = `usage: node build/bench/run.js [options]
   --out DIR             write report.json, summary.md, chart.svg (default build/bench/report)
   --micro               also run the older micro-benches afterwards`;
 
-interface Opts { quick: boolean; scenarios: string[]; providers: ('tcp' | 'shm')[]; durationS: number; poll: string; cBlocking: boolean; streams: number[]; pacings: boolean[]; out: string; micro: boolean }
+interface Opts { quick: boolean; scenarios: string[]; providers: ('tcp' | 'shm')[]; durationS: number; warmupS: number; poll: string; cBlocking: boolean; streams: number[]; pacings: boolean[]; out: string; micro: boolean }
 
 function parse(argv: string[]): Opts {
   const val = (k: string): string | undefined => option(argv, k);
-  const known = new Set(['--quick', '--scenario', '--provider', '--duration', '--poll', '--c-mode', '--streams', '--unpaced-only', '--paced-only', '--out', '--micro', '--help', '-h']);
+  const known = new Set(['--quick', '--scenario', '--provider', '--duration', '--warmup', '--poll', '--c-mode', '--streams', '--unpaced-only', '--paced-only', '--out', '--micro', '--help', '-h']);
   for (let i = 0; i < argv.length; i++) {
     if (!known.has(argv[i])) throw new Error(`unknown argument ${argv[i]} (try --help)`);
-    if (['--scenario', '--provider', '--duration', '--poll', '--c-mode', '--streams', '--out'].includes(argv[i])) i++;
+    if (['--scenario', '--provider', '--duration', '--warmup', '--poll', '--c-mode', '--streams', '--out'].includes(argv[i])) i++;
   }
   const quick = argv.includes('--quick');
   const prov = val('--provider') ?? 'both';
@@ -55,7 +58,10 @@ function parse(argv: string[]): Opts {
   for (const s of scenarios) if (s !== 'streams' && !FORMATS[s]) throw new Error(`unknown scenario ${s}`);
   const durationS = Number(val('--duration') ?? (quick ? 2 : 10));
   if (!(durationS > 0)) throw new Error('--duration must be > 0');
+  const warmupS = Number(val('--warmup') ?? (quick ? 0.5 : 1));
+  if (!(warmupS >= 0 && warmupS < durationS)) throw new Error('--warmup must be >= 0 and shorter than --duration');
   return {
+    warmupS,
     quick, scenarios, providers: prov === 'both' ? ['tcp', 'shm'] : [prov as 'tcp' | 'shm'], durationS, poll: val('--poll') ?? 'hybrid',
     cBlocking: (val('--c-mode') ?? 'blocking') !== 'busy', streams: (val('--streams') ?? (quick ? '1,2' : '1,2,4,8')).split(',').map(Number),
     pacings: argv.includes('--unpaced-only') ? [false] : argv.includes('--paced-only') ? [true] : [true, false],
@@ -68,7 +74,7 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   const m0 = cpuMark();
   let s: ScenarioResult;
   try {
-    s = await runOursPair({ format, provider, streams, poll: o.poll, paced, durationS: o.durationS });
+    s = await runOursPair({ format, provider, streams, poll: o.poll, paced, durationS: o.durationS, warmupS: o.warmupS });
   } catch (e) {
     const f = FORMATS[format];
     s = { name: f.name, format: f.mediaType, provider, paced, streams, pollMode: o.poll, durationS: o.durationS, grainBytes: 0, ours: null, baseline: null, ratios: null, noisy: false, othersPct: 0, ok: false, note: (e as Error).message };
@@ -81,13 +87,13 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
     try {
       // Unpaced, raw C also stamps and checks every 4 KiB page (-P), as our source and readers do
       // on the same two cores: the rate then compares the transports, not the bench's work.
-      const runs = await runBaseline(bin, { provider, grainBytes: s.grainBytes, slots: 10, count, rate: paced ? rate : 0, blocking: paced && o.cBlocking, pages: !paced }, streams);
+      const runs = await runBaseline(bin, { provider, grainBytes: s.grainBytes, slots: 10, count, rate: paced ? rate : 0, blocking: paced && o.cBlocking, pages: !paced, warmup: paced ? Math.round(o.warmupS * rate) : 0 }, streams);
       // Several streams: sum the rates, the worst latency, CPU summed over the processes.
       const figs = runs.map((b) => baselineFigures(b.initiator, b.target, count));
       const b = figs[0];
       for (const x of figs.slice(1)) {
         b.grainsPerSec += x.grainsPerSec; b.gbitPerSec += x.gbitPerSec;
-        for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lost', 'corrupt'] as const) b.counts[k] += x.counts[k];
+        for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lateWarmup', 'lost', 'corrupt'] as const) b.counts[k] += x.counts[k];
         b.cpu.initiator.processPct += x.cpu.initiator.processPct; b.cpu.target.processPct += x.cpu.target.processPct;
         for (const k of ['p50', 'p90', 'p99', 'max'] as const) b.latencyMs.transfer[k] = Math.max(b.latencyMs.transfer[k], x.latencyMs.transfer[k]);
       }
@@ -102,8 +108,8 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   const c = s.ours?.counts;
   const b = s.baseline;
   const n = (x: number | null | undefined, d = 1): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
-  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} % (target carry ${n(s.ours.cpu.target.carryPct, 1)}, readers ${n(s.ours.cpu.target.readerPct, 1)}), e2e p99 ${n(s.ours.latencyMs.endToEnd.p99, 2)} (from commit ${n(s.ours.latencyMs.commitToSeen?.p99, 2)}) ms, late/lost/corrupt ${c!.late}/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
-    ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} % (target carry ${n(s.ours.cpu.target.carryPct, 1)}, readers ${n(s.ours.cpu.target.readerPct, 1)}), e2e p99 ${n(s.ours.latencyMs.endToEnd.p99, 2)} (from commit ${n(s.ours.latencyMs.commitToSeen?.p99, 2)}) ms, late (warm-up)/lost/corrupt ${c!.late} (${c!.lateWarmup})/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
+    ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late (warm-up)/lost ${b.counts.late} (${b.counts.lateWarmup})/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
   return s;
 }
 
@@ -146,7 +152,8 @@ async function main(o: Opts): Promise<number> {
       cpu: 'utime + stime from /proc (ours) or getrusage (raw C) from the first grain to the end, % of one core, per process. Ours, target: processPct = the whole process; endpointPct = the targets\' worker and libfabric threads; readerPct = the bench\'s destination reader threads (per thread from /proc/self/task/TID/stat), which stand in for the application\'s own readers; carryPct = processPct - readerPct, what carrying the flow costs. The paced ratio table shows target CPU as carry / C (raw C\'s target process only receives and verifies nothing), with the whole-process figure and its ratio next to it',
       verification: 'every 4 KiB page of each grain carries its index, checked by the destination reader thread of its stream right after it took the end-to-end stamp; audio: every sample; a grain the ring overwrote before its reader got to it counts as unverified',
       noise: 'an idle gate (< 10 % busy) before each scenario; noisy = other processes used > 25 % of a core meanwhile',
-      late: 'paced: end-to-end latency (at the destination reader) above one grain period',
+      late: 'paced: end-to-end latency (at the destination reader; raw C: transfer latency) above one grain period',
+      warmup: `paced: the first ${o.warmupS} s of each stream (rate × S grains or audio windows from its first) are carried and verified, and count for lost and corrupt, but are left out of the latency figures, and a late one counts as lateWarmup instead of late; the same for raw C (rma_bw -W). The highest N is taken on late and lost after the warm-up. Unpaced runs have no warm-up`,
     },
     scenarios: results, highestN,
   };

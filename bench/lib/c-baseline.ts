@@ -38,6 +38,8 @@ export interface BaselineOptions {
   window?: number;
   /** -P: stamp every 4 KiB page of a grain before it is written, check them all at the target. */
   pages?: boolean;
+  /** -W: the target leaves the first this many grains out of latency and late (counted as warmupLate). */
+  warmup?: number;
 }
 
 function runRole(bin: string, args: string[], timeoutS: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -55,7 +57,7 @@ function runRole(bin: string, args: string[], timeoutS: number): Promise<{ code:
 export async function runBaseline(bin: string, o: BaselineOptions, streams = 1): Promise<BaselineRun[]> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-c-'));
   const timeoutS = Math.ceil(o.rate > 0 ? o.count / o.rate + 20 : 60);
-  const common = ['-p', o.provider, '-g', String(o.grainBytes), '-k', String(o.slots), '-w', String(o.window ?? 4), '-c', String(o.count), ...(o.rate > 0 ? ['-R', String(o.rate)] : []), ...(o.blocking ? ['-B'] : []), ...(o.pages ? ['-P'] : [])];
+  const common = ['-p', o.provider, '-g', String(o.grainBytes), '-k', String(o.slots), '-w', String(o.window ?? 4), '-c', String(o.count), ...(o.rate > 0 ? ['-R', String(o.rate)] : []), ...(o.blocking ? ['-B'] : []), ...(o.pages ? ['-P'] : []), ...(o.warmup ? ['-W', String(o.warmup)] : [])];
   try {
     return await Promise.all(Array.from({ length: streams }, async (_x, s) => {
       const xfile = path.join(work, `exchange-${s}`);

@@ -24,7 +24,7 @@ const ctl64 = new BigInt64Array(job.ctl, CTL.UNTIL_BYTE, 1);
 /** The longest single wait: how soon a stop or flush is noticed when no grain comes. */
 const SLICE_MS = Math.max(1, Math.min(50, job.periodMs));
 
-const counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, missing: 0 };
+const counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 };
 let samples: number[] = [];
 let fromCommit: number[] = [];
 let lastPost = performance.now();
@@ -40,9 +40,12 @@ function post(flushed?: number): void {
   lastPost = performance.now();
 }
 
-function sample(ms: number, atWallMs: number): void {
+/** warm: a grain of the stream's warm-up (job.warmupUnits): counted apart, no latency sample. */
+function sample(ms: number, atWallMs: number, warm: boolean): void {
+  const late = job.paced && ms > job.periodMs;
+  if (warm) { if (late) counts.lateWarmup++; return; }
   samples.push(ms, atWallMs);
-  if (job.paced && ms > job.periodMs) counts.late++;
+  if (late) counts.late++;
 }
 
 /**
@@ -70,6 +73,8 @@ function readVideo(reader: DiscreteFlowReader): void {
   const gc = BigInt(reader.geometry.grainCount);
   const head = (): bigint => reader.flowHeader.headIndex;
   let next: bigint | undefined;
+  /** The first index past the warm-up, set with the first grain. */
+  let warmEnd = 0n;
   const reached = (until: bigint): boolean => next !== undefined && next > until;
   while (!stopped()) {
     service(reached);
@@ -84,6 +89,7 @@ function readVideo(reader: DiscreteFlowReader): void {
       let first = h;
       while (first > 0n && h - first + 1n < gc && reader.getGrainSync(first - 1n).status === 'OK') first--;
       next = first;
+      warmEnd = first + BigInt(job.warmupUnits);
       continue;
     }
     // At or behind the head, yet the slot holds an older grain (even with no slice valid:
@@ -113,8 +119,9 @@ function readVideo(reader: DiscreteFlowReader): void {
     const e2eMs = Number(seen - (job.paced ? indexToTimestamp(next, job.rate) : commit)) / 1e6;
     const verdict = job.verify ? verifyGrain(payload, next, reader.geometry.grainCount) : 'ok';
     // An overwritten slot may also have lost its commit stamp: no stamp-based sample then.
-    if (job.paced || verdict !== 'overwritten') sample(e2eMs, seenWall);
-    if (verdict !== 'overwritten') fromCommit.push(Number(seen - commit) / 1e6, seenWall);
+    const warm = next < warmEnd;
+    if (job.paced || verdict !== 'overwritten') sample(e2eMs, seenWall, warm);
+    if (verdict !== 'overwritten' && !warm) fromCommit.push(Number(seen - commit) / 1e6, seenWall);
     counts[verdict === 'ok' ? 'verified' : verdict === 'overwritten' ? 'unverified' : 'corrupt']++;
     next++;
   }
@@ -126,6 +133,8 @@ function readAudio(reader: ContinuousFlowReader): void {
   const head = (): bigint => reader.flowHeader.headIndex;
   /** One past the last sample of the last window handled. */
   let last: bigint | undefined;
+  /** One past the last sample of the warm-up, set with the first window. */
+  let warmEnd = 0n;
   const reached = (until: bigint): boolean => last !== undefined && last >= until;
   while (!stopped()) {
     service(reached);
@@ -133,7 +142,10 @@ function readAudio(reader: ContinuousFlowReader): void {
       // The start: window (1, 1) is TOO_EARLY at head 0 and TOO_LATE once anything landed.
       reader.getSamplesSync(1n, 1, SLICE_MS);
       const h = head();
-      if (h !== 0n) last = h - w; // the first window it sees: the one ending at the head
+      if (h !== 0n) {
+        last = h - w; // the first window it sees: the one ending at the head
+        warmEnd = last + BigInt(job.warmupUnits) * w;
+      }
       continue;
     }
     const end = last + w;
@@ -146,7 +158,7 @@ function readAudio(reader: ContinuousFlowReader): void {
     last = end;
     if (r.status === 'TOO_LATE') { counts.unverified++; continue; }
     // Unpaced audio carries no stamp and its timestamps mean nothing: no end-to-end figure.
-    if (job.paced) sample(Number(seen - indexToTimestamp(end - 1n, job.rate)) / 1e6, seenWall);
+    if (job.paced) sample(Number(seen - indexToTimestamp(end - 1n, job.rate)) / 1e6, seenWall, end <= warmEnd);
     const ok = !job.verify || audioIntact(r.channels, end - w);
     // A mismatch in a window the writer has meanwhile reclaimed is an overwrite, not corruption.
     if (ok) counts.verified++;

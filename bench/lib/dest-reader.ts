@@ -20,6 +20,11 @@ export interface DestReaderJob {
   verify: boolean;
   /** One grain (or audio window) period in ms: above it a paced grain is late. */
   periodMs: number;
+  /**
+   * Paced: the first this many grains (or windows) of the stream are its warm-up: verified
+   * and counted, but their latency is left out and a late one counts as lateWarmup.
+   */
+  warmupUnits: number;
   /** CTL_BYTES of control words, see CTL. */
   ctl: SharedArrayBuffer;
 }
@@ -36,7 +41,7 @@ export type DestReaderMessage =
   | { type: 'ready'; tid: string }
   | {
       type: 'batch';
-      verified: number; corrupt: number; unverified: number; late: number;
+      verified: number; corrupt: number; unverified: number; late: number; lateWarmup: number;
       /** Grains the reader found missing from the flow (never landed: lost or skipped at the source). */
       missing: number;
       /** End-to-end samples as pairs [ms, wall time of the sample in ms since the epoch]. */
@@ -59,7 +64,7 @@ export interface DestReaderOptions extends Omit<DestReaderJob, 'ctl'> {
 
 export class DestReader {
   /** Counted by the reader so far (what its batches delivered). */
-  readonly counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, missing: 0 };
+  readonly counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 };
   /** The reader thread's id (for /proc/self/task/TID/stat), once ready. */
   tid?: string;
   error?: string;
@@ -75,7 +80,7 @@ export class DestReader {
     const ctl = new SharedArrayBuffer(CTL_BYTES);
     this.ctl32 = new Int32Array(ctl, 0, 2);
     this.ctl64 = new BigInt64Array(ctl, CTL.UNTIL_BYTE, 1);
-    const job: DestReaderJob = { domain: o.domain, flowId: o.flowId, kind: o.kind, rate: o.rate, windowSamples: o.windowSamples, paced: o.paced, verify: o.verify, periodMs: o.periodMs, ctl };
+    const job: DestReaderJob = { domain: o.domain, flowId: o.flowId, kind: o.kind, rate: o.rate, windowSamples: o.windowSamples, paced: o.paced, verify: o.verify, periodMs: o.periodMs, warmupUnits: o.warmupUnits, ctl };
     this.worker = new Worker(new URL('./dest-reader-worker.js', import.meta.url), { workerData: job });
     this.exited = new Promise((r) => this.worker.once('exit', () => r()));
     this.readyP = new Promise((resolve, reject) => {

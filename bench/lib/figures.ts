@@ -13,7 +13,7 @@ export function oursFigures(i: InitiatorStats, t: TargetStats): RunFigures {
   return {
     grainsPerSec: gps,
     gbitPerSec: gbit(gps, i.unitBytes),
-    counts: { written: i.written, arrived: t.arrived, verified: t.verified, unverified: t.unverified, late: t.late, lost: Math.max(0, i.written - t.arrived), corrupt: t.corrupt },
+    counts: { written: i.written, arrived: t.arrived, verified: t.verified, unverified: t.unverified, late: t.late, lateWarmup: t.lateWarmup, lost: Math.max(0, i.written - t.arrived), corrupt: t.corrupt },
     latencyMs: t.latencyMs,
     cpu: { initiator: { processPct: i.cpu.processPct, endpointPct: i.cpu.endpointPct, sourcePct: i.cpu.sourcePct }, target: { processPct: t.cpu.processPct, endpointPct: t.cpu.endpointPct, readerPct: t.cpu.readerPct, carryPct: t.cpu.carryPct } },
     peakRssBytes: { initiator: i.peakRssBytes, target: t.peakRssBytes },
@@ -23,7 +23,7 @@ export function oursFigures(i: InitiatorStats, t: TargetStats): RunFigures {
 /** The fields rma_bw prints (one JSON line per role). */
 export interface RmaBwLine {
   role: string; grains: number; grainBytes: number; writeBytes: number; grainsPerSec: number; errors: number; paced: boolean; mode: string;
-  cpuPct: number; peakRssBytes: number; late?: number; latencyMs?: { count: number; p50: number; p90: number; p99: number; max: number };
+  cpuPct: number; peakRssBytes: number; late?: number; warmupLate?: number; latencyMs?: { count: number; p50: number; p90: number; p99: number; max: number };
 }
 
 export function baselineFigures(init: RmaBwLine, tgt: RmaBwLine, written: number): RunFigures {
@@ -32,7 +32,7 @@ export function baselineFigures(init: RmaBwLine, tgt: RmaBwLine, written: number
   return {
     grainsPerSec: tgt.grainsPerSec,
     gbitPerSec: gbit(tgt.grainsPerSec, tgt.grainBytes),
-    counts: { written, arrived: tgt.grains, verified: tgt.grains - tgt.errors, unverified: 0, late: tgt.late ?? 0, lost: Math.max(0, written - tgt.grains), corrupt: tgt.errors },
+    counts: { written, arrived: tgt.grains, verified: tgt.grains - tgt.errors, unverified: 0, late: tgt.late ?? 0, lateWarmup: tgt.warmupLate ?? 0, lost: Math.max(0, written - tgt.grains), corrupt: tgt.errors },
     latencyMs: { transfer: lat, endToEnd: lat },
     cpu: { initiator: { processPct: init.cpuPct, endpointPct: null }, target: { processPct: tgt.cpuPct, endpointPct: null } },
     peakRssBytes: { initiator: init.peakRssBytes, target: tgt.peakRssBytes },

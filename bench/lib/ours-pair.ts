@@ -21,6 +21,8 @@ export interface PairOptions {
   poll: string;
   paced: boolean;
   durationS: number;
+  /** Paced: seconds of each stream's start left out of latency and late (bench target --warmup). */
+  warmupS?: number;
   /** Extra options for `bench initiator` (e.g. --no-protect-torn) and `bench target` (e.g. --no-verify). */
   initiatorArgs?: string[];
   targetArgs?: string[];
@@ -34,7 +36,7 @@ const exited = (p: ReturnType<typeof spawn>): Promise<number | null> =>
 /** Runs the pair; returns the initiator's scenario (both sides' figures). */
 export async function runOursPair(o: PairOptions): Promise<ScenarioResult> {
   const common = ['--format', o.format, '-p', o.provider, '--streams', String(o.streams), '--poll', o.poll, ...(o.paced ? [] : ['--unpaced'])];
-  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, ...(o.targetArgs ?? []), '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, ...(o.warmupS ? ['--warmup', String(o.warmupS)] : []), ...(o.targetArgs ?? []), '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-run-'));
   try {
     const lines = readline.createInterface({ input: target.stdout! });

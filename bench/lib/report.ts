@@ -29,7 +29,8 @@ export interface SideCpu {
 }
 
 /** unverified: arrived, but the ring wrapped over the slot before the reader could check it. */
-export interface GrainCounts { written: number; arrived: number; verified: number; unverified: number; late: number; lost: number; corrupt: number }
+/** late: after the warm-up (paced); lateWarmup: late grains of the warm-up, counted apart (report.method.warmup). */
+export interface GrainCounts { written: number; arrived: number; verified: number; unverified: number; late: number; lateWarmup: number; lost: number; corrupt: number }
 
 /** One measured run of one side pair: ours or the raw C baseline. */
 export interface RunFigures {

@@ -14,7 +14,7 @@ const cpu = (r: RunFigures | null): string => (r ? `${f(r.cpu.initiator.processP
 function scenarioRow(s: ScenarioResult): string {
   const o = s.ours;
   const c = o?.counts;
-  return `| ${s.name} | ${s.provider} | ${s.paced ? 'paced' : 'unpaced'} | ${s.streams} | ${f(o?.grainsPerSec)} | ${f(o?.gbitPerSec, 2)} | ${lat(o, 'transfer')} | ${lat(o, 'endToEnd')} | ${cpu(o)} | ${o ? f(o.peakRssBytes.initiator / 2 ** 20, 0) + ' / ' + f(o.peakRssBytes.target / 2 ** 20, 0) : '—'} | ${c ? `${c.late}/${c.lost}/${c.corrupt}` : '—'} | ${c ? `${c.verified}/${c.written}` : '—'} | ${s.baseline ? f(s.baseline.grainsPerSec) : '—'} | ${f(s.ratios?.grainsPerSec, 2)} | ${s.ok ? 'ok' : 'FAIL'}${s.noisy ? ' (noisy)' : ''} |`;
+  return `| ${s.name} | ${s.provider} | ${s.paced ? 'paced' : 'unpaced'} | ${s.streams} | ${f(o?.grainsPerSec)} | ${f(o?.gbitPerSec, 2)} | ${lat(o, 'transfer')} | ${lat(o, 'endToEnd')} | ${cpu(o)} | ${o ? f(o.peakRssBytes.initiator / 2 ** 20, 0) + ' / ' + f(o.peakRssBytes.target / 2 ** 20, 0) : '—'} | ${c ? `${c.late}${c.lateWarmup ? ` (+${c.lateWarmup})` : ''}/${c.lost}/${c.corrupt}` : '—'} | ${c ? `${c.verified}/${c.written}` : '—'} | ${s.baseline ? f(s.baseline.grainsPerSec) : '—'} | ${f(s.ratios?.grainsPerSec, 2)} | ${s.ok ? 'ok' : 'FAIL'}${s.noisy ? ' (noisy)' : ''} |`;
 }
 
 export function summaryMarkdown(r: BenchReport): string {
@@ -23,7 +23,7 @@ export function summaryMarkdown(r: BenchReport): string {
   L.push(`${r.machine.hostname}: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.kernel}, instance ${r.machine.instanceType}; node ${r.versions.node}, mxl-fabrics ${r.versions.mxlFabrics}, libfabric ${r.versions.libfabric}`, '');
   if (r.rdmaOffload) L.push(`RDMA write offload: ${String(r.rdmaOffload.offloaded)} (rdma_write_bytes delta ${r.rdmaOffload.rdmaWriteBytes ?? 'n/a'})`, '');
   L.push('## Scenarios', '');
-  L.push('Latency in ms as p50 / p90 / p99 / max; CPU in % of one core as initiator / target (whole process), carry = the target process without the bench\'s destination reader threads; RSS in MiB as initiator / target.', '');
+  L.push('Latency in ms as p50 / p90 / p99 / max; CPU in % of one core as initiator / target (whole process), carry = the target process without the bench\'s destination reader threads; RSS in MiB as initiator / target; late (+ late in the warm-up, see Method).', '');
   L.push('| scenario | provider | pacing | streams | grains/s | Gbit/s | transfer latency | end-to-end latency | CPU | peak RSS | late/lost/corrupt | verified | raw C grains/s | ratio | |');
   L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.scenarios) L.push(scenarioRow(s));

@@ -26,6 +26,12 @@ export interface TargetSideOptions {
   /** Paced source: end-to-end latency is measured from each grain's own timestamp. */
   paced: boolean;
   verify: boolean;
+  /**
+   * Paced: seconds of each stream's start (from its first grain) whose grains are carried,
+   * verified and counted but left out of the latency figures, a late one counted as
+   * lateWarmup (default 0; docs/bench.md, "Reading the report").
+   */
+  warmupS?: number;
   /** host:port to serve on (port 0 = any). */
   http?: { host: string; port: number };
   infoFile?: string;
@@ -39,6 +45,9 @@ export interface TargetStats {
   corrupt: number;
   unverified: number;
   late: number;
+  /** Late grains of the warm-up (TargetSideOptions.warmupS), not in `late`. */
+  lateWarmup: number;
+  warmupS: number;
   /** Grains the readers found missing from the flow (never landed there). */
   readerMissing: number;
   /** commitToSeen (video): the reader's wake minus the commit stamp, end-to-end without the source's own lateness. */
@@ -65,6 +74,8 @@ export class TargetSide {
   private readonly readers: DestReader[] = [];
   /** Per stream: the last complete grain (video) or head (audio) the main thread saw arrive; -1n none. */
   private readonly lastArrived: bigint[] = [];
+  /** Per stream: the first index (video) or head (audio) past the warm-up; undefined before its first record. */
+  private readonly warmEnd: (bigint | undefined)[] = [];
   private arrived = 0;
   private processCpu = CpuMeter.process();
   private endpointCpu = CpuMeter.process();
@@ -94,6 +105,7 @@ export class TargetSide {
       this.infos.push(t.info);
       ids.push((JSON.parse(def) as { id: string }).id);
       this.lastArrived.push(-1n);
+      this.warmEnd.push(undefined);
     }
     // The endpoint threads: the workers (and libfabric's threads) that appeared meanwhile.
     this.endpointTids = threadIds().filter((t) => !before.has(t));
@@ -103,7 +115,7 @@ export class TargetSide {
     for (const id of ids) {
       this.readers.push(new DestReader({
         domain: this.dir, flowId: id, kind: f.kind, rate: f.rate, windowSamples: f.windowSamples, paced: this.o.paced, verify: this.o.verify,
-        periodMs: 1000 / unitsPerSecond(f), onSample: (ms, at) => this.e2e.add(ms, at), onCommitToSeen: (ms, at) => this.commitToSeen.add(ms, at), log: this.o.log ?? ((m) => console.error(m)),
+        periodMs: 1000 / unitsPerSecond(f), warmupUnits: this.warmupUnits, onSample: (ms, at) => this.e2e.add(ms, at), onCommitToSeen: (ms, at) => this.commitToSeen.add(ms, at), log: this.o.log ?? ((m) => console.error(m)),
       }));
     }
     await Promise.all(this.readers.map((r) => r.ready()));
@@ -135,12 +147,12 @@ export class TargetSide {
   }
 
   stats(): TargetStats {
-    const c = { verified: 0, corrupt: 0, unverified: 0, late: 0, missing: 0 };
+    const c = { verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 };
     for (const r of this.readers) for (const k of Object.keys(c) as (keyof typeof c)[]) c[k] += r.counts[k];
     const processPct = this.started ? this.processCpu.pct() : 0;
     const readerPct = this.started ? this.readerCpu.pct() : 0;
     return {
-      arrived: this.arrived, verified: c.verified, corrupt: c.corrupt, unverified: c.unverified, late: c.late, readerMissing: c.missing,
+      arrived: this.arrived, verified: c.verified, corrupt: c.corrupt, unverified: c.unverified, late: c.late, lateWarmup: c.lateWarmup, warmupS: this.o.paced ? this.o.warmupS ?? 0 : 0, readerMissing: c.missing,
       latencyMs: { transfer: this.transfer.summary(), endToEnd: this.e2e.summary(), commitToSeen: this.commitToSeen.summary() },
       cpu: { processPct, endpointPct: this.started ? this.endpointCpu.pct() : 0, readerPct, carryPct: Math.max(0, processPct - readerPct) },
       peakRssBytes: peakRssBytes(),
@@ -158,6 +170,17 @@ export class TargetSide {
   }
 
   /** Arrival counting and transfer latency, from a target's record (the worker's clock). */
+  /** Grains (video) or windows (audio) of each stream's warm-up; 0 unpaced. */
+  private get warmupUnits(): number {
+    return this.o.paced ? Math.round((this.o.warmupS ?? 0) * unitsPerSecond(this.o.format)) : 0;
+  }
+
+  /** Whether unit `at` (a grain index, or an audio head) of stream s is still in its warm-up. */
+  private warm(s: number, at: bigint, unit: bigint): boolean {
+    this.warmEnd[s] ??= at + BigInt(this.warmupUnits) * unit;
+    return at < this.warmEnd[s]!;
+  }
+
   private arrivedOne(arrivalHr: bigint, sent: bigint | undefined): void {
     // The worker's arrival time, not this thread's: paced records come in batches.
     const now = Number(arrivalHr) / 1e6;
@@ -186,7 +209,8 @@ export class TargetSide {
       // The commit stamp, for the transfer time (non-blocking; gone if the ring wrapped over it).
       const r = reader.getGrainSync(g.index);
       const commit = r.status === 'OK' && r.payload ? commitTimeOf(r.payload) : undefined;
-      this.arrivedOne(g.arrivalNs, commit ?? (this.o.paced ? g.sourceTimestampNs : undefined));
+      const warm = this.warm(s, g.index, 1n);
+      this.arrivedOne(g.arrivalNs, warm ? undefined : commit ?? (this.o.paced ? g.sourceTimestampNs : undefined));
       if (g.index > this.lastArrived[s]) this.lastArrived[s] = g.index;
     }
   }
@@ -195,7 +219,8 @@ export class TargetSide {
     const rate = this.o.format.rate;
     for await (const w of t.samples({ batchMs: this.batchMs })) {
       // Audio carries no stamp: its transfer is timed from the window's own timestamp (paced only).
-      this.arrivedOne(w.arrivalNs, this.o.paced ? indexToTimestamp(w.headIndex - 1n, rate) : undefined);
+      const warm = this.warm(s, w.headIndex, BigInt(this.o.format.windowSamples!));
+      this.arrivedOne(w.arrivalNs, this.o.paced && !warm ? indexToTimestamp(w.headIndex - 1n, rate) : undefined);
       if (w.headIndex > this.lastArrived[s]) this.lastArrived[s] = w.headIndex;
     }
   }

@@ -26,6 +26,8 @@ export const benchHelp = `usage: mxl-fabrics bench target|initiator [options]
                         use 0.0.0.0:PORT across hosts)
     --info-file F       also write the TargetInfos to F (JSON {"infos": [...]})
     --max-duration S    stop after S seconds even without /stop (default 3600)
+    --warmup S          paced: leave each stream's first S seconds out of the latency
+                        figures and count its late grains apart (default 0)
   initiator: send N streams to the target for --duration and print the JSON report
     --target URL        the target's http://HOST:PORT (reads /targetinfos, /stats, /stop)
     --info-file F       or the TargetInfos from a file (the report then has no target figures)
@@ -58,7 +60,7 @@ export async function runBench(argv: string[]): Promise<number> {
     options: {
       provider: { type: 'string', short: 'p' }, node: { type: 'string', short: 'n' }, format: { type: 'string' }, streams: { type: 'string' },
       unpaced: { type: 'boolean' }, poll: { type: 'string' }, 'no-verify': { type: 'boolean' }, http: { type: 'string' }, 'info-file': { type: 'string' },
-      'max-duration': { type: 'string' }, target: { type: 'string' }, duration: { type: 'string' }, out: { type: 'string' }, 'writable-mapping': { type: 'boolean' }, 'no-protect-torn': { type: 'boolean' }, 'js-follow': { type: 'boolean' },
+      'max-duration': { type: 'string' }, warmup: { type: 'string' }, target: { type: 'string' }, duration: { type: 'string' }, out: { type: 'string' }, 'writable-mapping': { type: 'boolean' }, 'no-protect-torn': { type: 'boolean' }, 'js-follow': { type: 'boolean' },
       verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -77,7 +79,9 @@ export async function runBench(argv: string[]): Promise<number> {
 
   if (role === 'target') {
     const maxS = Number(values['max-duration'] ?? 3600);
-    const side = new TargetSide({ provider, node, format, streams, pollMode, paced, verify: values['no-verify'] !== true, http: hostPort(values.http ?? '127.0.0.1:0'), infoFile: values['info-file'] });
+    const warmupS = Number(values.warmup ?? 0);
+    if (!(warmupS >= 0)) throw new UsageError(`--warmup must be >= 0 seconds, got ${values.warmup}`);
+    const side = new TargetSide({ provider, node, format, streams, pollMode, paced, verify: values['no-verify'] !== true, warmupS, http: hostPort(values.http ?? '127.0.0.1:0'), infoFile: values['info-file'] });
     await side.start();
     console.log(JSON.stringify({ type: 'ready', url: side.url, infoFile: values['info-file'] ?? null, streams }));
     const stop = (): void => side.stopNow();

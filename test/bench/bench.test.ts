@@ -46,7 +46,7 @@ function wellFormedRoot(xml: string): string {
 function assertFigures(t: import('ava').ExecutionContext, f: RunFigures, what: string): void {
   t.true(f.grainsPerSec > 0, `${what}: grains/s`);
   t.true(f.gbitPerSec > 0, `${what}: Gbit/s`);
-  for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lost', 'corrupt'] as const) t.is(typeof f.counts[k], 'number', `${what}: counts.${k}`);
+  for (const k of ['written', 'arrived', 'verified', 'unverified', 'late', 'lateWarmup', 'lost', 'corrupt'] as const) t.is(typeof f.counts[k], 'number', `${what}: counts.${k}`);
   t.true(f.counts.arrived > 0, `${what}: arrived`);
   for (const k of ['p50', 'p90', 'p99', 'max'] as const) t.true(typeof f.latencyMs.transfer[k] === 'number' && f.latencyMs.transfer[k] > 0, `${what}: transfer latency ${k}`);
   // Paced, a grain is committed up to half a period before its own timestamp, so end-to-end
@@ -126,6 +126,11 @@ test.serial('a quick bench run: every field, ratios from a baseline that ran, a 
       t.true(b.latencyMs.transfer.count > 0 && b.latencyMs.transfer.p50 > 0, `${what}: raw C measured latency`);
       t.is(s.ratios!.transferP50, s.ours!.latencyMs.transfer.p50 / b.latencyMs.transfer.p50);
       t.true(s.ours!.latencyMs.transfer.windows.length >= 1, `${what}: 1 s windows`);
+      // --quick's warm-up (0.5 s of a 50 grains/s flow): the first 25 grains of each side are
+      // carried and counted but not timed.
+      t.regex(rep.method.warmup, /first 0\.5 s/);
+      t.is(b.latencyMs.transfer.count, b.counts.arrived - 25, `${what}: raw C times every grain after the warm-up`);
+      t.is(s.ours!.latencyMs.transfer.count, s.ours!.counts.arrived - 25, `${what}: ours times every grain after the warm-up`);
       // Paced whole grains come from a source process of its own: its CPU is reported apart.
       t.true(typeof s.ours!.cpu.initiator.sourcePct === 'number' && s.ours!.cpu.initiator.sourcePct > 0, `${what}: source process CPU`);
     } else {
