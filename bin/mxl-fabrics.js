@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// Package bin: runs the compiled CLI (shipped in the npm package; in a checkout `npm run setup` builds it).
+#!/usr/bin/env -S node --no-memory-reducer
+// Package bin: runs the compiled CLI. --no-memory-reducer: docs/runtime.md, "V8's memory reducer".
+// (shipped in the npm package; in a checkout `npm run setup` builds it).
 // SIGINT/SIGTERM while the CLI modules still load are kept for the command (it stops
 // cleanly, exit 0) instead of killing the process: src/cli/process-guards.ts takes them.
 {

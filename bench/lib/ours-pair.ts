@@ -30,13 +30,16 @@ export interface PairOptions {
   onStarted?: (pids: { target: number; initiator: number }) => void;
 }
 
+/** As docs/runtime.md recommends for a paced media process ("V8's memory reducer"). */
+const NODE_FLAGS = ['--no-memory-reducer'];
+
 const exited = (p: ReturnType<typeof spawn>): Promise<number | null> =>
   new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));
 
 /** Runs the pair; returns the initiator's scenario (both sides' figures). */
 export async function runOursPair(o: PairOptions): Promise<ScenarioResult> {
   const common = ['--format', o.format, '-p', o.provider, '--streams', String(o.streams), '--poll', o.poll, ...(o.paced ? [] : ['--unpaced'])];
-  const target = spawn(process.execPath, [CLI, 'bench', 'target', ...common, ...(o.warmupS ? ['--warmup', String(o.warmupS)] : []), ...(o.targetArgs ?? []), '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const target = spawn(process.execPath, [...NODE_FLAGS, CLI, 'bench', 'target', ...common, ...(o.warmupS ? ['--warmup', String(o.warmupS)] : []), ...(o.targetArgs ?? []), '--http', '127.0.0.1:0', '--max-duration', String(o.durationS + 60)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mxlf-bench-run-'));
   try {
     const lines = readline.createInterface({ input: target.stdout! });
@@ -45,7 +48,7 @@ export async function runOursPair(o: PairOptions): Promise<ScenarioResult> {
       lines.once('line', (l) => { clearTimeout(t); try { resolve(JSON.parse(l)); } catch (e) { reject(e); } });
       target.once('exit', (c) => reject(new Error(`bench target exited (${c}) before ready`)));
     });
-    const ini = spawn(process.execPath, [CLI, 'bench', 'initiator', ...common, ...(o.initiatorArgs ?? []), '--target', ready.url, '--duration', String(o.durationS), '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ini = spawn(process.execPath, [...NODE_FLAGS, CLI, 'bench', 'initiator', ...common, ...(o.initiatorArgs ?? []), '--target', ready.url, '--duration', String(o.durationS), '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     const keep = (d: Buffer): void => { tail = (tail + d.toString()).slice(-2000); };
     ini.stdout!.on('data', keep);
