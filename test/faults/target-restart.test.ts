@@ -21,7 +21,7 @@ async function restarts(t: ExecutionContext, provider: 'tcp' | 'shm', cycleCount
   for (const end = performance.now() + 5000; reportedDowntimes(ini).length < cycles.length && performance.now() < end;) await sleep(20);
   const downtimes = reportedDowntimes(ini);
   t.log(`${provider}: resumed ${resumed.length}/${cycleCount}; since target up: median ${Math.round(median(cycles.map((c) => c.resumedMs)))} ms, max ${Math.round(Math.max(...cycles.map((c) => c.resumedMs)))} ms; initiator-reported downtime median ${median(downtimes)} ms, max ${Math.max(...downtimes)} ms (target down ${cycles.map((c) => Math.round(c.downMs)).join(', ')} ms)`);
-  if (resumed.length < cycleCount) t.log(ini.stderr.slice(-30).join('\n'));
+  if (resumed.length < cycleCount || downtimes.length !== cycleCount) t.log(ini.stderr.slice(-40).join('\n'));
   t.is(cycles.length, cycleCount, 'every cycle ran');
   t.deepEqual(cycles.flatMap((c) => c.bad.map((b) => `cycle ${c.cycle}: ${b}`)), [], 'every grain after each resumption has the right payload');
   t.deepEqual(cycles.filter((c) => c.resumedMs > RESUME_WITHIN_MS).map((c) => `cycle ${c.cycle}: ${Math.round(c.resumedMs)} ms`), [], `resumed within ${RESUME_WITHIN_MS} ms of each new target`);
