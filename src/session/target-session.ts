@@ -88,15 +88,10 @@ export class TargetSession {
 
   completion(c: CompletedGrain): void {
     this.completed++;
-    // Timed by the worker: completions may be read in batches, after the peer events that
-    // followed them (docs/runtime.md §1), so one that completed before the failure was seen
-    // is no sign that the target moves again.
-    const now = Number(c.timeNs) / 1e6;
-    if (this.failure && now < this.failure.at && c.peer === this.peer) {
-      this.lastIndex = c.index;
-      this.lastCompletionAt = now;
-      return;
-    }
+    const now = Number(c.timeNs) / 1e6; // the worker's clock
+    // A swap's first completion at the new target is its resumption whenever it was timed:
+    // a failure of the new target noticed since (its event comes at once, the completion in
+    // a later batch) must not hide it, or the resumption is folded into the next outage.
     const a = this.awaiting;
     if (a && c.peer === this.peer) {
       this.awaiting = undefined;
@@ -106,6 +101,14 @@ export class TargetSession {
         session: this.n, oldId: a.oldId, newId: this.info.id, reason: a.reason, firstIndex: c.index,
         downtimeMs: now - a.failure.at, gapMs: a.lastAt === undefined ? undefined : now - a.lastAt, lost: lost === undefined ? undefined : Math.max(0, lost),
       } satisfies ResumedEvent);
+    }
+    // Completions may be read in batches, after the peer events that followed them
+    // (docs/runtime.md §1): one that completed before the failure was seen is no sign that
+    // the target moves again.
+    if (this.failure && now < this.failure.at && c.peer === this.peer) {
+      this.lastIndex = c.index;
+      this.lastCompletionAt = now;
+      return;
     }
     if (c.peer === this.peer) {
       this.failure = undefined; // moving again (a tcp reconnect to the same target, or the new one)
