@@ -88,12 +88,13 @@ export class TargetSession {
 
   completion(c: CompletedGrain): void {
     this.completed++;
+    if (c.peer !== this.peer) return;
     const now = Number(c.timeNs) / 1e6; // the worker's clock
     // A swap's first completion at the new target is its resumption whenever it was timed:
     // a failure of the new target noticed since (its event comes at once, the completion in
     // a later batch) must not hide it, or the resumption is folded into the next outage.
     const a = this.awaiting;
-    if (a && c.peer === this.peer) {
+    if (a) {
       this.awaiting = undefined;
       const audio = c.count > 0;
       const lost = a.lastIndex === undefined ? undefined : Number(audio ? c.index - BigInt(c.count) - a.lastIndex : c.index - a.lastIndex - 1n);
@@ -102,19 +103,12 @@ export class TargetSession {
         downtimeMs: now - a.failure.at, gapMs: a.lastAt === undefined ? undefined : now - a.lastAt, lost: lost === undefined ? undefined : Math.max(0, lost),
       } satisfies ResumedEvent);
     }
+    this.lastIndex = c.index;
+    this.lastCompletionAt = now;
     // Completions may be read in batches, after the peer events that followed them
     // (docs/runtime.md §1): one that completed before the failure was seen is no sign that
-    // the target moves again.
-    if (this.failure && now < this.failure.at && c.peer === this.peer) {
-      this.lastIndex = c.index;
-      this.lastCompletionAt = now;
-      return;
-    }
-    if (c.peer === this.peer) {
-      this.failure = undefined; // moving again (a tcp reconnect to the same target, or the new one)
-      this.lastIndex = c.index;
-      this.lastCompletionAt = now;
-    }
+    // the target moves again. A later one is (a tcp reconnect to the same target, or the new one).
+    if (this.failure && now >= this.failure.at) this.failure = undefined;
   }
 
   /** Refetches with back-off until the TargetInfo changes or the target moves grains again. */
