@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MxlInstance, indexToTimestamp, taiNow, type ContinuousFlowReader, type DiscreteFlowReader } from '../../src/domain/index.js';
 import { audioIntact, commitTimeOf, verifyGrain } from './grain-stamp.js';
-import { BATCH_MS, CTL, FLUSH_GIVE_UP_MS, type DestReaderJob, type DestReaderMessage } from './dest-reader.js';
+import { BATCH_MS, CTL, FLUSH_GIVE_UP_MS, noReaderCounts, type DestReaderJob, type DestReaderMessage } from './dest-reader.js';
 
 const job = workerData as DestReaderJob;
 const port = parentPort!;
@@ -24,7 +24,7 @@ const ctl64 = new BigInt64Array(job.ctl, CTL.UNTIL_BYTE, 1);
 /** The longest single wait: how soon a stop or flush is noticed when no grain comes. */
 const SLICE_MS = Math.max(1, Math.min(50, job.periodMs));
 
-const counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 };
+const counts = noReaderCounts();
 let samples: number[] = [];
 let fromCommit: number[] = [];
 let lastPost = performance.now();

@@ -29,6 +29,16 @@ export interface DestReaderJob {
   ctl: SharedArrayBuffer;
 }
 
+/** What a reader counts; its batches carry the deltas, DestReader.counts the sums. */
+export interface ReaderCounts {
+  verified: number; corrupt: number; unverified: number;
+  /** Paced, above one period: after the warm-up (late) and in it (lateWarmup). */
+  late: number; lateWarmup: number;
+  /** Grains the reader found missing from the flow (never landed: lost or skipped at the source). */
+  missing: number;
+}
+export const noReaderCounts = (): ReaderCounts => ({ verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 });
+
 /** Int32 words of the control buffer, then one BigInt64 at byte 8: the index a flush must reach. */
 export const CTL = { STOP: 0, FLUSH_SEQ: 1, UNTIL_BYTE: 8 } as const;
 export const CTL_BYTES = 16;
@@ -39,18 +49,15 @@ export const FLUSH_GIVE_UP_MS = 1000;
 
 export type DestReaderMessage =
   | { type: 'ready'; tid: string }
-  | {
+  | (ReaderCounts & {
       type: 'batch';
-      verified: number; corrupt: number; unverified: number; late: number; lateWarmup: number;
-      /** Grains the reader found missing from the flow (never landed: lost or skipped at the source). */
-      missing: number;
       /** End-to-end samples as pairs [ms, wall time of the sample in ms since the epoch]. */
       e2e: Float64Array;
       /** Video: the same wake minus the commit stamp in the payload, same pairs. */
       commitToSeen: Float64Array;
       /** The flush request this batch answers, if any. */
       flushed?: number;
-    }
+    })
   | { type: 'error'; message: string };
 
 /** The job's fields (but the control buffer, which the reader makes) and where its figures go. */
@@ -64,7 +71,7 @@ export interface DestReaderOptions extends Omit<DestReaderJob, 'ctl'> {
 
 export class DestReader {
   /** Counted by the reader so far (what its batches delivered). */
-  readonly counts = { verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 };
+  readonly counts = noReaderCounts();
   /** The reader thread's id (for /proc/self/task/TID/stat), once ready. */
   tid?: string;
   error?: string;

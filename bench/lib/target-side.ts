@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Fabrics, MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowReader, type PollMode, type ProviderName, type TargetHandle } from '../../src/index.js';
-import { DestReader } from './dest-reader.js';
+import { DestReader, noReaderCounts } from './dest-reader.js';
 import { commitTimeOf } from './grain-stamp.js';
 import { WindowedLatency, type LatencySummary } from './percentiles.js';
 import { CpuMeter, peakRssBytes, threadIds } from './proc-stat.js';
@@ -147,7 +147,7 @@ export class TargetSide {
   }
 
   stats(): TargetStats {
-    const c = { verified: 0, corrupt: 0, unverified: 0, late: 0, lateWarmup: 0, missing: 0 };
+    const c = noReaderCounts();
     for (const r of this.readers) for (const k of Object.keys(c) as (keyof typeof c)[]) c[k] += r.counts[k];
     const processPct = this.started ? this.processCpu.pct() : 0;
     const readerPct = this.started ? this.readerCpu.pct() : 0;
