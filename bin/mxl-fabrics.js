@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --no-memory-reducer
-// Package bin: runs the compiled CLI. --no-memory-reducer: docs/runtime.md, "V8's memory reducer".
-// (shipped in the npm package; in a checkout `npm run setup` builds it).
+// Package bin: runs the compiled CLI (shipped in the npm package; in a checkout `npm run setup`
+// builds it), under node --no-memory-reducer (docs/runtime.md, "V8's memory reducer").
 // SIGINT/SIGTERM while the CLI modules still load are kept for the command (it stops
 // cleanly, exit 0) instead of killing the process: src/cli/process-guards.ts takes them.
 {
