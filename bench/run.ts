@@ -153,7 +153,7 @@ async function main(o: Opts): Promise<number> {
       verification: 'every 4 KiB page of each grain carries its index, checked by the destination reader thread of its stream right after it took the end-to-end stamp; audio: every sample; a grain the ring overwrote before its reader got to it counts as unverified',
       noise: 'an idle gate (< 10 % busy) before each scenario; noisy = other processes used > 25 % of a core meanwhile',
       late: 'paced: end-to-end latency (at the destination reader; raw C: transfer latency) above one grain period',
-      warmup: `paced: the first ${o.warmupS} s of each stream (rate × S grains or audio windows from its first) are carried and verified, and count for lost and corrupt, but are left out of the latency figures, and a late one counts as lateWarmup instead of late; the same for raw C (rma_bw -W); rates and CPU still cover the whole run. The highest N is taken on late and lost after the warm-up. Unpaced runs have no warm-up`,
+      warmup: `paced: the first ${o.warmupS} s of each stream (the first rate × S grains or audio windows that arrive) are carried and verified, and count for lost and corrupt, but are left out of the latency figures, and a late one counts as lateWarmup instead of late; the same for raw C (rma_bw -W); rates and CPU still cover the whole run. The highest N is taken on late and lost after the warm-up. Unpaced runs have no warm-up`,
     },
     scenarios: results, highestN,
   };

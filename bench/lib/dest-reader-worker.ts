@@ -40,7 +40,11 @@ function post(flushed?: number): void {
   lastPost = performance.now();
 }
 
-/** warm: a grain of the stream's warm-up (job.warmupUnits): counted apart, no latency sample. */
+/** Grains (audio: windows) timed so far: the first job.warmupUnits are the warm-up. */
+let timed = 0;
+const inWarmup = (): boolean => timed++ < job.warmupUnits;
+
+/** warm: a grain of the stream's warm-up: counted apart, no latency sample. */
 function sample(ms: number, atWallMs: number, warm: boolean): void {
   const late = job.paced && ms > job.periodMs;
   if (warm) { if (late) counts.lateWarmup++; return; }
@@ -73,8 +77,6 @@ function readVideo(reader: DiscreteFlowReader): void {
   const gc = BigInt(reader.geometry.grainCount);
   const head = (): bigint => reader.flowHeader.headIndex;
   let next: bigint | undefined;
-  /** The first index past the warm-up, set with the first grain. */
-  let warmEnd = 0n;
   const reached = (until: bigint): boolean => next !== undefined && next > until;
   while (!stopped()) {
     service(reached);
@@ -89,7 +91,6 @@ function readVideo(reader: DiscreteFlowReader): void {
       let first = h;
       while (first > 0n && h - first + 1n < gc && reader.getGrainSync(first - 1n).status === 'OK') first--;
       next = first;
-      warmEnd = first + BigInt(job.warmupUnits);
       continue;
     }
     // At or behind the head, yet the slot holds an older grain (even with no slice valid:
@@ -119,7 +120,7 @@ function readVideo(reader: DiscreteFlowReader): void {
     const e2eMs = Number(seen - (job.paced ? indexToTimestamp(next, job.rate) : commit)) / 1e6;
     const verdict = job.verify ? verifyGrain(payload, next, reader.geometry.grainCount) : 'ok';
     // An overwritten slot may also have lost its commit stamp: no stamp-based sample then.
-    const warm = next < warmEnd;
+    const warm = inWarmup();
     if (job.paced || verdict !== 'overwritten') sample(e2eMs, seenWall, warm);
     if (verdict !== 'overwritten' && !warm) fromCommit.push(Number(seen - commit) / 1e6, seenWall);
     counts[verdict === 'ok' ? 'verified' : verdict === 'overwritten' ? 'unverified' : 'corrupt']++;
@@ -133,8 +134,6 @@ function readAudio(reader: ContinuousFlowReader): void {
   const head = (): bigint => reader.flowHeader.headIndex;
   /** One past the last sample of the last window handled. */
   let last: bigint | undefined;
-  /** One past the last sample of the warm-up, set with the first window. */
-  let warmEnd = 0n;
   const reached = (until: bigint): boolean => last !== undefined && last >= until;
   while (!stopped()) {
     service(reached);
@@ -142,10 +141,7 @@ function readAudio(reader: ContinuousFlowReader): void {
       // The start: window (1, 1) is TOO_EARLY at head 0 and TOO_LATE once anything landed.
       reader.getSamplesSync(1n, 1, SLICE_MS);
       const h = head();
-      if (h !== 0n) {
-        last = h - w; // the first window it sees: the one ending at the head
-        warmEnd = last + BigInt(job.warmupUnits) * w;
-      }
+      if (h !== 0n) last = h - w; // the first window it sees: the one ending at the head
       continue;
     }
     const end = last + w;
@@ -158,7 +154,7 @@ function readAudio(reader: ContinuousFlowReader): void {
     last = end;
     if (r.status === 'TOO_LATE') { counts.unverified++; continue; }
     // Unpaced audio carries no stamp and its timestamps mean nothing: no end-to-end figure.
-    if (job.paced) sample(Number(seen - indexToTimestamp(end - 1n, job.rate)) / 1e6, seenWall, end <= warmEnd);
+    if (job.paced) sample(Number(seen - indexToTimestamp(end - 1n, job.rate)) / 1e6, seenWall, inWarmup());
     const ok = !job.verify || audioIntact(r.channels, end - w);
     // A mismatch in a window the writer has meanwhile reclaimed is an overwrite, not corruption.
     if (ok) counts.verified++;

@@ -21,7 +21,7 @@ export interface DestReaderJob {
   /** One grain (or audio window) period in ms: above it a paced grain is late. */
   periodMs: number;
   /**
-   * Paced: the first this many grains (or windows) of the stream are its warm-up: verified
+   * Paced: the first this many grains (or windows) the reader times are its warm-up: verified
    * and counted, but their latency is left out and a late one counts as lateWarmup.
    */
   warmupUnits: number;

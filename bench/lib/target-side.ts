@@ -27,9 +27,8 @@ export interface TargetSideOptions {
   paced: boolean;
   verify: boolean;
   /**
-   * Paced: seconds of each stream's start (from its first grain) whose grains are carried,
-   * verified and counted but left out of the latency figures, a late one counted as
-   * lateWarmup (default 0; docs/bench.md, "Reading the report").
+   * Paced: each stream's first warmupS x rate grains (audio: windows) are carried, verified
+   * and counted but left out of the latency figures, a late one counted as lateWarmup (default 0; docs/bench.md, "Reading the report").
    */
   warmupS?: number;
   /** host:port to serve on (port 0 = any). */
@@ -74,8 +73,8 @@ export class TargetSide {
   private readonly readers: DestReader[] = [];
   /** Per stream: the last complete grain (video) or head (audio) the main thread saw arrive; -1n none. */
   private readonly lastArrived: bigint[] = [];
-  /** Per stream: the first index (video) or head (audio) past the warm-up; undefined before its first record. */
-  private readonly warmEnd: (bigint | undefined)[] = [];
+  /** Per stream: complete grains (audio: windows) seen so far, for the warm-up. */
+  private readonly seen: number[] = [];
   private arrived = 0;
   private processCpu = CpuMeter.process();
   private endpointCpu = CpuMeter.process();
@@ -105,7 +104,7 @@ export class TargetSide {
       this.infos.push(t.info);
       ids.push((JSON.parse(def) as { id: string }).id);
       this.lastArrived.push(-1n);
-      this.warmEnd.push(undefined);
+      this.seen.push(0);
     }
     // The endpoint threads: the workers (and libfabric's threads) that appeared meanwhile.
     this.endpointTids = threadIds().filter((t) => !before.has(t));
@@ -175,10 +174,9 @@ export class TargetSide {
     return this.o.paced ? Math.round((this.o.warmupS ?? 0) * unitsPerSecond(this.o.format)) : 0;
   }
 
-  /** Whether unit `at` (a grain index, or an audio head) of stream s is still in its warm-up. */
-  private warm(s: number, at: bigint, unit: bigint): boolean {
-    this.warmEnd[s] ??= at + BigInt(this.warmupUnits) * unit;
-    return at < this.warmEnd[s]!;
+  /** Whether the grain (audio: window) stream s just delivered is one of its first warmupUnits. */
+  private warm(s: number): boolean {
+    return this.seen[s]++ < this.warmupUnits;
   }
 
   private arrivedOne(arrivalHr: bigint, sent: bigint | undefined): void {
@@ -209,7 +207,7 @@ export class TargetSide {
       // The commit stamp, for the transfer time (non-blocking; gone if the ring wrapped over it).
       const r = reader.getGrainSync(g.index);
       const commit = r.status === 'OK' && r.payload ? commitTimeOf(r.payload) : undefined;
-      const warm = this.warm(s, g.index, 1n);
+      const warm = this.warm(s);
       this.arrivedOne(g.arrivalNs, warm ? undefined : commit ?? (this.o.paced ? g.sourceTimestampNs : undefined));
       if (g.index > this.lastArrived[s]) this.lastArrived[s] = g.index;
     }
@@ -219,7 +217,7 @@ export class TargetSide {
     const rate = this.o.format.rate;
     for await (const w of t.samples({ batchMs: this.batchMs })) {
       // Audio carries no stamp: its transfer is timed from the window's own timestamp (paced only).
-      const warm = this.warm(s, w.headIndex, BigInt(this.o.format.windowSamples!));
+      const warm = this.warm(s);
       this.arrivedOne(w.arrivalNs, this.o.paced && !warm ? indexToTimestamp(w.headIndex - 1n, rate) : undefined);
       if (w.headIndex > this.lastArrived[s]) this.lastArrived[s] = w.headIndex;
     }
