@@ -63,13 +63,14 @@ async function main(): Promise<number> {
       if (on.length && off.length) rows.push({ provider, paced, on: medianCell(on), off: medianCell(off), runs });
     }
   }
+  const corruptOf = (runs: { protect: boolean; cell: Cell }[], protect: boolean): number => runs.filter((x) => x.protect === protect).reduce((n, x) => n + x.cell.corrupt, 0);
   const f = (a: number, b: number, d = 1): string => `${a.toFixed(d)} / ${b.toFixed(d)} (${(a / b).toFixed(2)})`;
   const md = [
     `# Cost of the torn-grain protection, ${new Date().toISOString()}`, '',
     `${format}, hybrid poll, medians of ${rounds} alternated rounds of ${durationS} s; each cell is protected / unprotected (ratio).`, '',
-    '| provider | pacing | grains/s | CPU initiator % | CPU target % | transfer p50 ms | transfer p99 ms | end-to-end p50 ms |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.provider} | ${r.paced ? 'paced' : 'unpaced'} | ${f(r.on.grainsPerSec, r.off.grainsPerSec)} | ${f(r.on.cpuInitiator, r.off.cpuInitiator)} | ${f(r.on.cpuTarget, r.off.cpuTarget)} | ${f(r.on.transferP50, r.off.transferP50, 2)} | ${f(r.on.transferP99, r.off.transferP99, 2)} | ${f(r.on.e2eP50, r.off.e2eP50, 2)} |`),
+    '| provider | pacing | grains/s | CPU initiator % | CPU target % | transfer p50 ms | transfer p99 ms | end-to-end p50 ms | corrupt (all rounds) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.provider} | ${r.paced ? 'paced' : 'unpaced'} | ${f(r.on.grainsPerSec, r.off.grainsPerSec)} | ${f(r.on.cpuInitiator, r.off.cpuInitiator)} | ${f(r.on.cpuTarget, r.off.cpuTarget)} | ${f(r.on.transferP50, r.off.transferP50, 2)} | ${f(r.on.transferP99, r.off.transferP99, 2)} | ${f(r.on.e2eP50, r.off.e2eP50, 2)} | ${corruptOf(r.runs, true)} / ${corruptOf(r.runs, false)} |`),
   ].join('\n');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'torn-cost.json'), JSON.stringify({ schema: 'mxl-fabrics-torn-cost/1', date: new Date().toISOString(), machine: machineInfo(), versions: { node: process.version, mxlFabrics: packageVersion(HERE), libfabric: addon().fabricVersion() }, format, rounds, durationS, rows }, null, 2));

@@ -49,7 +49,8 @@ function runRole(bin: string, args: string[], timeoutS: number): Promise<{ code:
     let stderr = '';
     c.stdout.on('data', (d) => (stdout += d));
     c.stderr.on('data', (d) => (stderr += d));
-    c.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': 'exit' can come before the last stdout bytes are read.
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -103,8 +103,12 @@ export type TargetEvent =
   | { type: 'dropped'; code: DropReason; reason: string; immediate: number }
   | { type: 'error'; error: FabricsError };
 
-/** While idle, blocking reads still look at connection events this often. */
-const EQ_POLL_MS = 10;
+/**
+ * While idle, blocking reads still look at connection events this often. Longer than a
+ * grain period at 25 fps and up: at 10 ms a paced 50 fps target woke twice per grain for
+ * nothing, about 2 points of a core (docs/runtime.md, "Where a target blocks").
+ */
+const EQ_POLL_MS = 50;
 /** Connections are checked for idleness at most this often. */
 const IDLE_CHECK_NS = 20_000_000n;
 

@@ -17,7 +17,8 @@ import { arrivalsPerSecond } from './idle-policy.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { TargetWorkerConfig } from '../ipc/worker-messages.js';
 
-const BLOCK_MS = 20;
+/** How long one blocking wait may last: control messages and stop wait up to this long. */
+const BLOCK_MS = 50;
 const finitePositive = (x: number): number | undefined => (x > 0 && Number.isFinite(x) ? x : undefined);
 const CONTROL_EVERY = 64;
 

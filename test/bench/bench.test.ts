@@ -80,7 +80,7 @@ test.serial('raw C -P: the target checks every page; pages the initiator did not
       spawn(bin, ['-r', 'initiator', ...common, '-n', '127.0.0.1'], { stdio: 'ignore' });
     };
     go();
-    tgt.on('exit', (code) => resolve({ code, out }));
+    tgt.on('close', (code) => resolve({ code, out }));
   });
   const line = JSON.parse(mixed.out.trim().split('\n').pop() ?? '{}') as { errors?: number };
   t.true((line.errors ?? 0) >= 150, `unstamped pages reported: ${line.errors} errors of 200`);
@@ -180,7 +180,7 @@ test.after.always(() => hosts.remove());
       let err = '';
       c.stdout.on('data', (d: Buffer) => (out += d.toString()));
       c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      c.on('exit', (code) => resolve({ code, out, err }));
+      c.on('close', (code) => resolve({ code, out, err }));
     });
     t.is(r.code, 0, r.err);
     const rep = JSON.parse(r.out) as BenchReport;
