@@ -23,7 +23,7 @@ import {
 
 export const initiatorHelp = `usage: mxl-fabrics initiator -d DOMAIN -f FLOW_ID -t @FILE|BASE64 [-t ...] [-p PROVIDER] [-n NODE]
                              [-s SERVICE] [--metrics HOST:PORT] [--poll MODE] [-q]
-                             [--name NAME] [--log-format text|json]
+                             [--name NAME] [--log-format text|json] [--writable-mapping]
 
 Sends a flow over fabrics: follows flow FLOW_ID in DOMAIN (written by any MXL application)
 and forwards every grain to each target as soon as it is committed. Runs until
@@ -42,6 +42,8 @@ SIGINT/SIGTERM (exit 0).
       --log-format   text (default) or json: one event per line (time, level, endpoint,
                      target_id, msg)
       --poll         busy, hybrid (default) or blocking completion polling
+      --writable-mapping  map the source flow read-write, for providers that cannot register
+                     read-only memory (automatic with efa)
   -q, --quiet        no progress lines (events and errors are still logged)
       --verbose      stack traces on errors
   -h, --help         this text`;
@@ -65,6 +67,7 @@ export async function runInitiator(argv: string[]): Promise<number> {
     name: { type: 'string' },
     'log-format': { type: 'string' },
     poll: { type: 'string' },
+    'writable-mapping': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     verbose: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -145,7 +148,8 @@ export async function runInitiator(argv: string[]): Promise<number> {
   try {
     // Listeners first: a busy port fails before the endpoint exists.
     const metricsServer = metrics ? await serveMetricsChecked('initiator', fx, metrics) : undefined;
-    const ini = await fx.createInitiator({ name, provider, node, service: str('service'), domain, flowId, follow: true, pollMode });
+    const ini = await fx.createInitiator({ name, provider, node, service: str('service'), domain, flowId, follow: true, pollMode,
+      writableMapping: values['writable-mapping'] === true || undefined });
     ini.on('error', (e: Error) => stop.fail(e));
     const watchdog = watchWorker('initiator', ini, log);
     log.line(`initiator: following flow ${flowId} (${provider}, poll ${pollMode}) in ${domain}`);

@@ -45,6 +45,10 @@ export interface InitiatorOptions extends EndpointCommonOptions {
   follow?: boolean;
   maxInFlight?: number;
   reconnectDelayMs?: number;
+  /**
+   * Map the source flow read-write (default: true for efa, false otherwise). EFA cannot
+   * register read-only memory, and a flow reader maps its grains read-only (docs/fabrics.md).
+   */
   writableMapping?: boolean;
   /**
    * Publish a grain at the target only if its source slot still held it when the payload
@@ -93,7 +97,7 @@ export class Fabrics {
   async createInitiator(opts: InitiatorOptions): Promise<InitiatorHandle> {
     const name = opts.name ?? `initiator-${++this.counter}`;
     const h = new InitiatorHandle(
-      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping, protectTorn: opts.protectTorn, nativeFollow: opts.nativeFollow },
+      { role: 'initiator', name, provider: opts.provider, node: opts.node, service: opts.service, pollMode: opts.pollMode ?? 'hybrid', domain: opts.domain, flowId: opts.flowId, follow: opts.follow ?? false, maxInFlight: opts.maxInFlight, reconnectDelayMs: opts.reconnectDelayMs, writableMapping: opts.writableMapping ?? opts.provider === 'efa', protectTorn: opts.protectTorn, nativeFollow: opts.nativeFollow },
       workerUrl('initiator-worker.js'),
     );
     return this.adopt(h, opts.provider);

@@ -14,6 +14,12 @@ test.after.always(cleanupAll);
 
 const GRAINS = 20;
 
+/** How process `pid` maps the grain files of flows in `domain`: the distinct permission pairs ('r-', 'rw'). */
+function grainMappings(pid: number, domain: string): string[] {
+  const lines = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => l.includes(`${domain}/`) && /\/grains\/data\.\d+$/.test(l));
+  return [...new Set(lines.map((l) => l.split(/\s+/)[1].slice(0, 2)))].sort();
+}
+
 /**
  * Waits for the first grain in `domain`, then follows the flow and checks payload checksums
  * until GRAINS grains are verified. A grain the reader cannot get any more (TOO_LATE: the
@@ -108,6 +114,7 @@ test.serial('tcp fan-out: one initiator (-t @FILE and -t BASE64, provider from t
 
   const ini = startCli(['initiator', '-d', src, '-f', FLOW_ID, '-t', `@${infoFile}`, '-t', b64b]);
   await ini.waitFor(/connected to target #1/);
+  t.deepEqual(grainMappings(ini.proc.pid!, src), ['r-'], 'tcp without --writable-mapping: the source grains are mapped read-only');
   await ini.waitFor(/connected to target #2/);
   const [a, b] = await Promise.all([checkGrains(dst1, writer.lineLength, writer.grainSize), checkGrains(dst2, writer.lineLength, writer.grainSize)]);
   if (a.bad.length + b.bad.length > 0) for (const [n, p] of [['target 1', t1], ['target 2', t2], ['initiator', ini]] as const) t.log(`${n} (exit ${p.proc.exitCode}):\n${p.stderr.join('\n')}`);
@@ -154,8 +161,9 @@ test.serial('shm: -p shm on both sides, TargetInfo passed inline as base64, SIGT
   const target = startCli(['target', '-d', dst, '-f', defFile, '-p', 'shm']);
   const [, b64] = await target.waitFor(/^Target info: {2}(\S+)$/);
   t.regex(Buffer.from(b64, 'base64').toString('utf8'), /"addressFormat":9,.*"provider":"shm"/);
-  const ini = startCli(['initiator', '-d', src, '-f', FLOW_ID, '-p', 'shm', '-t', b64, '-q']);
+  const ini = startCli(['initiator', '-d', src, '-f', FLOW_ID, '-p', 'shm', '-t', b64, '-q', '--writable-mapping']);
   await ini.waitFor(/connected to target #1/);
+  t.deepEqual(grainMappings(ini.proc.pid!, src), ['rw'], '--writable-mapping: the source grains are mapped read-write');
   const r = await checkGrains(dst, writer.lineLength, writer.grainSize);
   t.deepEqual(r.bad, []);
   t.is(r.ok, GRAINS);

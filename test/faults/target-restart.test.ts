@@ -63,5 +63,8 @@ lockTest('shm target killed while the initiator waits on its region lock, 3 time
   // as when the kill lands while the target is in its progress call.
   const stderr = await restarts(t, 'shm', 3, { beforeKill: async (pid) => { held.push(holdRegionLock(pid)); await sleep(200); } });
   t.deepEqual(held, [true, true, true], 'each region was locked before the kill');
+  const freed = stderr.filter((l) => /disconnected from .*exited holding its region lock \(freed\)/.test(l)).length;
+  // A rare CI failure counted 2 of 3: keep what each disconnection said, to see which path ran.
+  if (freed !== 3) t.log(stderr.filter((l) => /disconnect|error|stall|resumed/i.test(l)).join('\n'));
   t.is(stderr.filter((l) => /disconnected from .*exited holding its region lock \(freed\)/.test(l)).length, 3, 'each time the initiator was let go by freeing the dead target\'s lock');
 });
