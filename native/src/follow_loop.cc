@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -423,7 +424,11 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       if (now >= deadline) break;
       if (work) continue;
       int mode = __atomic_load_n(ctl_ + kCtlMode, __ATOMIC_SEQ_CST);
-      if (mode == kModeBusy || (mode == kModeHybrid && now - lastActivityNs_ < spinNs)) continue;
+      if (mode == kModeBusy) {
+        sched_yield();  // the core's other runnable threads first (addon yieldCpu, docs/runtime.md)
+        continue;
+      }
+      if (mode == kModeHybrid && now - lastActivityNs_ < spinNs) continue;
       Block(deadline - now);
     }
     ev_[1] = (double)passes;

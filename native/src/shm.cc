@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -378,6 +379,14 @@ Napi::Value SetTimerSlack(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, prev);
 }
 
+// yieldCpu(): sched_yield(). A busy-polling worker calls it on a pass that found nothing, so
+// the threads it shares a core with (source writer, readers, main threads) run first; with
+// nobody waiting it returns at once and the worker spins on.
+Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 // Number of live mappings in this process (leak checks in tests).
 Napi::Value MappingCount(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lock(gMu);
@@ -400,6 +409,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("isTmpfs", Napi::Function::New(env, IsTmpfs, "isTmpfs"));
   exports.Set("setTimerSlack", Napi::Function::New(env, SetTimerSlack, "setTimerSlack"));
   exports.Set("mappingCount", Napi::Function::New(env, MappingCount, "mappingCount"));
+  exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu, "yieldCpu"));
   Napi::Object lock = Napi::Object::New(env);
   lock.Set("SH", LOCK_SH);
   lock.Set("EX", LOCK_EX);

@@ -39,6 +39,8 @@ export interface NativeShm {
    * the kernel may end its sleeps. Returns the previous slack in ns, or -errno.
    */
   setTimerSlack(ns: number): number;
+  /** sched_yield(): lets other runnable threads of this core run first (busy polling). */
+  yieldCpu(): void;
   /** Live mappings in this process (for leak checks). */
   mappingCount(): number;
   readonly LOCK: { readonly SH: number; readonly EX: number; readonly NB: number; readonly UN: number };

@@ -247,7 +247,10 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
       stats.pollIteration(work > 0);
       if (work > 0) { idle.activity(); continue; }
-      if (!idle.shouldBlock()) continue;
+      if (!idle.shouldBlock()) {
+        if (ctl.pollMode === 'busy') native.yieldCpu(); // the core's other threads first (docs/runtime.md)
+        continue;
+      }
       // Block where the next piece of work will show up.
       if (!ini.idle()) ini.makeProgress(1);
       else if (config.follow) native.futexWait(sync, SYNC_COUNTER_U32, lastSync, BLOCK_MS);

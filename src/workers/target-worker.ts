@@ -3,6 +3,7 @@
  * completion queue (busy, hybrid or blocking), commits every landed grain into the flow
  * (waking local readers) and pushes one small record per grain into the event ring.
  */
+import { addon } from '../native/index.js';
 import { MxlInstance, indexToTimestamp, taiNow, type DiscreteFlowWriter } from '../domain/index.js';
 import { GRAIN_PAYLOAD_OFFSET } from '../domain/layout.js';
 import { FabricsError } from '../errors.js';
@@ -24,6 +25,7 @@ const CONTROL_EVERY = 64;
 
 runWorker<TargetWorkerConfig>((kit) => {
   const { config, ctl, events, stats, idle } = kit;
+  const native = addon();
   const instance = new MxlInstance(config.domain);
   let target: Target | undefined;
   try {
@@ -87,7 +89,7 @@ runWorker<TargetWorkerConfig>((kit) => {
       else if (idle.shouldBlock()) {
         n = target.wait(BLOCK_MS);
         if (n > 0) idle.activity();
-      }
+      } else if (ctl.pollMode === 'busy') native.yieldCpu(); // the core's other threads first (docs/runtime.md)
       stats.pollIteration(n > 0); // after wait(): grains reaped there are work too
     }
     ctl.setState('stopping');

@@ -79,3 +79,12 @@ test('setTimerSlack sets the calling thread\'s slack, returns the one before, an
   invalidArg(t, () => a.setTimerSlack(0), /ns >= 1/);
   invalidArg(t, () => (a.setTimerSlack as (x: unknown) => number)('fast'), /ns/);
 });
+
+test('yieldCpu returns at once when nobody else waits for the core, and ignores arguments', (t) => {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < 1000; i++) t.is(a.yieldCpu(), undefined);
+  (a.yieldCpu as (x: unknown) => void)('ignored');
+  // 1000 sched_yield calls: microseconds each, not a time slice each.
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  t.true(ms < 1000, `1000 yields took ${ms.toFixed(1)} ms`);
+});
