@@ -13,8 +13,8 @@
  */
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { MxlInstance, indexToTimestamp, taiNow, type ContinuousFlowReader, type DiscreteFlowReader } from '../../src/domain/index.js';
-import { audioIntact, commitTimeOf, verifyGrain } from './grain-stamp.js';
+import { MxlInstance, indexToTimestamp, taiNow, type ContinuousFlowReader, type DiscreteFlowReader, type GrainReadResult } from '../../src/domain/index.js';
+import { STAMP_STRIDE, audioIntact, commitTimeOf, verifyGrain } from './grain-stamp.js';
 import { BATCH_MS, CTL, FLUSH_GIVE_UP_MS, noReaderCounts, type DestReaderJob, type DestReaderMessage } from './dest-reader.js';
 
 const job = workerData as DestReaderJob;
@@ -73,6 +73,22 @@ function service(reached: (until: bigint) => boolean): void {
 const stopped = (): boolean => Atomics.load(ctl32, CTL.STOP) !== 0;
 const wallNow = (): number => performance.timeOrigin + performance.now();
 
+/** Corrupt grains described on stderr, at most this many per reader: what the pages held. */
+const CORRUPT_LOG_MAX = 3;
+let corruptLogged = 0;
+function logCorrupt(reader: DiscreteFlowReader, r: GrainReadResult, payload: Uint8Array, index: bigint): void {
+  const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const pages = Math.floor(payload.byteLength / STAMP_STRIDE);
+  const bad: string[] = [];
+  let nbad = 0;
+  for (let p = 0; p < pages; p++) {
+    const got = dv.getBigUint64(p * STAMP_STRIDE, true);
+    if (got !== index && nbad++ < 6) bad.push(`page ${p}: ${got}`);
+  }
+  const now = reader.getGrainSync(index, { minValidSlices: 0 });
+  console.error(`bench reader: corrupt grain ${index} (slot ${r.slot}, valid ${r.validSlices}/${r.totalSlices}, flags ${r.flags}, flow head ${reader.flowHeader.headIndex}): ${nbad} of ${pages} pages carry another index (${bad.join(', ')}); the slot now: ${now.status}, valid ${now.validSlices}, flags ${now.flags}`);
+}
+
 function readVideo(reader: DiscreteFlowReader): void {
   const gc = BigInt(reader.geometry.grainCount);
   const head = (): bigint => reader.flowHeader.headIndex;
@@ -124,6 +140,7 @@ function readVideo(reader: DiscreteFlowReader): void {
     if (job.paced || verdict !== 'overwritten') sample(e2eMs, seenWall, warm);
     if (verdict !== 'overwritten' && !warm) fromCommit.push(Number(seen - commit) / 1e6, seenWall);
     counts[verdict === 'ok' ? 'verified' : verdict === 'overwritten' ? 'unverified' : 'corrupt']++;
+    if (verdict === 'corrupt' && corruptLogged++ < CORRUPT_LOG_MAX) logCorrupt(reader, r, payload, next);
     next++;
   }
 }

@@ -13,7 +13,7 @@ export function oursFigures(i: InitiatorStats, t: TargetStats): RunFigures {
   return {
     grainsPerSec: gps,
     gbitPerSec: gbit(gps, i.unitBytes),
-    counts: { written: i.written, arrived: t.arrived, verified: t.verified, unverified: t.unverified, late: t.late, lateWarmup: t.lateWarmup, lost: Math.max(0, i.written - t.arrived), corrupt: t.corrupt },
+    counts: { written: i.written, arrived: t.arrived, verified: t.verified, unverified: t.unverified, late: t.late, lateWarmup: t.lateWarmup, lost: Math.max(0, i.written - t.arrived), corrupt: t.corrupt, initiatorSkipped: i.initiatorSkipped, tornPrevented: i.tornPrevented },
     latencyMs: t.latencyMs,
     cpu: { initiator: { processPct: i.cpu.processPct, endpointPct: i.cpu.endpointPct, sourcePct: i.cpu.sourcePct }, target: { processPct: t.cpu.processPct, endpointPct: t.cpu.endpointPct, readerPct: t.cpu.readerPct, carryPct: t.cpu.carryPct } },
     peakRssBytes: { initiator: i.peakRssBytes, target: t.peakRssBytes },

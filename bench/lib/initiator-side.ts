@@ -38,6 +38,10 @@ export interface InitiatorStats {
   written: number;
   completed: number;
   sourceSkipped: number;
+  /** Grains the initiators did not send (their target slot still busy: a stall of a whole ring), from their status. */
+  initiatorSkipped: number;
+  /** Grains whose source slot was reopened before their payload write completed, sent as INVALID (torn protection). */
+  tornPrevented: number;
   elapsedS: number;
   unitBytes: number;
   /** sourcePct: the source writer's own process (paced follow runs), else null (it ran in this process). */
@@ -147,7 +151,14 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
     // Let the last writes complete (the far side's figures are read after this).
     const until = performance.now() + 2000;
     while (counts.completed < counts.written && performance.now() < until) await sleep(10);
-    return { ...counts, completed: Math.round(counts.completed), elapsedS: (performance.now() - t0) / 1000, unitBytes, cpu: { processPct: processCpu.pct(), endpointPct: endpointCpu.pct(), sourcePct }, peakRssBytes: peakRssBytes() };
+    // What became of the grains that did not complete, from each initiator's own counters.
+    let initiatorSkipped = 0;
+    let tornPrevented = 0;
+    for (const st of streams) {
+      const targets = ((await st.initiator.status()) as { targets?: { skipped?: number; tornPrevented?: number }[] }).targets ?? [];
+      for (const t of targets) { initiatorSkipped += t.skipped ?? 0; tornPrevented += t.tornPrevented ?? 0; }
+    }
+    return { ...counts, initiatorSkipped, tornPrevented, completed: Math.round(counts.completed), elapsedS: (performance.now() - t0) / 1000, unitBytes, cpu: { processPct: processCpu.pct(), endpointPct: endpointCpu.pct(), sourcePct }, peakRssBytes: peakRssBytes() };
   } finally {
     await fx.close().catch(() => {});
     await source?.close();

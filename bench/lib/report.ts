@@ -30,7 +30,11 @@ export interface SideCpu {
 
 /** unverified: arrived, but the ring wrapped over the slot before the reader could check it. */
 /** late: after the warm-up (paced); lateWarmup: late grains of the warm-up, counted apart (report.method.warmup). */
-export interface GrainCounts { written: number; arrived: number; verified: number; unverified: number; late: number; lateWarmup: number; lost: number; corrupt: number }
+export interface GrainCounts {
+  written: number; arrived: number; verified: number; unverified: number; late: number; lateWarmup: number; lost: number; corrupt: number;
+  /** Ours: of the lost, how many the initiators skipped (target slot still busy) and sent as INVALID (torn protection). */
+  initiatorSkipped?: number; tornPrevented?: number;
+}
 
 /** One measured run of one side pair: ours or the raw C baseline. */
 export interface RunFigures {

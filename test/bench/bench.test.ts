@@ -102,6 +102,9 @@ test.serial('a quick bench run: every field, ratios from a baseline that ran, a 
     t.truthy(s.ours, `${what}: ${s.note}`);
     assertFigures(t, s.ours!, `${what} ours`);
     t.is(s.ours!.counts.corrupt, 0, what);
+    const { initiatorSkipped, tornPrevented, lost } = s.ours!.counts;
+    t.true(Number.isInteger(initiatorSkipped) && Number.isInteger(tornPrevented), `${what}: the initiators' skipped and torn counts are reported`);
+    t.true(initiatorSkipped! + tornPrevented! <= lost, `${what}: skipped ${initiatorSkipped} + torn ${tornPrevented} are part of the ${lost} lost`);
     t.true(s.ours!.counts.verified > 0, `${what}: verified grains`);
     t.is(s.ours!.counts.verified + s.ours!.counts.unverified, s.ours!.counts.arrived, `${what}: every arrived grain checked (or overwritten before it could be)`);
     t.truthy(s.baseline, `${what}: raw C ran (${s.baselineNote})`);
