@@ -53,13 +53,16 @@ test.serial("check counts grains that are not the writer's as corrupt and exits 
   // The CLI tests' writer fixture paints a different pattern into a flow with the same geometry.
   const d = roomyDomain();
   const w = await startWriter(d, videoDef());
-  const r = await runCli(['check', '-d', d, '-f', JSON.parse(videoDef()).id, '--count', '5', '--json', '-q']);
+  const r = await runCli(['check', '-d', d, '-f', JSON.parse(videoDef()).id, '--count', '10', '--json', '-q']);
   await w.p.stop('SIGINT');
   t.is(r.code, 1, r.stderr);
   const c = JSON.parse(r.stdout.trim()) as Counts;
-  t.is(c.corrupt + c.late + c.missing, 5);
-  t.true(c.corrupt >= 3, `corrupt ${c.corrupt}`);
+  t.is(c.corrupt + c.late + c.missing, 10);
+  // None may pass as the writer's. On a loaded host the fixture writer rejoins the clock after
+  // falling behind, and the indices it skipped count as missing (CI once saw 2 corrupt of 5),
+  // so only "some were read and all of those were refused" is asked of the count.
   t.is(c.ok, 0);
+  t.true(c.corrupt >= 1, `corrupt ${c.corrupt}, late ${c.late}, missing ${c.missing}`);
 });
 
 test('check: a flow that does not exist exits 1 with what to do; bad flags exit 2', async (t) => {
