@@ -1,11 +1,15 @@
-// FollowLoop: an initiator's follow mode for grains, in the addon (docs/native.md "The
-// native follow loop"). It watches the source flow's head (futex), posts each committed
-// grain or slice range to every lane (a connected target), does the torn check and the
-// commit write when a payload write completes, and appends one small record per outcome
+// FollowLoop: an initiator's follow mode, in the addon (docs/native.md "The native follow
+// loop"). It watches the source flow's head (futex), posts each committed grain or slice
+// range to every lane (a connected target), does the torn check and the commit write when
+// a payload write completes, and appends one small record per outcome
 // to a caller-owned Float64Array. Completions that are not its own (liveness probes and
 // any write JavaScript posted) are handed back, so JavaScript keeps owning sessions,
 // connection events and liveness. The wire and the flow format are the JavaScript
 // engine's (docs/protocol.md §4.3-4.6): same writes, same immediates, same headers.
+// Audio (continuous flows, §4.7) runs the same loop with windows instead of grains: each
+// new run of committed samples is copied once into a registered staging buffer and sent to
+// every lane as one write of two segments (the lane's entry header, the staged payload)
+// into its next bounce entry, immediate = the entry index, as SampleSender does.
 #include "fabric_objects.h"
 #include <linux/futex.h>
 #include <rdma/fi_errno.h>
@@ -34,6 +38,7 @@ constexpr size_t kOffVersion = 0, kOffInfoSize = 4, kOffIndex = 8, kOffFlags = 1
 constexpr size_t kCommitBytes = kOffValid + 2;  // a commit writes the header up to validSlices
 constexpr uint32_t kGrainVersion = 1, kGrainInfoSize = 4096, kFlagInvalid = 1;
 constexpr size_t kScratchStride = 64, kScratchPerChunk = 256;
+constexpr uint32_t kEntryHeader = 16;  // audio bounce entry: u64 head index, u64 sample count
 // Control block words (src/ipc/control-block.ts): stop, doorbell sequence, poll mode.
 constexpr size_t kCtlStop = 16, kCtlDoorbell = 17, kCtlMode = 18, kCtlWords = 19;
 constexpr int kModeBusy = 0, kModeHybrid = 1;
@@ -54,6 +59,8 @@ enum EvKind : int {
   kEvDeferred = 8,    // [7] lane: the provider said EAGAIN; the write stays queued
   kEvSkipped = 9,     // index, [7] lane: too many writes in flight, or its slot still busy
 };
+// Audio records use the same kinds: index = the window's end (head index), [2] = sample
+// count, [3] = 0; fell behind: [4] = 1 per skip (as the JavaScript loop counts them).
 // Header words: [0] records, [1] passes, [2] passes with work.
 
 uint64_t NowNs() {
@@ -67,23 +74,36 @@ T LoadAt(const uint8_t* base, size_t off) {
   return __atomic_load_n(reinterpret_cast<const T*>(base + off), __ATOMIC_SEQ_CST);
 }
 
-struct Group {  // one transfer (slice range) of one grain to one lane
+struct Group {  // one transfer (slice range of a grain, or audio window) to one lane
   uint64_t index, postNs, bytes = 0;
   uint32_t remaining, remoteSlot;
   uint16_t start, end, validAtPost;
+  uint32_t count = 0;  // audio: samples per channel
 };
 
 struct Op {
-  enum Kind : uint8_t { kPayload, kCommit } kind;
+  enum Kind : uint8_t { kPayload, kCommit, kWindow } kind;
   bool last;  // protection off: the transfer's last write
   int scratch = -1;
+  int staging = -1;  // audio: the staging buffer the second segment reads
   uint32_t gid;
   uint8_t* src;
   size_t len;
   void* desc;
-  uint64_t raddr;
+  uint8_t* src2 = nullptr;  // a second segment (audio: the staged payload after the entry header)
+  size_t len2 = 0;
+  void* desc2 = nullptr;
+  uint64_t raddr, rkey;
   int64_t imm;  // -1: none
   uint64_t postNs = 0;
+};
+
+// Registered memory the loop sends from: commit headers, audio entry headers and staging.
+struct Registered {
+  std::unique_ptr<uint8_t[]> buf;
+  size_t bytes = 0;
+  std::shared_ptr<MrRes> mr;
+  ~Registered() { mr.reset(); }  // deregister before the memory goes
 };
 
 struct Lane {
@@ -96,6 +116,9 @@ struct Lane {
   std::unordered_map<uint32_t, Group> groups;
   std::unordered_map<uint32_t, std::pair<uint64_t, uint32_t>> busy;  // remote slot -> grain, transfers
   uint64_t bytes = 0;  // completed since the last record for this lane
+  // Audio: the target's bounce buffer, our copy of its entry headers, the next entry.
+  uint32_t entryCount = 0, entrySize = 0, k = 0;
+  std::shared_ptr<Registered> headers;
   size_t size() const { return inflight.size() + queued.size(); }
 };
 
@@ -112,8 +135,10 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   static constexpr const char* kName = "FollowLoop";
 
   // new FollowLoop(cq, flowData, slotMrs, control, opts)
-  //   opts: { grainSize, totalSlices, sliceSizes: number[4], protectTorn, maxInFlight, cqDepth,
-  //           stallTimeoutMs, accessFd }
+  //   opts: { maxInFlight, cqDepth, stallTimeoutMs, sread, and either
+  //           grainSize, totalSlices, sliceSizes: number[4], protectTorn, accessFd (grains)
+  //           or samples: { channels, channelCount, bufferLength, wordSize, syncBatch } (audio;
+  //           slotMrs is then empty) }
   FollowLoop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FollowLoop>(info) {
     Napi::Env env = info.Env();
     if (!ValidateArgs(info, "FollowLoop", {{"cq", Arg::Object}, {"flowData", Arg::Bytes}, {"slotMrs", Arg::Array},
@@ -128,7 +153,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     if (n < kFlowDataSize) { ThrowArg(env, "FollowLoop: flowData is smaller than a flow's data file"); return; }
     src->dataPin = PinMapping(src->data, kFlowDataSize);
     Napi::Array mrs = info[2].As<Napi::Array>();
-    if (mrs.Length() == 0) { ThrowArg(env, "FollowLoop: slotMrs is empty"); return; }
     for (uint32_t i = 0; i < mrs.Length(); i++) {
       auto mr = MrResOf(env, mrs.Get(i));
       if (!mr) return;
@@ -147,25 +171,33 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     Napi::Object o = info[4].As<Napi::Object>();
     uint32_t v;
     auto u32 = [&](const char* k, uint32_t* out) { return GetU32(env, o.Get(k), out, k); };
-    if (!u32("grainSize", &grainSize_) || !u32("totalSlices", &v)) return;
-    totalSlices_ = (uint16_t)v;
-    Napi::Value ss = o.Get("sliceSizes");
-    if (!ss.IsArray() || ss.As<Napi::Array>().Length() != 4) { ThrowArg(env, "FollowLoop: sliceSizes must be 4 numbers"); return; }
-    for (uint32_t i = 0; i < 4; i++)
-      if (!GetU32(env, ss.As<Napi::Array>().Get(i), &sliceSizes_[i], "sliceSizes")) return;
-    protectTorn_ = o.Get("protectTorn").ToBoolean().Value();
     if (!u32("maxInFlight", &maxInFlight_) || !u32("cqDepth", &cqDepth_) || !u32("stallTimeoutMs", &v)) return;
     stallNs_ = (uint64_t)v * 1'000'000ull;
-    int32_t fd = -1;
-    Napi::Value fv = o.Get("accessFd");
-    if (fv.IsNumber()) fd = fv.As<Napi::Number>().Int32Value();
-    src->accessFd = fd;
-    size_t need = kGrainHeaderSize + grainSize_;
-    for (auto& mr : src->slots)
-      if (mr->len < need) { ThrowArg(env, "FollowLoop: a slot region is smaller than a grain"); return; }
-    domain_ = src->slots[0]->domain;
-    int ret = GrowScratch();
-    if (ret) { ThrowFi(env, "fi_mr_reg", ret, "commit scratch headers"); return; }
+    Napi::Value sv = o.Get("samples");
+    if (sv.IsObject()) {
+      if (!SamplesFrom(env, sv.As<Napi::Object>())) return;
+    } else {
+      if (src->slots.empty()) { ThrowArg(env, "FollowLoop: slotMrs is empty"); return; }
+      if (!u32("grainSize", &grainSize_) || !u32("totalSlices", &v)) return;
+      totalSlices_ = (uint16_t)v;
+      Napi::Value ss = o.Get("sliceSizes");
+      if (!ss.IsArray() || ss.As<Napi::Array>().Length() != 4) { ThrowArg(env, "FollowLoop: sliceSizes must be 4 numbers"); return; }
+      for (uint32_t i = 0; i < 4; i++)
+        if (!GetU32(env, ss.As<Napi::Array>().Get(i), &sliceSizes_[i], "sliceSizes")) return;
+      protectTorn_ = o.Get("protectTorn").ToBoolean().Value();
+      int32_t fd = -1;
+      Napi::Value fv = o.Get("accessFd");
+      if (fv.IsNumber()) fd = fv.As<Napi::Number>().Int32Value();
+      src->accessFd = fd;
+      size_t need = kGrainHeaderSize + grainSize_;
+      for (auto& mr : src->slots)
+        if (mr->len < need) { ThrowArg(env, "FollowLoop: a slot region is smaller than a grain"); return; }
+    }
+    domain_ = cq_->domain;
+    if (!samples_) {
+      int ret = GrowScratch();
+      if (ret) { ThrowFi(env, "fi_mr_reg", ret, "commit scratch headers"); return; }
+    }
     dataRef_ = Napi::Persistent(info[1]);
     src_ = src;
     uint64_t head = LoadAt<uint64_t>(src_->data, kHeadIndexOff);
@@ -173,10 +205,35 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     lastSync_ = LoadAt<uint32_t>(src_->data, kSyncCounterOff);
   }
 
-  // setLane(id, endpoint, destAddr, regions: BigUint64Array [addr, rkey]...)
+  // opts.samples: { channels: ArrayBuffer (the planar channels ring), channelCount,
+  // bufferLength, wordSize, syncBatch }.
+  bool SamplesFrom(Napi::Env env, Napi::Object so) {
+    auto u32 = [&](const char* k, uint32_t* out) { return GetU32(env, so.Get(k), out, k); };
+    if (!u32("channelCount", &channelCount_) || !u32("bufferLength", &bufferLength_) || !u32("wordSize", &wordSize_) ||
+        !u32("syncBatch", &syncBatch_))
+      return false;
+    if (channelCount_ == 0 || bufferLength_ < 2 || (wordSize_ != 4 && wordSize_ != 8)) {
+      ThrowArg(env, "FollowLoop: samples need channels, a ring of at least 2 samples and 4- or 8-byte words");
+      return false;
+    }
+    if (syncBatch_ == 0) syncBatch_ = 1;
+    size_t n;
+    if (!GetBytes(env, so.Get("channels"), &chans_, &n, "samples.channels")) return false;
+    if (n < (size_t)channelCount_ * bufferLength_ * wordSize_) {
+      ThrowArg(env, "FollowLoop: samples.channels is smaller than channelCount x bufferLength x wordSize");
+      return false;
+    }
+    chansPin_ = PinMapping(chans_, n);
+    chansRef_ = Napi::Persistent(so.Get("channels"));
+    samples_ = true;
+    return true;
+  }
+
+  // setLane(id, endpoint, destAddr, regions: BigUint64Array [addr, rkey]..., bounce?)
+  //   bounce (audio): { entryCount, entrySize } of the target's bounce buffer.
   Napi::Value SetLane(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!ValidateArgs(info, "setLane", {{"id", Arg::Integer}, {"endpoint", Arg::Object}, {"destAddr", Arg::Integer}, {"regions", Arg::Bytes}}))
+    if (!ValidateArgs(info, "setLane", {{"id", Arg::Integer}, {"endpoint", Arg::Object}, {"destAddr", Arg::Integer}, {"regions", Arg::Bytes}, {"bounce", Arg::Any, true}}))
       return env.Undefined();
     if (!Open(env)) return env.Undefined();
     uint32_t id;
@@ -188,6 +245,17 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     size_t n;
     if (!GetBytes(env, info[3], &p, &n, "regions")) return env.Undefined();
     if (n == 0 || n % 16) { ThrowArg(env, "setLane: regions must be [addr, rkey] pairs of u64"); return env.Undefined(); }
+    uint32_t entryCount = 0, entrySize = 0;
+    if (samples_) {
+      if (info.Length() < 5 || !info[4].IsObject()) { ThrowArg(env, "setLane: an audio lane needs bounce { entryCount, entrySize }"); return env.Undefined(); }
+      Napi::Object b = info[4].As<Napi::Object>();
+      if (!GetU32(env, b.Get("entryCount"), &entryCount, "bounce.entryCount") || !GetU32(env, b.Get("entrySize"), &entrySize, "bounce.entrySize"))
+        return env.Undefined();
+      if (entryCount == 0 || entryCount > (1u << 20) || entrySize < kEntryHeader + BytesPerSample()) {
+        ThrowArg(env, "setLane: the bounce buffer cannot hold one sample per entry");
+        return env.Undefined();
+      }
+    }
     DropLane(id);
     // Memory our writes read must outlive the endpoint, whichever is released first (a
     // provider may still read a queued write until fi_close): the endpoint keeps it.
@@ -199,6 +267,19 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     l.dest = dest;
     const uint64_t* r = reinterpret_cast<const uint64_t*>(p);
     for (size_t i = 0; i < n / 16; i++) l.regions.emplace_back(r[2 * i], r[2 * i + 1]);
+    if (samples_) {
+      l.entryCount = entryCount;
+      l.entrySize = entrySize;
+      l.headers = std::make_shared<Registered>();
+      int ret = Register(*l.headers, (size_t)kEntryHeader * entryCount);
+      if (ret) { ThrowFi(env, "fi_mr_reg", ret, "bounce entry headers"); return env.Undefined(); }
+      ep->bound.push_back(l.headers);
+      for (auto& st : staging_) ep->bound.push_back(st.reg);
+      // The first lane after none (or a new one) sends the most recent commit again: the
+      // JavaScript loop's attach (docs/protocol.md §4.7, follow mode).
+      if (lanes_.empty()) sentHead_ = -1;
+      attachPending_ = true;
+    }
     lanes_.push_back(std::move(l));
     return env.Undefined();
   }
@@ -285,11 +366,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   std::shared_ptr<DomainRes> domain_;
   // Registered scratch headers that commits send from (the source slot may be reopened at
   // any time), in chunks of kScratchPerChunk; an id indexes chunk and entry.
-  struct ScratchChunk {
-    std::unique_ptr<uint8_t[]> buf;
-    std::shared_ptr<MrRes> mr;
-    ~ScratchChunk() { mr.reset(); }  // deregister before the memory goes
-  };
+  using ScratchChunk = Registered;
   std::vector<std::shared_ptr<ScratchChunk>> scratch_;
   std::vector<int> freeScratch_;
   Napi::Reference<Napi::Value> dataRef_;
@@ -316,6 +393,20 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   size_t foreignCap_ = 0, foreignCount_ = 0;
   bool failed_ = false;
   bool jsInFlight_ = false;  // JavaScript's own writes are in flight: wait in the CQ, not the futex
+  // Audio: the source's channels ring, the follow state of the JavaScript loop's
+  // forwardSamples (sentHead_ -1: not attached), and the staging buffers windows go out from.
+  bool samples_ = false;
+  uint8_t* chans_ = nullptr;
+  void* chansPin_ = nullptr;
+  Napi::Reference<Napi::Value> chansRef_;
+  uint32_t channelCount_ = 0, bufferLength_ = 0, wordSize_ = 0, syncBatch_ = 1;
+  int64_t sentHead_ = -1;
+  bool attachPending_ = false;
+  struct Staging {
+    std::shared_ptr<Registered> reg;
+    uint32_t refs = 0;
+  };
+  std::vector<Staging> staging_;
 
   bool Open(Napi::Env env) {
     if (src_) return true;
@@ -327,6 +418,11 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     lanes_.clear();
     scratch_.clear();  // after the lanes: no write of ours is posted any more
     freeScratch_.clear();
+    staging_.clear();
+    UnpinMapping(chansPin_);
+    chansPin_ = nullptr;
+    chans_ = nullptr;
+    chansRef_.Reset();
     src_.reset();
     cq_.reset();
     domain_.reset();
@@ -338,21 +434,29 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   // Registers kScratchPerChunk more scratch headers; 0 or the fi_mr_reg status.
   int GrowScratch() {
     auto c = std::make_shared<ScratchChunk>();
-    c->buf.reset(new uint8_t[kScratchStride * kScratchPerChunk]());
-    std::random_device rd;
-    uint64_t key = ((((uint64_t)rd()) << 32) | rd()) >> 1;
-    auto mr = std::make_shared<MrRes>();
-    mr->domain = domain_;
-    mr->base = c->buf.get();
-    mr->len = kScratchStride * kScratchPerChunk;
-    int ret = fi_mr_reg(domain_->dom, mr->base, mr->len, FI_WRITE, 0, key, 0, &mr->mr, nullptr);
-    if (ret) { mr->mr = nullptr; return ret; }
-    mr->desc = fi_mr_desc(mr->mr);
-    c->mr = mr;
+    int ret = Register(*c, kScratchStride * kScratchPerChunk);
+    if (ret) return ret;
     int first = (int)(scratch_.size() * kScratchPerChunk);
     for (auto& l : lanes_) l.ep->bound.push_back(c);
     scratch_.push_back(std::move(c));
     for (int i = (int)kScratchPerChunk - 1; i >= 0; i--) freeScratch_.push_back(first + i);
+    return 0;
+  }
+  // Allocates `bytes` of zeroed memory into `r` and registers it for our writes; 0 or the fi_mr_reg status.
+  int Register(Registered& r, size_t bytes) {
+    r.buf.reset(new (std::nothrow) uint8_t[bytes]());
+    if (!r.buf) return -FI_ENOMEM;
+    r.bytes = bytes;
+    std::random_device rd;
+    uint64_t key = ((((uint64_t)rd()) << 32) | rd()) >> 1;
+    auto mr = std::make_shared<MrRes>();
+    mr->domain = domain_;
+    mr->base = r.buf.get();
+    mr->len = bytes;
+    int ret = fi_mr_reg(domain_->dom, mr->base, mr->len, FI_WRITE, 0, key, 0, &mr->mr, nullptr);
+    if (ret) { mr->mr = nullptr; return ret; }
+    mr->desc = fi_mr_desc(mr->mr);
+    r.mr = mr;
     return 0;
   }
   uint8_t* ScratchBytes(int id) { return scratch_[id / kScratchPerChunk]->buf.get() + (size_t)(id % kScratchPerChunk) * kScratchStride; }
@@ -368,10 +472,14 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   }
 
   void ForgetWrites(Lane& l) {
-    for (auto& kv : l.inflight)
+    for (auto& kv : l.inflight) {
       if (kv.second.scratch >= 0) freeScratch_.push_back(kv.second.scratch);
-    for (auto& op : l.queued)
+      ReleaseStaging(kv.second.staging);
+    }
+    for (auto& op : l.queued) {
       if (op.scratch >= 0) freeScratch_.push_back(op.scratch);
+      ReleaseStaging(op.staging);
+    }
     l.inflight.clear();
     l.queued.clear();
     l.groups.clear();
@@ -401,7 +509,8 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     for (;;) {
       passes++;
       size_t work = Drain(0);
-      if (forwardMore_ || __atomic_load_n(reinterpret_cast<uint32_t*>(src_->data + kSyncCounterOff), __ATOMIC_SEQ_CST) != lastSync_) work += Forward();
+      if (forwardMore_ || attachPending_ || __atomic_load_n(reinterpret_cast<uint32_t*>(src_->data + kSyncCounterOff), __ATOMIC_SEQ_CST) != lastSync_)
+        work += samples_ ? ForwardSamples() : Forward();
       for (size_t i = 0; i < lanes_.size(); i++) {
         uint32_t id = lanes_[i].id;
         work += Flush(lanes_[i]);
@@ -526,11 +635,17 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     if (it == l->inflight.end()) return;  // a write of a lane that failed and came back
     Op op = it->second;
     l->inflight.erase(it);
-    l->bytes += op.len;
+    l->bytes += op.len + op.len2;
     auto gi = l->groups.find(op.gid);
     if (gi == l->groups.end()) return;
     Group& g = gi->second;
-    g.bytes += op.len;
+    g.bytes += op.len + op.len2;
+    if (op.kind == Op::kWindow) {
+      ReleaseStaging(op.staging);
+      Outcome(*l, kEvCompleted, g, doneNs);
+      l->groups.erase(gi);
+      return;
+    }
     if (op.kind == Op::kCommit) {
       freeScratch_.push_back(op.scratch);
       ReleaseSlot(*l, g.remoteSlot);
@@ -567,6 +682,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     c.len = kCommitBytes;
     c.desc = ScratchDesc(s);
     c.raddr = l->regions[g.remoteSlot].first;
+    c.rkey = l->regions[g.remoteSlot].second;
     c.imm = (int64_t)((g.remoteSlot & 0xffff) | ((uint32_t)(ok ? g.end : 0) << 16));
     l->queued.push_back(c);
     if (!ok) Outcome(*l, kEvTorn, g, doneNs);
@@ -575,8 +691,8 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
 
   void Outcome(Lane& l, int kind, const Group& g, uint64_t doneNs) {
     double* r = Record(kind, g.index, &l);
-    r[2] = g.start;
-    r[3] = g.end;
+    r[2] = samples_ ? g.count : g.start;
+    r[3] = samples_ ? 0 : g.end;
     r[4] = (double)l.bytes;
     l.bytes = 0;
     r[5] = (double)doneNs;
@@ -631,13 +747,13 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     while (!l.queued.empty() && posted < room) {
       Op& op = l.queued.front();
       uint32_t seq = kNativeSeq | (seq_ = (seq_ + 1) & 0x7fffffffu);
-      iovec iov{op.src, op.len};
-      void* desc = op.desc;
-      fi_rma_iov rma{op.raddr, op.len, l.regions[l.groups[op.gid].remoteSlot].second};
+      iovec iov[2] = {{op.src, op.len}, {op.src2, op.len2}};
+      void* desc[2] = {op.desc, op.desc2};
+      fi_rma_iov rma{op.raddr, op.len + op.len2, op.rkey};
       fi_msg_rma msg{};
-      msg.msg_iov = &iov;
-      msg.desc = &desc;
-      msg.iov_count = 1;
+      msg.msg_iov = iov;
+      msg.desc = desc;
+      msg.iov_count = op.src2 ? 2 : 1;
       msg.addr = l.dest;
       msg.rma_iov = &rma;
       msg.rma_iov_count = 1;
@@ -796,6 +912,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
         op.len = len;
         op.desc = mr->desc;
         op.raddr = raddr + off;
+        op.rkey = l.regions[remoteSlot].second;
         op.imm = protectTorn_ || !last ? -1 : (int64_t)imm;  // two-phase: the commit carries it
         l.queued.push_back(op);
         g.remaining++;
@@ -828,6 +945,176 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     double* r = Record(kEvPosted, index, nullptr);
     r[2] = start;
     r[3] = end;
+    r[4] = lanesPosted;
+    r[6] = lanesSkipped;
+  }
+
+  // --------------------------------------------------------------- audio
+  uint32_t BytesPerSample() const { return channelCount_ * wordSize_; }
+
+  // The most samples one window may carry to every lane: half the local ring, and what
+  // each target's bounce entry holds (Initiator.maxSamplesPerTransfer).
+  uint64_t MaxSamples() const {
+    uint64_t n = bufferLength_ / 2;
+    for (auto& l : lanes_) n = std::min<uint64_t>(n, (l.entrySize - kEntryHeader) / BytesPerSample());
+    return n;
+  }
+
+  // The continuous reader's check of window (end, count) against the head: 0 OK, 1 TOO_LATE
+  // (older than half the ring), 2 TOO_EARLY (src/domain/continuous-reader.ts).
+  int PlaceWindow(uint64_t end, uint64_t count) const {
+    uint64_t head = LoadAt<uint64_t>(src_->data, kHeadIndexOff);
+    if (end > head) return 2;
+    uint64_t half = bufferLength_ / 2;
+    uint64_t minIndex = head > half ? head - half : 0;
+    return end >= minIndex && end - minIndex >= count ? 0 : 1;
+  }
+
+  // The worker's forwardSamples (src/workers/initiator-worker.ts), in the same order: every
+  // sample committed since the last window, in windows of at most MaxSamples().
+  size_t ForwardSamples() {
+    forwardMore_ = false;
+    attachPending_ = false;
+    lastSync_ = LoadAt<uint32_t>(src_->data, kSyncCounterOff);
+    uint64_t head = LoadAt<uint64_t>(src_->data, kHeadIndexOff);
+    if (head == 0 || lanes_.empty()) {
+      sentHead_ = -1;
+      return 0;
+    }
+    uint64_t max = MaxSamples();
+    if (max == 0) return 0;
+    if (sentHead_ < 0 || head < (uint64_t)sentHead_) {
+      uint64_t back = std::min<uint64_t>({(uint64_t)syncBatch_, max, head});
+      sentHead_ = (int64_t)(head - back);
+    }
+    uint64_t half = bufferLength_ / 2;
+    if (head - (uint64_t)sentHead_ > half) {
+      double* r = Record(kEvFellBehind, 0, nullptr);  // those samples are gone from the ring
+      r[4] = 1;
+      sentHead_ = (int64_t)(head - half);
+    }
+    size_t n = 0;
+    while ((uint64_t)sentHead_ < head) {
+      if (evCount_ + 8 + 6 * lanes_.size() > evCap_) {  // the rest on the next call
+        forwardMore_ = true;
+        break;
+      }
+      uint64_t left = head - (uint64_t)sentHead_;
+      uint64_t count = left < max ? left : max;
+      PostWindow((uint64_t)sentHead_ + count, (uint32_t)count);
+      sentHead_ += (int64_t)count;
+      n++;
+    }
+    return n;
+  }
+
+  // A staging buffer of at least `bytes` with no write reading it, or -1 (no memory).
+  int TakeStaging(size_t bytes) {
+    for (size_t i = 0; i < staging_.size(); i++)
+      if (staging_[i].refs == 0 && staging_[i].reg->bytes >= bytes) return (int)i;
+    // Never below one sync batch (at most half the ring), so a steady stream reuses a few.
+    size_t floor = (size_t)std::min<uint64_t>(std::max<uint32_t>(syncBatch_, 1), bufferLength_ / 2) * BytesPerSample();
+    auto reg = std::make_shared<Registered>();
+    if (Register(*reg, std::max(bytes, floor)) != 0) return -1;
+    for (auto& l : lanes_) l.ep->bound.push_back(reg);
+    staging_.push_back({reg, 0});
+    return (int)staging_.size() - 1;
+  }
+
+  void ReleaseStaging(int id) {
+    if (id >= 0 && (size_t)id < staging_.size() && staging_[id].refs > 0) staging_[id].refs--;
+  }
+
+  // Copies window (end, count) of the channels ring, channel-major (each channel's run
+  // before the wrap, then after it), into `dst`: the payload a bounce entry carries.
+  void Gather(uint8_t* dst, uint64_t end, uint32_t count) const {
+    const size_t w = wordSize_, L = bufferLength_;
+    size_t start = (size_t)((end - count) % L);
+    size_t first = std::min<size_t>(count, L - start), rest = count - first;
+    for (uint32_t c = 0; c < channelCount_; c++) {
+      const uint8_t* ch = chans_ + (size_t)c * L * w;
+      std::memcpy(dst, ch + start * w, first * w);
+      dst += first * w;
+      if (rest) {
+        std::memcpy(dst, ch, rest * w);
+        dst += rest * w;
+      }
+    }
+  }
+
+  // Sends window (end, count) to every lane that takes it (SampleSender.ranges + queue).
+  void PostWindow(uint64_t end, uint32_t count) {
+    int st = PlaceWindow(end, count);
+    if (st != 0) {
+      double* r = Record(kEvRefused, end, nullptr);
+      r[4] = st;
+      return;
+    }
+    size_t bytes = (size_t)count * BytesPerSample();
+    int s = TakeStaging(bytes);
+    if (s < 0) {
+      while (!lanes_.empty()) FailLane(lanes_.front(), 3, -FI_ENOMEM);  // no memory to send from: the lanes start over
+      return;
+    }
+    uint8_t* staged = staging_[s].reg->buf.get();
+    Gather(staged, end, count);
+    // The writer may have lapped the window while it was copied: then it is not sent.
+    if (PlaceWindow(end, count) != 0) {
+      double* r = Record(kEvRefused, end, nullptr);
+      r[4] = 1;
+      return;
+    }
+    uint32_t lanesPosted = 0, lanesSkipped = 0;
+    for (size_t li = 0; li < lanes_.size(); li++) {
+      Lane& l = lanes_[li];
+      if (l.size() >= maxInFlight_) {
+        Record(kEvSkipped, end, &l);
+        lanesSkipped++;
+        continue;
+      }
+      uint32_t k = l.k;
+      l.k = k + 1 == l.entryCount ? 0 : k + 1;
+      uint8_t* hdr = l.headers->buf.get() + (size_t)k * kEntryHeader;
+      uint64_t c64 = count;
+      std::memcpy(hdr, &end, 8);
+      std::memcpy(hdr + 8, &c64, 8);
+      const auto& region = l.regions[k % l.regions.size()];
+      uint32_t gid = ++gid_;
+      Group g{};
+      g.index = end;
+      g.count = count;
+      g.postNs = NowNs();
+      g.remoteSlot = k;
+      g.remaining = 1;
+      l.groups.emplace(gid, g);
+      Op op{};
+      op.kind = Op::kWindow;
+      op.last = true;
+      op.gid = gid;
+      op.src = hdr;
+      op.len = kEntryHeader;
+      op.desc = l.headers->mr->desc;
+      op.src2 = staged;
+      op.len2 = bytes;
+      op.desc2 = staging_[s].reg->mr->desc;
+      op.staging = s;
+      op.raddr = region.first;
+      op.rkey = region.second;
+      op.imm = k;
+      staging_[s].refs++;
+      l.queued.push_back(op);
+      uint32_t id = l.id;
+      Flush(l);  // may fail the lane, which removes it from lanes_
+      if (!HasLane(id)) {
+        lanesSkipped++;
+        li--;
+        continue;
+      }
+      lanesPosted++;
+    }
+    double* r = Record(kEvPosted, end, nullptr);
+    r[2] = 0;
+    r[3] = count;
     r[4] = lanesPosted;
     r[6] = lanesSkipped;
   }

@@ -266,19 +266,23 @@ export class Initiator {
   }
 
   /**
-   * Hands follow mode for grains to the addon (docs/native.md, "The native follow loop"):
-   * from now on followNative() forwards every grain committed to `src.flowData`'s flow, the
-   * flow this initiator's ring was built from. False (nothing changed) for audio and for
-   * RDM providers (shm, efa), which keep the JavaScript path.
+   * Hands follow mode to the addon (docs/native.md, "The native follow loop"): from now on
+   * followNative() forwards every grain (or, audio, every run of samples) committed to
+   * `src.flowData`'s flow, the flow this initiator's ring was built from. False (nothing
+   * changed) for RDM providers (shm, efa), and for audio over a provider that cannot send
+   * two segments in one write; they keep the JavaScript path.
    */
   startNativeFollow(src: FollowSource, handler: FollowHandler): boolean {
     this.checkOpen();
     const m = this.media;
     // RDM providers (shm, efa) stay on the JavaScript path: with shm lanes a worker process
     // crashed (SIGSEGV) now and then in CI, not explained (docs/native.md).
-    if (!(m instanceof GrainSender) || !(this.connector instanceof MsgConnector)) return false;
+    if (!(this.connector instanceof MsgConnector)) return false;
+    const opts = { protectTorn: this.protectTorn, maxInFlight: this.maxInFlight, cqDepth: this.cqDepth, stallTimeoutMs: this.stallTimeoutMs, sread: this.fabric.cqWaitable };
+    if (m instanceof GrainSender) this.native ??= new NativeFollow(this.cq, { kind: 'grains', slotMrs: m.regions, layout: m.layout }, src, opts, BATCH, this.sessions);
+    else if ((this.fabric.info.txIovLimit ?? 4) >= 2) this.native ??= new NativeFollow(this.cq, { kind: 'samples', ring: m.ring }, src, opts, BATCH, this.sessions);
+    else return false;
     this.followHandler = handler;
-    this.native ??= new NativeFollow(this.cq, m.regions, m.layout, src, { protectTorn: this.protectTorn, maxInFlight: this.maxInFlight, cqDepth: this.cqDepth, stallTimeoutMs: this.stallTimeoutMs, sread: this.fabric.cqWaitable }, BATCH, this.sessions);
     return true;
   }
 

@@ -152,11 +152,14 @@ export interface NativeFabric {
 }
 
 export interface FollowLoopOptions {
-  grainSize: number;
-  totalSlices: number;
+  /** Grains: the payload size (absent with `samples`). */
+  grainSize?: number;
+  totalSlices?: number;
   /** Bytes per slice of each plane, 4 numbers (unused planes 0). */
-  sliceSizes: number[];
-  protectTorn: boolean;
+  sliceSizes?: number[];
+  protectTorn?: boolean;
+  /** Audio: the source's planar channels ring; slotMrs is then empty. */
+  samples?: { channels: ArrayBuffer; channelCount: number; bufferLength: number; wordSize: number; syncBatch: number };
   /** Writes queued or in flight per lane before a grain skips it. */
   maxInFlight: number;
   /** Writes in flight on all lanes together stay below this. */
@@ -164,14 +167,17 @@ export interface FollowLoopOptions {
   /** A lane whose oldest write has had no completion for this long fails. */
   stallTimeoutMs: number;
   /** The flow's `access` file, touched per grain read (-1: none). */
-  accessFd: number;
+  accessFd?: number;
   /** fi_cq_sread wakes reliably (automatic progress); false: poll while writes are in flight. */
   sread: boolean;
 }
 
 export interface NativeFollowLoop {
-  /** Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions as [addr, rkey] pairs. */
-  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array): void;
+  /**
+   * Adds (or replaces) lane `id` (the peer's context tag): its endpoint, address and regions
+   * as [addr, rkey] pairs; audio lanes also the target's bounce buffer geometry.
+   */
+  setLane(id: number, endpoint: NativeEndpoint, destAddr: bigint, regions: BigUint64Array, bounce?: { entryCount: number; entrySize: number }): void;
   /** Forgets lane `id` and its writes; their completions are ignored. */
   removeLane(id: number): void;
   /** Writes queued or in flight, on lane `id` or on all. */

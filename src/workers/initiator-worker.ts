@@ -176,17 +176,19 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       return n;
     };
 
-    // Grain follow mode over MSG providers runs in the addon (docs/native.md, "The native
-    // follow loop"); this loop then only takes control messages and requests between calls.
-    const nativeFollow = config.follow && !audio && config.nativeFollow !== false && ini.startNativeFollow(
-      { flowData: header.buffer, accessFd: reader.accessFile, control: ctl.words },
+    // Follow mode over MSG providers runs in the addon (docs/native.md, "The native follow
+    // loop"); this loop then only takes control messages and requests between calls.
+    const nativeFollow = config.follow && config.nativeFollow !== false && ini.startNativeFollow(
+      { flowData: header.buffer, accessFd: audio ? undefined : reader.accessFile, control: ctl.words },
       {
-        posted: (index, start, end, skipped) => { ledger.posted(index, start, end); if (skipped > 0) countSkipped(stats, skipped, ini.targets); },
+        posted: (index, start, end, skipped) => { if (!audio) ledger.posted(index, start, end); if (skipped > 0) countSkipped(stats, skipped, ini.targets); },
         fellBehind: (n) => stats.transferSkipped('fell_behind', n),
         refused: (why) => stats.transferSkipped(why === 'too-late' ? 'source_overwritten' : 'invalid_request'),
         passes: (total, withWork) => stats.pollIterations(total, withWork),
       });
 
+    // Which loop carries follow mode, for status(): the addon's or this file's.
+    const followLoop = !config.follow ? 'none' : nativeFollow ? 'native' : 'javascript';
     const req = new Float64Array(RequestRecord.LENGTH);
     const flushes: number[] = [];
     let iter = 0;
@@ -207,7 +209,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
               ini.removeTarget(BigInt(m.targetId));
               kit.reply(m.id);
             } else if (m.type === 'flush') flushes.push(m.id);
-            else if (m.type === 'status') kit.reply(m.id, plain({ targets: ini.targets, spinWindowNs: idle.spinWindowNs }));
+            else if (m.type === 'status') kit.reply(m.id, plain({ targets: ini.targets, spinWindowNs: idle.spinWindowNs, followLoop }));
           } catch (e) {
             kit.replyError(m.id, e);
           }

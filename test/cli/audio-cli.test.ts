@@ -78,3 +78,102 @@ test.serial('tcp: audio target and initiator from the CLI carry every sample exa
     srcInst.close();
   }
 });
+
+// A peer that vanishes, for audio: the initiator's follow loop (the addon's, over tcp) must
+// see the target die, report it, take the new TargetInfo the restarted target writes to the
+// same file, and carry exact samples again, without being restarted itself.
+test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new TargetInfo: the initiator reports the loss, resumes by itself, samples exact', async (t) => {
+  t.timeout(90_000);
+  const src = roomyDomain();
+  const dst = roomyDomain();
+  const work = tempDir();
+  const defFile = path.join(work, 'audio_flow.json');
+  fs.writeFileSync(defFile, audioDef());
+  const infoFile = path.join(work, 'target.json');
+  const srcInst = new MxlInstance(src);
+  const w = srcInst.createFlowWriter(audioDef()) as ContinuousFlowWriter;
+  const startTarget = () => startCli(['target', '-d', dst, '-f', defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', `@${infoFile}`, '-q']);
+  let target = startTarget();
+  let end = (currentIndex({ numerator: 48000, denominator: 1 }) / 480n) * 480n;
+  // The source keeps writing at its real rate for the whole test, as a live flow does.
+  const writer = setInterval(() => {
+    const now = currentIndex({ numerator: 48000, denominator: 1 });
+    while (end + 480n <= now) {
+      end += 480n;
+      const a = w.openSamples(end, 480);
+      for (let c = 0; c < 2; c++) {
+        let x = end - 480n;
+        for (const f of a.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = value(x, c);
+      }
+      w.commitSamples();
+    }
+  }, 5);
+  const dstInst = new MxlInstance(dst);
+  /** The destination head once it is `windows` windows past `from` (within 10 s), else undefined. */
+  const headPast = async (from: bigint, windows: number): Promise<bigint | undefined> => {
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      try {
+        const r = dstInst.openContinuousFlowReader(AUDIO_FLOW_ID);
+        const h = r.flowHeader.headIndex;
+        r.close();
+        if (h >= from + BigInt(windows * 480)) return h;
+      } catch { /* the flow is not there yet */ }
+      await sleep(10);
+    }
+    return undefined;
+  };
+  const badSamples = (head: bigint, span: number): number => {
+    const r = dstInst.openContinuousFlowReader(AUDIO_FLOW_ID);
+    try {
+      const s = r.getSamplesSync(head, span);
+      if (s.status !== 'OK') return 2 * span;
+      let bad = 0;
+      for (let c = 0; c < 2; c++) {
+        let x = head - BigInt(span);
+        for (const f of s.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== value(x, c)) bad++;
+      }
+      return bad;
+    } finally {
+      r.close();
+    }
+  };
+  let initiator: ReturnType<typeof startCli> | undefined;
+  try {
+    await target.waitFor(/Target info:/);
+    initiator = startCli(['initiator', '-d', src, '-f', AUDIO_FLOW_ID, '-t', `@${infoFile}`]);
+    await initiator.waitFor(/connected to target #1/, 20_000);
+    // Samples land from the window before the attach on: check 20 windows after the first.
+    const first = await headPast(0n, 1);
+    t.truthy(first, 'samples reached the target flow');
+    const before = await headPast(first!, 20);
+    t.truthy(before, '20 more windows arrived');
+    t.is(badSamples(before!, 20 * 480), 0, 'exact before the kill');
+
+    target.proc.kill('SIGKILL');
+    await target.exit;
+    const killedAt = end;
+    await initiator.waitFor(/disconnected|lost|failed|stalled/i, 15_000);
+    await sleep(300); // the target stays down a little while the source goes on
+    target = startTarget();
+    await target.waitFor(/Target info:/);
+    // The restarted target's first window is newer than anything the dead one got.
+    const resumed = await headPast(killedAt, 1);
+    if (!resumed) t.log(initiator.stderr.slice(-20).join('\n'));
+    t.truthy(resumed, 'the initiator resumed into the restarted target by itself');
+    const after = await headPast(resumed!, 20);
+    t.truthy(after, '20 more windows arrived after the resumption');
+    t.is(badSamples(after!, 20 * 480), 0, 'the samples after the resumption are exact');
+    t.true(initiator.proc.exitCode === null, 'the initiator kept running');
+    t.regex(initiator.stderr.join('\n'), /resumed/, 'the initiator reported the resumption');
+    const r = await initiator.stop('SIGINT');
+    t.is(r.code, 0, initiator.stderr.join('\n'));
+  } finally {
+    clearInterval(writer);
+    await initiator?.stop('SIGKILL');
+    await target.stop('SIGKILL');
+    dstInst.close();
+    w.close();
+    srcInst.close();
+  }
+});

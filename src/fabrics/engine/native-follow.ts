@@ -1,7 +1,8 @@
 /**
- * Follow mode for grains in the addon (docs/native.md, "The native follow loop"): the
- * per-grain path (head futex, posts to every connected target, torn check, commit write,
- * completion) runs in one native call, and this module turns what it reports into the
+ * Follow mode in the addon (docs/native.md, "The native follow loop"): the per-grain path
+ * (head futex, posts to every connected target, torn check, commit write, completion), or
+ * per audio window (head futex, one staged copy, a write per target into its next bounce
+ * entry, completion), runs in one native call, and this module turns what it reports into the
  * engine's own bookkeeping and events. Sessions stay here: a lane is a connected MSG peer,
  * set when it connects and dropped when it leaves that state; liveness probes and any
  * write JavaScript posts come back as ordinary completions.
@@ -9,6 +10,7 @@
 import { addon } from '../../native/index.js';
 import type { NativeCompletionQueue, NativeEndpoint, NativeFollowLoop, NativeMemoryRegion } from '../../native/fabric.js';
 import type { GrainLayout } from '../grain-protocol.js';
+import type { SampleRing } from '../sample-ring.js';
 import type { Peer } from './peer.js';
 import { stallReason } from './liveness.js';
 import { type Sessions, postFailed, writeFailed } from './sessions.js';
@@ -39,8 +41,9 @@ const EVENT_RECORDS = 512;
 
 /** What the worker does with the per-grain outcomes that are not a peer's business. */
 export interface FollowHandler {
-  /** A grain (or slice range) was posted; `skipped` peers did not take it. */
+  /** A grain (or slice range) was posted; `skipped` peers did not take it. Audio: index is the window's end, start 0, end its sample count. */
   posted(index: bigint, start: number, end: number, skipped: number): void;
+  /** Grains skipped (audio: 1 per skip to half a ring behind the head). */
   fellBehind(grains: number): void;
   /** The grain left the local slot between its read and its post ('too-late'), or is not there yet. */
   refused(why: 'too-late' | 'too-early'): void;
@@ -56,6 +59,8 @@ export interface FollowSource {
   control: Int32Array;
 }
 
+/** What the loop sends: the grain slots of a discrete flow, or the channels ring of a continuous one. */
+export type FollowMedia = { kind: 'grains'; slotMrs: NativeMemoryRegion[]; layout: GrainLayout } | { kind: 'samples'; ring: SampleRing };
 
 export class NativeFollow {
   private readonly loop: NativeFollowLoop;
@@ -65,14 +70,23 @@ export class NativeFollow {
   /** The endpoint each lane was set with (a reconnect brings a new one). */
   private readonly lanes = new Map<Peer, NativeEndpoint>();
 
-  constructor(cq: NativeCompletionQueue, slotMrs: NativeMemoryRegion[], layout: GrainLayout, src: FollowSource,
+  private readonly samples: boolean;
+
+  constructor(cq: NativeCompletionQueue, media: FollowMedia, src: FollowSource,
     opts: { protectTorn: boolean; maxInFlight: number; cqDepth: number; stallTimeoutMs: number; sread: boolean }, foreignRecords: number,
     private readonly sessions: Sessions) {
-    const sliceSizes = [0, 1, 2, 3].map((i) => layout.sliceSizes[i] ?? 0);
-    this.loop = new (addon().FollowLoop)(cq, src.flowData, slotMrs, src.control, {
-      grainSize: layout.grainSize, totalSlices: layout.totalSlices, sliceSizes, protectTorn: opts.protectTorn,
-      maxInFlight: opts.maxInFlight, cqDepth: opts.cqDepth, stallTimeoutMs: Math.ceil(opts.stallTimeoutMs), accessFd: src.accessFd ?? -1, sread: opts.sread,
-    });
+    const common = { maxInFlight: opts.maxInFlight, cqDepth: opts.cqDepth, stallTimeoutMs: Math.ceil(opts.stallTimeoutMs), sread: opts.sread };
+    this.samples = media.kind === 'samples';
+    if (media.kind === 'samples') {
+      const { layout, syncBatch, channels } = media.ring;
+      this.loop = new (addon().FollowLoop)(cq, src.flowData, [], src.control, { ...common, samples: { channels, ...layout, syncBatch } });
+    } else {
+      const { layout } = media;
+      const sliceSizes = [0, 1, 2, 3].map((i) => layout.sliceSizes[i] ?? 0);
+      this.loop = new (addon().FollowLoop)(cq, src.flowData, media.slotMrs, src.control, {
+        ...common, grainSize: layout.grainSize, totalSlices: layout.totalSlices, sliceSizes, protectTorn: opts.protectTorn, accessFd: src.accessFd ?? -1,
+      });
+    }
     this.stallTimeoutMs = opts.stallTimeoutMs;
     this.foreign = new BigUint64Array(4 * foreignRecords);
   }
@@ -92,9 +106,11 @@ export class NativeFollow {
     }
     for (const peer of this.sessions.peers.values()) {
       if (peer.state !== 'connected' || !peer.ep || this.lanes.has(peer)) continue;
+      if (this.samples && !peer.bounce) continue; // not attached yet: no bounce geometry
       const regions = new BigUint64Array(2 * peer.info.regions.length);
       peer.info.regions.forEach((r, i) => { regions[2 * i] = r.addr; regions[2 * i + 1] = r.rkey; });
-      this.loop.setLane(Number(peer.ctx), peer.ep, addon().constants.FI_ADDR_UNSPEC, regions);
+      const bounce = peer.bounce ? { entryCount: peer.bounce.entryCount, entrySize: peer.bounce.entrySize } : undefined;
+      this.loop.setLane(Number(peer.ctx), peer.ep, addon().constants.FI_ADDR_UNSPEC, regions, bounce);
       this.lanes.set(peer, peer.ep);
     }
   }
@@ -123,7 +139,7 @@ export class NativeFollow {
       if (kind === FollowKind.REFUSED) { h.refused(ev[o + FollowRecord.COUNT] === 1 ? 'too-late' : 'too-early'); continue; }
       const peer = this.sessions.byContext(BigInt(ev[o + FollowRecord.LANE]));
       if (!peer) continue;
-      this.sessions.nativeRecord(peer, kind, ev, o);
+      this.sessions.nativeRecord(peer, kind, ev, o, this.samples ? ev[o + FollowRecord.START] : undefined);
       if (kind === FollowKind.LANE_FAILED) {
         this.lanes.delete(peer); // the loop dropped it already
         const why = ev[o + FollowRecord.COUNT];

@@ -203,7 +203,7 @@ export class Sessions {
    * A per-peer record of the native follow loop (engine/native-follow.ts): the same
    * counters and events as written() gives the writes JavaScript posted.
    */
-  nativeRecord(peer: Peer, kind: number, ev: Float64Array, o: number): void {
+  nativeRecord(peer: Peer, kind: number, ev: Float64Array, o: number, count?: number): void {
     const index = BigInt(ev[o + FollowRecord.INDEX]);
     switch (kind) {
       case FollowKind.COMPLETED:
@@ -211,7 +211,7 @@ export class Sessions {
       case FollowKind.TORN:
         peer.lastAnswerMs = Date.now();
         peer.bytes += ev[o + FollowRecord.COUNT];
-        this.finished(peer, kind === FollowKind.TORN ? 'torn' : kind === FollowKind.OVERRUN ? 'overrun' : 'done', index, BigInt(ev[o + FollowRecord.EXTRA]));
+        this.finished(peer, kind === FollowKind.TORN ? 'torn' : kind === FollowKind.OVERRUN ? 'overrun' : 'done', index, BigInt(ev[o + FollowRecord.EXTRA]), count);
         return;
       case FollowKind.DEFERRED:
         peer.writes.deferred++;
