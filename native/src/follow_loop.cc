@@ -404,6 +404,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   uint32_t channelCount_ = 0, bufferLength_ = 0, wordSize_ = 0, syncBatch_ = 1;
   int64_t sentHead_ = -1;
   bool attachPending_ = false;
+  bool backlog_ = false;  // committed samples wait for a full lane to drain
   struct Staging {
     std::shared_ptr<Registered> reg;
     uint32_t refs = 0;
@@ -511,7 +512,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     for (;;) {
       passes++;
       size_t work = Drain(0);
-      if (forwardMore_ || attachPending_ || __atomic_load_n(reinterpret_cast<uint32_t*>(src_->data + kSyncCounterOff), __ATOMIC_SEQ_CST) != lastSync_)
+      if (forwardMore_ || attachPending_ || backlog_ || __atomic_load_n(reinterpret_cast<uint32_t*>(src_->data + kSyncCounterOff), __ATOMIC_SEQ_CST) != lastSync_)
         work += samples_ ? ForwardSamples() : Forward();
       for (size_t i = 0; i < lanes_.size(); i++) {
         uint32_t id = lanes_[i].id;
@@ -978,6 +979,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   size_t ForwardSamples() {
     forwardMore_ = false;
     attachPending_ = false;
+    backlog_ = false;
     lastSync_ = LoadAt<uint32_t>(src_->data, kSyncCounterOff);
     uint64_t head = LoadAt<uint64_t>(src_->data, kHeadIndexOff);
     if (head == 0 || lanes_.empty()) {
@@ -1002,6 +1004,15 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
         forwardMore_ = true;
         break;
       }
+      // A lane at its in-flight bound (a catch-up burst after a stall, a slow target) holds
+      // the rest back until it drains, instead of skipping windows: a skipped window is a
+      // hole of silence that the target would publish as samples. A lane that stops
+      // draining fails at stallTimeoutMs; a source that runs half a ring ahead meanwhile is
+      // the fell-behind skip above, counted.
+      if (AnyLaneFull()) {
+        backlog_ = true;
+        break;
+      }
       uint64_t left = head - (uint64_t)sentHead_;
       uint64_t count = left < max ? left : max;
       PostWindow((uint64_t)sentHead_ + count, (uint32_t)count);
@@ -1009,6 +1020,12 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       n++;
     }
     return n;
+  }
+
+  bool AnyLaneFull() const {
+    for (auto& l : lanes_)
+      if (l.size() >= maxInFlight_) return true;
+    return false;
   }
 
   // A staging buffer of at least `bytes` with no write reading it, or -1 (no memory).

@@ -258,6 +258,12 @@ export class Initiator {
     }
   }
 
+  /** Whether a connected target is at its in-flight bound (a transfer queued now would skip it). */
+  saturated(): boolean {
+    for (const p of this.sessions.peers.values()) if (p.state === 'connected' && !p.accepts(this.maxInFlight)) return true;
+    return false;
+  }
+
   /** True when no transfer is in flight (liveness probes aside) and no target is still connecting. */
   idle(): boolean {
     if (this.native && this.native.inFlight() > 0) return false;

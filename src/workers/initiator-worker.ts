@@ -143,6 +143,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     // not sent yet: the last min(maxSyncBatchSizeHint, maxSamplesPerTransfer(), head)
     // samples before the head.
     let sentHead = -1n; // -1: not attached
+    let backlog = false; // committed samples wait for a target to drain
     const half = BigInt(Math.floor(g.bufferLength / 2));
     const syncBatch = BigInt(Math.max(1, g.maxSyncBatchSizeHint));
     const forwardSamples = (): number => {
@@ -162,7 +163,11 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         sentHead = head - half;
       }
       let n = 0;
+      backlog = false;
       while (sentHead < head) {
+        // A target at its in-flight bound holds the rest back instead of skipping windows
+        // (a hole of silence at the target); as the native loop does (docs/native.md).
+        if (ini.saturated()) { backlog = true; break; }
         const left = head - sentHead;
         const count = left < max ? left : max;
         try {
@@ -238,7 +243,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
         continue;
       }
-      if (config.follow && (Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync || attachPending)) work += audio ? forwardSamples() : forward();
+      if (config.follow && (Atomics.load(sync, SYNC_COUNTER_U32) !== lastSync || attachPending || backlog)) work += audio ? forwardSamples() : forward();
       // A write merely in flight is no work: counting it kept the hybrid policy spinning on
       // makeProgress(0) for the whole transfer (docs/bench.md, paced CPU). A pass that
       // finished the last transfer is; otherwise the block below waits in the CQ.

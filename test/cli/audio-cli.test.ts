@@ -79,25 +79,17 @@ test.serial('tcp: audio target and initiator from the CLI carry every sample exa
   }
 });
 
-// A peer that vanishes, for audio: the initiator's follow loop (the addon's, over tcp) must
-// see the target die, report it, take the new TargetInfo the restarted target writes to the
-// same file, and carry exact samples again, without being restarted itself.
-test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new TargetInfo: the initiator reports the loss, resumes by itself, samples exact', async (t) => {
-  t.timeout(90_000);
-  const src = roomyDomain();
-  const dst = roomyDomain();
-  const work = tempDir();
-  const defFile = path.join(work, 'audio_flow.json');
-  fs.writeFileSync(defFile, audioDef());
-  const infoFile = path.join(work, 'target.json');
+/**
+ * A live audio source for the fault tests: writes the ramp at its real rate until stop(),
+ * and reads the destination flow (its head, and whether a span of samples is exact).
+ */
+function liveAudio(src: string, dst: string) {
   const srcInst = new MxlInstance(src);
   const w = srcInst.createFlowWriter(audioDef()) as ContinuousFlowWriter;
-  const startTarget = () => startCli(['target', '-d', dst, '-f', defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', `@${infoFile}`, '-q']);
-  let target = startTarget();
-  let end = (currentIndex({ numerator: 48000, denominator: 1 }) / 480n) * 480n;
-  // The source keeps writing at its real rate for the whole test, as a live flow does.
-  const writer = setInterval(() => {
-    const now = currentIndex({ numerator: 48000, denominator: 1 });
+  const rate = { numerator: 48000, denominator: 1 };
+  let end = (currentIndex(rate) / 480n) * 480n;
+  const timer = setInterval(() => {
+    const now = currentIndex(rate);
     while (end + 480n <= now) {
       end += 480n;
       const a = w.openSamples(end, 480);
@@ -109,71 +101,136 @@ test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new Targ
     }
   }, 5);
   const dstInst = new MxlInstance(dst);
-  /** The destination head once it is `windows` windows past `from` (within 10 s), else undefined. */
-  const headPast = async (from: bigint, windows: number): Promise<bigint | undefined> => {
-    const until = Date.now() + 10_000;
-    while (Date.now() < until) {
-      try {
-        const r = dstInst.openContinuousFlowReader(AUDIO_FLOW_ID);
-        const h = r.flowHeader.headIndex;
-        r.close();
-        if (h >= from + BigInt(windows * 480)) return h;
-      } catch { /* the flow is not there yet */ }
-      await sleep(10);
-    }
-    return undefined;
-  };
-  const badSamples = (head: bigint, span: number): number => {
-    const r = dstInst.openContinuousFlowReader(AUDIO_FLOW_ID);
-    try {
-      const s = r.getSamplesSync(head, span);
-      if (s.status !== 'OK') return 2 * span;
-      let bad = 0;
-      for (let c = 0; c < 2; c++) {
-        let x = head - BigInt(span);
-        for (const f of s.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== value(x, c)) bad++;
+  return {
+    /** The source's newest committed sample index. */
+    get end() { return end; },
+    /** The destination head once it is `windows` windows past `from` (within 10 s), else undefined. */
+    async headPast(from: bigint, windows: number): Promise<bigint | undefined> {
+      const until = Date.now() + 10_000;
+      while (Date.now() < until) {
+        try {
+          const r = dstInst.openContinuousFlowReader(AUDIO_FLOW_ID);
+          const h = r.flowHeader.headIndex;
+          r.close();
+          if (h >= from + BigInt(windows * 480)) return h;
+        } catch { /* the flow is not there yet */ }
+        await sleep(10);
       }
-      return bad;
-    } finally {
-      r.close();
-    }
+      return undefined;
+    },
+    /** Samples of [head − span, head) at the destination that are not the ramp's. */
+    badSamples(head: bigint, span: number): number {
+      const r = dstInst.openContinuousFlowReader(AUDIO_FLOW_ID);
+      try {
+        const s = r.getSamplesSync(head, span);
+        if (s.status !== 'OK') return 2 * span;
+        let bad = 0;
+        for (let c = 0; c < 2; c++) {
+          let x = head - BigInt(span);
+          for (const f of s.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== value(x, c)) bad++;
+        }
+        return bad;
+      } finally {
+        r.close();
+      }
+    },
+    close(): void {
+      clearInterval(timer);
+      dstInst.close();
+      w.close();
+      srcInst.close();
+    },
   };
+}
+
+/** Source and destination domains, the flow definition file, and the TargetInfo file. */
+function audioRig() {
+  const work = tempDir();
+  const defFile = path.join(work, 'audio_flow.json');
+  fs.writeFileSync(defFile, audioDef());
+  return { src: roomyDomain(), dst: roomyDomain(), defFile, infoFile: path.join(work, 'target.json') };
+}
+
+// A peer that vanishes, for audio: the initiator's follow loop (the addon's, over tcp) must
+// see the target die, report it, take the new TargetInfo the restarted target writes to the
+// same file, and carry exact samples again, without being restarted itself.
+test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new TargetInfo: the initiator reports the loss, resumes by itself, samples exact', async (t) => {
+  t.timeout(90_000);
+  const rig = audioRig();
+  const startTarget = () => startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', `@${rig.infoFile}`, '-q']);
+  let target = startTarget();
+  const live = liveAudio(rig.src, rig.dst);
   let initiator: ReturnType<typeof startCli> | undefined;
   try {
     await target.waitFor(/Target info:/);
-    initiator = startCli(['initiator', '-d', src, '-f', AUDIO_FLOW_ID, '-t', `@${infoFile}`]);
+    initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
     await initiator.waitFor(/connected to target #1/, 20_000);
     // Samples land from the window before the attach on: check 20 windows after the first.
-    const first = await headPast(0n, 1);
+    const first = await live.headPast(0n, 1);
     t.truthy(first, 'samples reached the target flow');
-    const before = await headPast(first!, 20);
+    const before = await live.headPast(first!, 20);
     t.truthy(before, '20 more windows arrived');
-    t.is(badSamples(before!, 20 * 480), 0, 'exact before the kill');
+    t.is(live.badSamples(before!, 20 * 480), 0, 'exact before the kill');
 
     target.proc.kill('SIGKILL');
     await target.exit;
-    const killedAt = end;
+    const killedAt = live.end;
     await initiator.waitFor(/disconnected|lost|failed|stalled/i, 15_000);
     await sleep(300); // the target stays down a little while the source goes on
     target = startTarget();
     await target.waitFor(/Target info:/);
     // The restarted target's first window is newer than anything the dead one got.
-    const resumed = await headPast(killedAt, 1);
+    const resumed = await live.headPast(killedAt, 1);
     if (!resumed) t.log(initiator.stderr.slice(-20).join('\n'));
     t.truthy(resumed, 'the initiator resumed into the restarted target by itself');
-    const after = await headPast(resumed!, 20);
+    const after = await live.headPast(resumed!, 20);
     t.truthy(after, '20 more windows arrived after the resumption');
-    t.is(badSamples(after!, 20 * 480), 0, 'the samples after the resumption are exact');
+    t.is(live.badSamples(after!, 20 * 480), 0, 'the samples after the resumption are exact');
     t.true(initiator.proc.exitCode === null, 'the initiator kept running');
     t.regex(initiator.stderr.join('\n'), /resumed/, 'the initiator reported the resumption');
     const r = await initiator.stop('SIGINT');
     t.is(r.code, 0, initiator.stderr.join('\n'));
   } finally {
-    clearInterval(writer);
+    live.close();
     await initiator?.stop('SIGKILL');
     await target.stop('SIGKILL');
-    dstInst.close();
-    w.close();
-    srcInst.close();
+  }
+});
+
+// The initiator itself frozen past what its source ring holds (half of 1 s of history): on
+// SIGCONT the samples it missed are gone, so it must skip to what the ring still holds, say
+// so, never send a window the writer lapped, and carry exact samples again.
+// Over tcp the addon's follow loop runs, over shm the JavaScript one (docs/native.md).
+for (const provider of ['tcp', 'shm'] as const) test.serial(`${provider}: an audio initiator stopped (SIGSTOP) longer than half its source ring skips what was lost, says so, and carries exact samples again`, async (t) => {
+  t.timeout(90_000);
+  const rig = audioRig();
+  const target = startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', provider, ...(provider === 'tcp' ? ['-n', '127.0.0.1'] : []), '-t', `@${rig.infoFile}`, '-q']);
+  const live = liveAudio(rig.src, rig.dst);
+  let initiator: ReturnType<typeof startCli> | undefined;
+  try {
+    await target.waitFor(/Target info:/);
+    initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
+    await initiator.waitFor(/connected to target #1/, 20_000);
+    const first = await live.headPast(0n, 1);
+    t.truthy(first, 'samples reached the target flow');
+    t.truthy(await live.headPast(first!, 10), 'windows arrive before the stop');
+    initiator.proc.kill('SIGSTOP');
+    await sleep(1200);
+    const stoppedTill = live.end;
+    initiator.proc.kill('SIGCONT');
+    const after = await live.headPast(stoppedTill, 20);
+    t.truthy(after, 'windows arrive again after SIGCONT');
+    // The 20 windows either side of the SIGCONT: the end of the catch-up burst (the half
+    // ring the source still held) and the first live windows. More windows than the
+    // initiator keeps in flight go out at once there; none may be skipped (a hole of zeros).
+    t.is(live.badSamples(stoppedTill + 20n * 480n, 40 * 480), 0, 'the samples either side of the resumption are exact');
+    await initiator.waitFor(/skipped/, 5000);
+    t.true(target.proc.exitCode === null && initiator.proc.exitCode === null, 'both keep running');
+    const r = await initiator.stop('SIGINT');
+    t.is(r.code, 0, initiator.stderr.join('\n'));
+  } finally {
+    live.close();
+    await initiator?.stop('SIGKILL');
+    await target.stop('SIGKILL');
   }
 });
