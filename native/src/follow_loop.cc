@@ -6,7 +6,7 @@
 // any write JavaScript posted) are handed back, so JavaScript keeps owning sessions,
 // connection events and liveness. The wire and the flow format are the JavaScript
 // engine's (docs/protocol.md §4.3-4.6): same writes, same immediates, same headers.
-// Audio (continuous flows, §4.7) runs the same loop with windows instead of grains: each
+// Audio (continuous flows, docs/protocol.md §4.7) runs the same loop with windows instead of grains: each
 // new run of committed samples is copied once into a registered staging buffer and sent to
 // every lane as one write of two segments (the lane's entry header, the staged payload)
 // into its next bounce entry, immediate = the entry index, as SampleSender does.
