@@ -234,3 +234,40 @@ for (const provider of ['tcp', 'shm'] as const) test.serial(`${provider}: an aud
     await target.stop('SIGKILL');
   }
 });
+
+// The target frozen for less than the initiator's stall timeout (1.75 s) and its source's
+// half ring (1 s): the initiator's writes back up (its in-flight bound is reached after
+// 0.64 s of windows), and on SIGCONT everything held back must follow, in order, with no hole.
+for (const provider of ['tcp', 'shm'] as const) test.serial(`${provider}: an audio target stopped (SIGSTOP) for 800 ms gets every window once it continues, exact and without a hole`, async (t) => {
+  t.timeout(90_000);
+  const rig = audioRig();
+  const target = startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', provider, ...(provider === 'tcp' ? ['-n', '127.0.0.1'] : []), '-t', `@${rig.infoFile}`, '-q']);
+  const live = liveAudio(rig.src, rig.dst);
+  let initiator: ReturnType<typeof startCli> | undefined;
+  try {
+    await target.waitFor(/Target info:/);
+    initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
+    await initiator.waitFor(/connected to target #1/, 20_000);
+    const first = await live.headPast(0n, 1);
+    t.truthy(first, 'samples reached the target flow');
+    t.truthy(await live.headPast(first!, 10), 'windows arrive before the stop');
+    const stoppedAt = live.end;
+    target.proc.kill('SIGSTOP');
+    await sleep(800);
+    target.proc.kill('SIGCONT');
+    const after = await live.headPast(stoppedAt, 85);
+    t.truthy(after, 'windows arrive again after SIGCONT');
+    // From 5 windows before the stop to the head now: the ~80 held back through the stop
+    // included (as much as the destination's half ring lets one read check).
+    const span = Math.min(Number(after! - stoppedAt) + 5 * 480, 48_000);
+    t.true(span > 85 * 480, `the check covers the stop (${span} samples)`);
+    t.is(live.badSamples(after!, span), 0, 'every sample around the stop arrived, exact');
+    t.true(target.proc.exitCode === null && initiator.proc.exitCode === null, 'both keep running');
+    const r = await initiator.stop('SIGINT');
+    t.is(r.code, 0, initiator.stderr.join('\n'));
+  } finally {
+    live.close();
+    await initiator?.stop('SIGKILL');
+    await target.stop('SIGKILL');
+  }
+});
