@@ -17,7 +17,9 @@ for (const provider of ['tcp', 'shm'] as const) {
     const s = JSON.parse(r.stdout);
     t.true(s.ok);
     t.is(s.provider, provider);
-    t.true(s.written >= 100, `written ${s.written}`);
+    // 150 at 50 fps on an idle host; the paced writer skips the grains it is late for on a
+    // loaded one (CI saw 85 while other test files started), so a third is the floor.
+    t.true(s.written >= 50, `written ${s.written}`);
     t.is(s.verified, s.written);
     t.is(s.lost, 0);
     t.is(s.corrupt, 0);
