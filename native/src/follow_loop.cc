@@ -937,15 +937,24 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
         }
       }
       l.groups.emplace(gid, g);
-      uint32_t id = l.id;
-      Flush(l);  // may fail the lane, which removes it from lanes_
-      if (!HasLane(id)) {
+      if (!FlushKeeps(l)) {
         lanesSkipped++;
         li--;
         continue;
       }
       lanesPosted++;
     }
+    RecordPosted(index, start, end, lanesPosted, lanesSkipped);
+  }
+
+  // Flushes the lane's queue; false when that failed the lane (it is gone from lanes_).
+  bool FlushKeeps(Lane& l) {
+    uint32_t id = l.id;
+    Flush(l);
+    return HasLane(id);
+  }
+
+  void RecordPosted(uint64_t index, uint32_t start, uint32_t end, uint32_t lanesPosted, uint32_t lanesSkipped) {
     double* r = Record(kEvPosted, index, nullptr);
     r[2] = start;
     r[3] = end;
@@ -1123,20 +1132,14 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       op.imm = k;
       staging_[s].refs++;
       l.queued.push_back(op);
-      uint32_t id = l.id;
-      Flush(l);  // may fail the lane, which removes it from lanes_
-      if (!HasLane(id)) {
+      if (!FlushKeeps(l)) {
         lanesSkipped++;
         li--;
         continue;
       }
       lanesPosted++;
     }
-    double* r = Record(kEvPosted, end, nullptr);
-    r[2] = 0;
-    r[3] = count;
-    r[4] = lanesPosted;
-    r[6] = lanesSkipped;
+    RecordPosted(end, 0, count, lanesPosted, lanesSkipped);
   }
 
   bool HasLane(uint32_t id) const {

@@ -1,16 +1,26 @@
 // Audio through the CLI: `mxl-fabrics target` on an audio flow definition and
 // `mxl-fabrics initiator` following an audio flow that this test writes (as any MXL
 // application would); every sample that reaches the target flow is checked.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MxlInstance, currentIndex, type ContinuousFlowWriter } from '../../src/domain/index.js';
 import { AUDIO_FLOW_ID, audioDef } from './fixtures/pattern.js';
-import { alive, cleanupAll, roomyDomain, sleep, startCli, tempDir } from './fixtures/cli.js';
+import { alive, cleanupAll, roomyDomain, sleep, startCli, tempDir, type Proc } from './fixtures/cli.js';
 
 test.after.always(cleanupAll);
 
 const value = (s: bigint, c: number) => Math.fround(Number((s * 3n + BigInt(c) * 104729n) % 65536n) / 65536);
+
+/** Writes the ramp into window [end − 480, end) of both channels and commits it. */
+function writeRamp(w: ContinuousFlowWriter, end: bigint): void {
+  const a = w.openSamples(end, 480);
+  for (let c = 0; c < 2; c++) {
+    let x = end - 480n;
+    for (const f of a.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = value(x, c);
+  }
+  w.commitSamples();
+}
 
 test.serial('tcp: audio target and initiator from the CLI carry every sample exactly; SIGINT stops both', async (t) => {
   t.timeout(60_000);
@@ -32,12 +42,7 @@ test.serial('tcp: audio target and initiator from the CLI carry every sample exa
     let end = (currentIndex({ numerator: 48000, denominator: 1 }) / 480n) * 480n;
     const writeWindow = () => {
       end += 480n;
-      const a = w.openSamples(end, 480);
-      for (let c = 0; c < 2; c++) {
-        let x = end - 480n;
-        for (const f of a.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = value(x, c);
-      }
-      w.commitSamples();
+      writeRamp(w, end);
     };
     // Until the target flow shows samples (connection set-up), then 100 windows more.
     const dstInst = new MxlInstance(dst);
@@ -92,12 +97,7 @@ function liveAudio(src: string, dst: string) {
     const now = currentIndex(rate);
     while (end + 480n <= now) {
       end += 480n;
-      const a = w.openSamples(end, 480);
-      for (let c = 0; c < 2; c++) {
-        let x = end - 480n;
-        for (const f of a.channels[c]) for (let i = 0; i < f.length; i++, x++) f[i] = value(x, c);
-      }
-      w.commitSamples();
+      writeRamp(w, end);
     }
   }, 5);
   const dstInst = new MxlInstance(dst);
@@ -151,34 +151,61 @@ function audioRig() {
   return { src: roomyDomain(), dst: roomyDomain(), defFile, infoFile: path.join(work, 'target.json') };
 }
 
-// A peer that vanishes, for audio: the initiator's follow loop (the addon's, over tcp) must
-// see the target die, report it, take the new TargetInfo the restarted target writes to the
-// same file, and carry exact samples again, without being restarted itself.
-test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new TargetInfo: the initiator reports the loss, resumes by itself, samples exact', async (t) => {
+interface AudioFault {
+  live: ReturnType<typeof liveAudio>;
+  initiator: Proc;
+  target: Proc;
+  /** Starts another target on the same TargetInfo file (a restart). */
+  startTarget: () => Promise<Proc>;
+}
+
+/**
+ * A CLI target and a CLI follow-mode initiator carrying the live ramp; `fault` runs once 20
+ * exact windows arrived. Then the initiator must still run and stop cleanly on SIGINT.
+ */
+async function audioFault(t: ExecutionContext, provider: 'tcp' | 'shm', fault: (f: AudioFault) => Promise<void>): Promise<void> {
   t.timeout(90_000);
   const rig = audioRig();
-  const startTarget = () => startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', 'tcp', '-n', '127.0.0.1', '-t', `@${rig.infoFile}`, '-q']);
-  let target = startTarget();
+  const procs: Proc[] = [];
+  const startTarget = async (): Promise<Proc> => {
+    const p = startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', provider, ...(provider === 'tcp' ? ['-n', '127.0.0.1'] : []), '-t', `@${rig.infoFile}`, '-q']);
+    procs.push(p);
+    await p.waitFor(/Target info:/);
+    return p;
+  };
   const live = liveAudio(rig.src, rig.dst);
-  let initiator: ReturnType<typeof startCli> | undefined;
   try {
-    await target.waitFor(/Target info:/);
-    initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
+    const target = await startTarget();
+    const initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
+    procs.push(initiator);
     await initiator.waitFor(/connected to target #1/, 20_000);
     // Samples land from the window before the attach on: check 20 windows after the first.
     const first = await live.headPast(0n, 1);
     t.truthy(first, 'samples reached the target flow');
-    const before = await live.headPast(first!, 20);
-    t.truthy(before, '20 more windows arrived');
-    t.is(live.badSamples(before!, 20 * 480), 0, 'exact before the kill');
+    const steady = await live.headPast(first!, 20);
+    t.truthy(steady, '20 more windows arrived');
+    t.is(live.badSamples(steady!, 20 * 480), 0, 'exact before the fault');
+    await fault({ live, initiator, target, startTarget });
+    t.true(initiator.proc.exitCode === null, 'the initiator kept running');
+    const r = await initiator.stop('SIGINT');
+    t.is(r.code, 0, initiator.stderr.join('\n'));
+  } finally {
+    live.close();
+    for (const p of procs) await p.stop('SIGKILL');
+  }
+}
 
+// A peer that vanishes, for audio: the initiator's follow loop (the addon's, over tcp) must
+// see the target die, report it, take the new TargetInfo the restarted target writes to the
+// same file, and carry exact samples again, without being restarted itself.
+test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new TargetInfo: the initiator reports the loss, resumes by itself, samples exact', (t) =>
+  audioFault(t, 'tcp', async ({ live, initiator, target, startTarget }) => {
     target.proc.kill('SIGKILL');
     await target.exit;
     const killedAt = live.end;
     await initiator.waitFor(/disconnected|lost|failed|stalled/i, 15_000);
     await sleep(300); // the target stays down a little while the source goes on
-    target = startTarget();
-    await target.waitFor(/Target info:/);
+    await startTarget();
     // The restarted target's first window is newer than anything the dead one got.
     const resumed = await live.headPast(killedAt, 1);
     if (!resumed) t.log(initiator.stderr.slice(-20).join('\n'));
@@ -186,88 +213,46 @@ test.serial('tcp: an audio target killed (SIGKILL) and restarted with a new Targ
     const after = await live.headPast(resumed!, 20);
     t.truthy(after, '20 more windows arrived after the resumption');
     t.is(live.badSamples(after!, 20 * 480), 0, 'the samples after the resumption are exact');
-    t.true(initiator.proc.exitCode === null, 'the initiator kept running');
     t.regex(initiator.stderr.join('\n'), /resumed/, 'the initiator reported the resumption');
-    const r = await initiator.stop('SIGINT');
-    t.is(r.code, 0, initiator.stderr.join('\n'));
-  } finally {
-    live.close();
-    await initiator?.stop('SIGKILL');
-    await target.stop('SIGKILL');
-  }
-});
+  }));
 
 // The initiator itself frozen past what its source ring holds (half of 1 s of history): on
 // SIGCONT the samples it missed are gone, so it must skip to what the ring still holds, say
-// so, never send a window the writer lapped, and carry exact samples again.
-// Over tcp the addon's follow loop runs, over shm the JavaScript one (docs/native.md).
-for (const provider of ['tcp', 'shm'] as const) test.serial(`${provider}: an audio initiator stopped (SIGSTOP) longer than half its source ring skips what was lost, says so, and carries exact samples again`, async (t) => {
-  t.timeout(90_000);
-  const rig = audioRig();
-  const target = startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', provider, ...(provider === 'tcp' ? ['-n', '127.0.0.1'] : []), '-t', `@${rig.infoFile}`, '-q']);
-  const live = liveAudio(rig.src, rig.dst);
-  let initiator: ReturnType<typeof startCli> | undefined;
-  try {
-    await target.waitFor(/Target info:/);
-    initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
-    await initiator.waitFor(/connected to target #1/, 20_000);
-    const first = await live.headPast(0n, 1);
-    t.truthy(first, 'samples reached the target flow');
-    t.truthy(await live.headPast(first!, 10), 'windows arrive before the stop');
-    initiator.proc.kill('SIGSTOP');
-    await sleep(1200);
-    const stoppedTill = live.end;
-    initiator.proc.kill('SIGCONT');
-    const after = await live.headPast(stoppedTill, 20);
-    t.truthy(after, 'windows arrive again after SIGCONT');
-    // The 20 windows either side of the SIGCONT: the end of the catch-up burst (the half
-    // ring the source still held) and the first live windows. More windows than the
-    // initiator keeps in flight go out at once there; none may be skipped (a hole of zeros).
-    t.is(live.badSamples(stoppedTill + 20n * 480n, 40 * 480), 0, 'the samples either side of the resumption are exact');
-    await initiator.waitFor(/skipped/, 5000);
-    t.true(target.proc.exitCode === null && initiator.proc.exitCode === null, 'both keep running');
-    const r = await initiator.stop('SIGINT');
-    t.is(r.code, 0, initiator.stderr.join('\n'));
-  } finally {
-    live.close();
-    await initiator?.stop('SIGKILL');
-    await target.stop('SIGKILL');
-  }
-});
+// so, never send a window the writer lapped, and carry exact samples again. Over tcp the
+// addon's follow loop runs, over shm the JavaScript one (docs/native.md).
+for (const provider of ['tcp', 'shm'] as const) {
+  test.serial(`${provider}: an audio initiator stopped (SIGSTOP) longer than half its source ring skips what was lost, says so, and carries exact samples again`, (t) =>
+    audioFault(t, provider, async ({ live, initiator, target }) => {
+      initiator.proc.kill('SIGSTOP');
+      await sleep(1200);
+      const stoppedTill = live.end;
+      initiator.proc.kill('SIGCONT');
+      const after = await live.headPast(stoppedTill, 20);
+      t.truthy(after, 'windows arrive again after SIGCONT');
+      // The 20 windows either side of the SIGCONT: the end of the catch-up burst (the half
+      // ring the source still held) and the first live windows. More windows than the
+      // initiator keeps in flight go out at once there; none may be skipped (a hole of zeros).
+      t.is(live.badSamples(stoppedTill + 20n * 480n, 40 * 480), 0, 'the samples either side of the resumption are exact');
+      await initiator.waitFor(/skipped/, 5000);
+      t.true(target.proc.exitCode === null, 'the target keeps running');
+    }));
 
-// The target frozen for less than the initiator's stall timeout (1.75 s) and its source's
-// half ring (1 s): the initiator's writes back up (its in-flight bound is reached after
-// 0.64 s of windows), and on SIGCONT everything held back must follow, in order, with no hole.
-for (const provider of ['tcp', 'shm'] as const) test.serial(`${provider}: an audio target stopped (SIGSTOP) for 800 ms gets every window once it continues, exact and without a hole`, async (t) => {
-  t.timeout(90_000);
-  const rig = audioRig();
-  const target = startCli(['target', '-d', rig.dst, '-f', rig.defFile, '-p', provider, ...(provider === 'tcp' ? ['-n', '127.0.0.1'] : []), '-t', `@${rig.infoFile}`, '-q']);
-  const live = liveAudio(rig.src, rig.dst);
-  let initiator: ReturnType<typeof startCli> | undefined;
-  try {
-    await target.waitFor(/Target info:/);
-    initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
-    await initiator.waitFor(/connected to target #1/, 20_000);
-    const first = await live.headPast(0n, 1);
-    t.truthy(first, 'samples reached the target flow');
-    t.truthy(await live.headPast(first!, 10), 'windows arrive before the stop');
-    const stoppedAt = live.end;
-    target.proc.kill('SIGSTOP');
-    await sleep(800);
-    target.proc.kill('SIGCONT');
-    const after = await live.headPast(stoppedAt, 85);
-    t.truthy(after, 'windows arrive again after SIGCONT');
-    // From 5 windows before the stop to the head now: the ~80 held back through the stop
-    // included (as much as the destination's half ring lets one read check).
-    const span = Math.min(Number(after! - stoppedAt) + 5 * 480, 48_000);
-    t.true(span > 85 * 480, `the check covers the stop (${span} samples)`);
-    t.is(live.badSamples(after!, span), 0, 'every sample around the stop arrived, exact');
-    t.true(target.proc.exitCode === null && initiator.proc.exitCode === null, 'both keep running');
-    const r = await initiator.stop('SIGINT');
-    t.is(r.code, 0, initiator.stderr.join('\n'));
-  } finally {
-    live.close();
-    await initiator?.stop('SIGKILL');
-    await target.stop('SIGKILL');
-  }
-});
+  // The target frozen for less than the initiator's stall timeout (1.75 s) and its source's
+  // half ring (1 s): the initiator's writes back up (its in-flight bound is reached after
+  // 0.64 s of windows), and on SIGCONT everything held back must follow, in order, with no hole.
+  test.serial(`${provider}: an audio target stopped (SIGSTOP) for 800 ms gets every window once it continues, exact and without a hole`, (t) =>
+    audioFault(t, provider, async ({ live, target }) => {
+      const stoppedAt = live.end;
+      target.proc.kill('SIGSTOP');
+      await sleep(800);
+      target.proc.kill('SIGCONT');
+      const after = await live.headPast(stoppedAt, 85);
+      t.truthy(after, 'windows arrive again after SIGCONT');
+      // From 5 windows before the stop to the head now: the ~80 held back through the stop
+      // included (as much as the destination's half ring lets one read check).
+      const span = Math.min(Number(after! - stoppedAt) + 5 * 480, 48_000);
+      t.true(span > 85 * 480, `the check covers the stop (${span} samples)`);
+      t.is(live.badSamples(after!, span), 0, 'every sample around the stop arrived, exact');
+      t.true(target.proc.exitCode === null, 'the target keeps running');
+    }));
+}
