@@ -44,8 +44,7 @@ constexpr size_t kCtlStop = 16, kCtlDoorbell = 17, kCtlMode = 18, kCtlWords = 19
 constexpr int kModeBusy = 0, kModeHybrid = 1;
 // Native writes have bit 31 of the context's low word set; JavaScript's never do.
 constexpr uint32_t kNativeSeq = 0x80000000u;
-constexpr uint64_t kCheckEveryNs = 5'000'000;
-constexpr uint64_t kHoldAudioNs = 20'000'000;  // stall checks and sread slices while writes are in flight
+constexpr uint64_t kCheckEveryNs = 5'000'000;  // stall checks and sread slices while writes are in flight
 
 // Event records: 8 doubles each, after a header of kHeaderWords (word 0 = record count).
 constexpr size_t kEvWords = 8, kHeaderWords = 8;
@@ -387,7 +386,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   bool forwardMore_ = false;
   uint32_t seq_ = 0, gid_ = 0;
   uint64_t lastActivityNs_ = 0;
-  uint64_t lastReturnNs_ = 0;
   // Per follow() call.
   double* ev_ = nullptr;
   size_t evCap_ = 0, evCount_ = 0;
@@ -531,7 +529,10 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       if (foreignCount_ > 0 || failed_ || forwardMore_ || evCount_ + 16 + 4 * lanes_.size() > evCap_) break;
       // Records go out once the grains they tell of are done everywhere: at a paced rate one
       // return per grain, so completions reach the main thread at once, not a call later.
-      if (evCount_ > 0 && !AnyInFlight() && AllQueuedEmpty() && (!samples_ || now - lastReturnNs_ >= kHoldAudioNs)) break;
+      // (Holding audio records for 20 ms cut the initiator's CPU by a further ~20 %, but a
+      // source that waits for completions, as the bench's unpaced one does, then stalls on
+      // the hold: 160 windows/s against 9,180. Not kept; docs/native.md.)
+      if (evCount_ > 0 && !AnyInFlight() && AllQueuedEmpty()) break;
       if (__atomic_load_n(ctl_ + kCtlStop, __ATOMIC_SEQ_CST) != 0 || __atomic_load_n(ctl_ + kCtlDoorbell, __ATOMIC_SEQ_CST) != bell) break;
       if (now >= deadline) break;
       if (work) continue;
@@ -545,7 +546,6 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     }
     ev_[1] = (double)passes;
     ev_[2] = (double)busyPasses;
-    lastReturnNs_ = NowNs();
   }
 
   bool AllQueuedEmpty() const {
