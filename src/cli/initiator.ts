@@ -152,7 +152,9 @@ export async function runInitiator(argv: string[]): Promise<number> {
       writableMapping: values['writable-mapping'] === true || undefined });
     ini.on('error', (e: Error) => stop.fail(e));
     const watchdog = watchWorker('initiator', ini, log);
-    log.line(`initiator: following flow ${flowId} (${provider}, poll ${pollMode}) in ${domain}`);
+    // Which follow loop carries the flow: the addon's (tcp, verbs) or JavaScript's (shm, efa).
+    const loop = ((await ini.status()) as { followLoop?: string }).followLoop;
+    log.line(`initiator: following flow ${flowId} (${provider}, poll ${pollMode}${loop === 'native' ? ', native loop' : loop === 'javascript' ? ', JavaScript loop' : ''}) in ${domain}`);
     // Events can come before addTarget's answer (shm connects at once): name peers by target id.
     sessions = new TargetSessions(ini);
     const ss = sessions;

@@ -179,6 +179,8 @@ async function audioFault(t: ExecutionContext, provider: 'tcp' | 'shm', fault: (
     const initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`]);
     procs.push(initiator);
     await initiator.waitFor(/connected to target #1/, 20_000);
+    // The addon's follow loop over tcp, the JavaScript one over shm, and the initiator says which.
+    t.regex(initiator.stderr.join('\n'), provider === 'tcp' ? /following flow .*native loop/ : /following flow .*JavaScript loop/);
     // Samples land from the window before the attach on: check 20 windows after the first.
     const first = await live.headPast(0n, 1);
     t.truthy(first, 'samples reached the target flow');
