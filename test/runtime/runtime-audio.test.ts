@@ -176,3 +176,54 @@ for (const provider of ['tcp', 'shm'] as const) {
     }
   });
 }
+
+// Fan-out: one follow-mode initiator feeding two targets stages each window once and writes it
+// to both (the addon's loop over tcp shares the staged copy between its lanes; the JavaScript
+// loop over shm shares its staging slot): both destinations must hold every sample exactly.
+for (const provider of ['tcp', 'shm'] as const) {
+  test.serial(`${provider}: one follow-mode initiator into two targets: both get every window, exact`, async (t) => {
+    const src = new MxlInstance(domain());
+    const w = src.createFlowWriter(audioDef) as ContinuousFlowWriter;
+    const fx = new Fabrics();
+    try {
+      const dstDirs = [domain(), domain()];
+      const targets = await Promise.all(dstDirs.map((d) => fx.createTarget({ provider, node: provider === 'tcp' ? '127.0.0.1' : undefined, domain: d, flowDef: audioDef })));
+      const initiator = await fx.createInitiator({ provider, domain: src.domain, flowId: FLOW, follow: true });
+      let connected = 0;
+      const both = new Promise<void>((resolve) => initiator.on('connected', () => { if (++connected === 2) resolve(); }));
+      for (const target of targets) await initiator.addTarget(target.info);
+      await Promise.race([both, sleep(10_000)]);
+      t.is(connected, 2, 'both targets connected');
+      const e0 = (currentIndex({ numerator: 48000, denominator: 1 }) / 480n + 1n) * 480n;
+      const N = 20; // 9,600 samples: within half of this flow's ring (one read checks them all)
+      for (let k = 0; k < N; k++) {
+        writeWindow(w, e0 + BigInt(k * 480));
+        await sleep(5);
+      }
+      const last = e0 + BigInt((N - 1) * 480);
+      for (const [i, d] of dstDirs.entries()) {
+        const dst = new MxlInstance(d);
+        const reader = dst.openContinuousFlowReader(FLOW);
+        try {
+          for (const until = Date.now() + 10_000; reader.flowHeader.headIndex < last && Date.now() < until;) await sleep(10);
+          t.is(reader.flowHeader.headIndex, last, `target ${i + 1} has the last window`);
+          const r = reader.getSamplesSync(last, N * 480);
+          t.is(r.status, 'OK');
+          let bad = 0;
+          for (let c = 0; c < 2; c++) {
+            let x = last - BigInt(N * 480);
+            for (const f of r.channels[c]) for (let j = 0; j < f.length; j++, x++) if (f[j] !== Math.fround(value(x, c))) bad++;
+          }
+          t.is(bad, 0, `target ${i + 1}: every sample of the ${N} windows exact`);
+        } finally {
+          reader.close();
+          dst.close();
+        }
+      }
+    } finally {
+      await fx.close();
+      w.close();
+      src.close();
+    }
+  });
+}
