@@ -18,6 +18,16 @@ test.after.always(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, 
 const value = (s: bigint, c: number) => Number((s * 13n + BigInt(c) * 7919n) % 65536n) / 65536;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Samples of window (end, count) in `channels` (a read's views) that are not the ramp's (shifted by `salt`). */
+function rampMismatches(channels: ArrayLike<number>[][], end: bigint, count: number, salt = 0n): number {
+  let bad = 0;
+  for (let c = 0; c < 2; c++) {
+    let x = end - BigInt(count);
+    for (const f of channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== Math.fround(value(x + salt, c))) bad++;
+  }
+  return bad;
+}
+
 /** A follow-mode initiator of the source flow, connected to `target`. */
 async function followInto(fx: Fabrics, provider: 'tcp' | 'shm', domain: string, target: TargetHandle, nativeFollow?: boolean): Promise<InitiatorHandle> {
   const initiator = await fx.createInitiator({ provider, domain, flowId: FLOW, follow: true, nativeFollow });
@@ -62,10 +72,7 @@ for (const [provider, loop] of [['tcp', 'native'], ['tcp', 'javascript'], ['shm'
           expectedNext = s.headIndex;
           const r = reader.getSamplesSync(s.headIndex, s.count);
           if (r.status !== 'OK') { bad++; continue; }
-          for (let c = 0; c < 2; c++) {
-            let x = s.headIndex - BigInt(s.count);
-            for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== Math.fround(value(x, c))) bad++;
-          }
+          bad += rampMismatches(r.channels, s.headIndex, s.count);
           received += BigInt(s.count);
           if (s.headIndex >= first + total) return;
         }
@@ -133,12 +140,7 @@ for (const provider of ['tcp', 'shm'] as const) {
       const badSamples = (end: bigint, salt = 0n): number => {
         const r = reader.getSamplesSync(end, 480);
         if (r.status !== 'OK') return 480 * 2;
-        let bad = 0;
-        for (let c = 0; c < 2; c++) {
-          let x = end - 480n;
-          for (const f of r.channels[c]) for (let i = 0; i < f.length; i++, x++) if (f[i] !== Math.fround(value(x + salt, c))) bad++;
-        }
-        return bad;
+        return rampMismatches(r.channels, end, 480, salt);
       };
 
       // Nothing new is committed: the window that was already there arrives on its own.
@@ -209,12 +211,7 @@ for (const provider of ['tcp', 'shm'] as const) {
           t.is(reader.flowHeader.headIndex, last, `target ${i + 1} has the last window`);
           const r = reader.getSamplesSync(last, N * 480);
           t.is(r.status, 'OK');
-          let bad = 0;
-          for (let c = 0; c < 2; c++) {
-            let x = last - BigInt(N * 480);
-            for (const f of r.channels[c]) for (let j = 0; j < f.length; j++, x++) if (f[j] !== Math.fround(value(x, c))) bad++;
-          }
-          t.is(bad, 0, `target ${i + 1}: every sample of the ${N} windows exact`);
+          t.is(rampMismatches(r.channels, last, N * 480), 0, `target ${i + 1}: every sample of the ${N} windows exact`);
         } finally {
           reader.close();
           dst.close();
