@@ -43,6 +43,17 @@ export function threadTicks(pid: number | 'self', tid: number | string): number 
   }
 }
 
+/** Voluntary and involuntary context switches of one thread so far (0 once it is gone). */
+export function threadSwitches(pid: number | 'self', tid: number | string): { voluntary: number; involuntary: number } {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    const field = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    return { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') };
+  } catch {
+    return { voluntary: 0, involuntary: 0 };
+  }
+}
+
 /** Thread ids of a process. */
 export function threadIds(pid: number | 'self' = 'self'): string[] {
   try {
