@@ -119,6 +119,10 @@ struct Lane {
   // Audio: the target's bounce buffer, our copy of its entry headers, the next entry.
   uint32_t entryCount = 0, entrySize = 0, k = 0;
   std::shared_ptr<Registered> headers;
+  // Audio: one past the newest sample sent to this lane (-1: not attached yet), and whether
+  // the window being posted goes to it (src/workers/sample-cursors.ts).
+  int64_t sent = -1;
+  bool takes = false;
   size_t size() const { return inflight.size() + queued.size(); }
 };
 
@@ -275,9 +279,8 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
       if (ret) { ThrowFi(env, "fi_mr_reg", ret, "bounce entry headers"); return env.Undefined(); }
       ep->bound.push_back(l.headers);
       for (auto& st : staging_) ep->bound.push_back(st.reg);
-      // The first lane after none (or a new one) sends the most recent commit again: the
-      // JavaScript loop's attach (docs/protocol.md §4.7, follow mode).
-      if (lanes_.empty()) sentHead_ = -1;
+      // A new lane attaches on its own (sent = -1): it is sent the most recent commit, as
+      // the JavaScript loop does (docs/protocol.md §4.7, follow mode).
       attachPending_ = true;
     }
     lanes_.push_back(std::move(l));
@@ -394,13 +397,12 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   bool failed_ = false;
   bool jsInFlight_ = false;  // JavaScript's own writes are in flight: wait in the CQ, not the futex
   // Audio: the source's channels ring, the follow state of the JavaScript loop's
-  // forwardSamples (sentHead_ -1: not attached), and the staging buffers windows go out from.
+  // forwardSamples (each lane's cursor is in the lane), and the staging buffers windows go out from.
   bool samples_ = false;
   uint8_t* chans_ = nullptr;
   void* chansPin_ = nullptr;
   Napi::Reference<Napi::Value> chansRef_;
   uint32_t channelCount_ = 0, bufferLength_ = 0, wordSize_ = 0, syncBatch_ = 1;
-  int64_t sentHead_ = -1;
   bool attachPending_ = false;
   bool backlog_ = false;  // committed samples wait for a full lane to drain
   struct Staging {
@@ -983,8 +985,9 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     return end >= minIndex && end - minIndex >= count ? 0 : 1;
   }
 
-  // The worker's forwardSamples (src/workers/initiator-worker.ts), in the same order: every
-  // sample committed since the last window, in windows of at most MaxSamples().
+  // The worker's forwardSamples with its cursor per lane (src/workers/sample-cursors.ts), in
+  // the same order: every sample committed since the last window each lane was sent, in
+  // windows of at most MaxSamples(); lanes whose cursors are equal share a window.
   size_t ForwardSamples() {
     forwardMore_ = false;
     attachPending_ = false;
@@ -992,49 +995,53 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     lastSync_ = LoadAt<uint32_t>(src_->data, kSyncCounterOff);
     uint64_t head = LoadAt<uint64_t>(src_->data, kHeadIndexOff);
     if (head == 0 || lanes_.empty()) {
-      sentHead_ = -1;
+      for (auto& l : lanes_) l.sent = -1;
       return 0;
     }
     uint64_t max = MaxSamples();
     if (max == 0) return 0;
-    if (sentHead_ < 0 || head < (uint64_t)sentHead_) {
-      uint64_t back = std::min<uint64_t>({(uint64_t)syncBatch_, max, head});
-      sentHead_ = (int64_t)(head - back);
-    }
     uint64_t half = bufferLength_ / 2;
-    if (head - (uint64_t)sentHead_ > half) {
-      double* r = Record(kEvFellBehind, 0, nullptr);  // those samples are gone from the ring
-      r[4] = 1;
-      sentHead_ = (int64_t)(head - half);
+    for (auto& l : lanes_) {
+      // Attach (a new lane, or a writer restart moved the head back): the most recent commit.
+      if (l.sent < 0 || head < (uint64_t)l.sent) l.sent = (int64_t)(head - std::min<uint64_t>({(uint64_t)syncBatch_, max, head}));
+      if (head - (uint64_t)l.sent > half) {
+        double* r = Record(kEvFellBehind, 0, nullptr);  // those samples are gone from the ring
+        r[4] = 1;
+        l.sent = (int64_t)(head - half);
+      }
     }
     size_t n = 0;
-    while ((uint64_t)sentHead_ < head) {
+    for (;;) {
+      // A lane at its in-flight bound (a catch-up burst after a stall, a slow target) holds
+      // back its own windows until it drains, instead of skipping them: a skipped window is
+      // a hole of silence that the target would publish as samples. A lane that stops
+      // draining fails at stallTimeoutMs; one half a ring behind meanwhile takes the
+      // fell-behind skip above, counted. The other lanes go on.
+      int64_t low = -1;
+      bool behind = false;
+      for (auto& l : lanes_) {
+        if ((uint64_t)l.sent >= head) continue;
+        behind = true;
+        if (l.size() < maxInFlight_ && (low < 0 || l.sent < low)) low = l.sent;
+      }
+      if (low < 0) {
+        backlog_ = behind;
+        break;
+      }
       if (evCount_ + 8 + 6 * lanes_.size() > evCap_) {  // the rest on the next call
         forwardMore_ = true;
         break;
       }
-      // A lane at its in-flight bound (a catch-up burst after a stall, a slow target) holds
-      // the rest back until it drains, instead of skipping windows: a skipped window is a
-      // hole of silence that the target would publish as samples. A lane that stops
-      // draining fails at stallTimeoutMs; a source that runs half a ring ahead meanwhile is
-      // the fell-behind skip above, counted.
-      if (AnyLaneFull()) {
-        backlog_ = true;
-        break;
-      }
-      uint64_t left = head - (uint64_t)sentHead_;
+      uint64_t left = head - (uint64_t)low;
       uint64_t count = left < max ? left : max;
-      PostWindow((uint64_t)sentHead_ + count, (uint32_t)count);
-      sentHead_ += (int64_t)count;
+      for (auto& l : lanes_) {
+        l.takes = l.sent == low && l.size() < maxInFlight_;
+        if (l.takes) l.sent = low + (int64_t)count;
+      }
+      PostWindow((uint64_t)low + count, (uint32_t)count);
       n++;
     }
     return n;
-  }
-
-  bool AnyLaneFull() const {
-    for (auto& l : lanes_)
-      if (l.size() >= maxInFlight_) return true;
-    return false;
   }
 
   // A staging buffer of at least `bytes` with no write reading it, or -1 (no memory).
@@ -1071,7 +1078,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     }
   }
 
-  // Sends window (end, count) to every lane that takes it (SampleSender.ranges + queue).
+  // Sends window (end, count) to the lanes ForwardSamples marked (SampleSender.ranges + queue).
   void PostWindow(uint64_t end, uint32_t count) {
     int st = PlaceWindow(end, count);
     if (st != 0) {
@@ -1096,11 +1103,8 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     uint32_t lanesPosted = 0, lanesSkipped = 0;
     for (size_t li = 0; li < lanes_.size(); li++) {
       Lane& l = lanes_[li];
-      if (l.size() >= maxInFlight_) {
-        Record(kEvSkipped, end, &l);
-        lanesSkipped++;
-        continue;
-      }
+      if (!l.takes) continue;
+      l.takes = false;
       uint32_t k = l.k;
       l.k = k + 1 == l.entryCount ? 0 : k + 1;
       uint8_t* hdr = l.headers->buf.get() + (size_t)k * kEntryHeader;

@@ -214,9 +214,10 @@ export class Initiator {
 
   /**
    * Audio: posts window (end, count) of the local ring (samples end-count .. end-1 of every
-   * channel) to every connected target, through its bounce buffer (docs/protocol.md §4.7).
+   * channel) to every connected target, or only to the targets whose ids are in `to`,
+   * through its bounce buffer (docs/protocol.md §4.7).
    */
-  transferSamples(end: bigint, count: number): TransferResult {
+  transferSamples(end: bigint, count: number, to?: ReadonlySet<bigint> | readonly bigint[]): TransferResult {
     this.checkOpen();
     const m = this.media;
     if (!(m instanceof SampleSender)) throw new FabricsError('MXL_ERR_INVALID_STATE', 'this initiator sends grains: use transferGrain()');
@@ -226,7 +227,8 @@ export class Initiator {
     const max = this.maxSamplesPerTransfer();
     if (count > max) throw new FabricsError('MXL_ERR_INVALID_ARG', `${count} samples do not fit: at most ${max} per transfer (the targets' bounce entries and half the local ring)`, { field: 'count' });
     const ranges = m.ranges(end, count);
-    return this.fanOut((peer) => m.queue(peer, end, count, ranges));
+    const only = to === undefined ? undefined : to instanceof Set ? to : new Set(to);
+    return this.fanOut((peer) => m.queue(peer, end, count, ranges), only);
   }
 
   /**
@@ -258,10 +260,17 @@ export class Initiator {
     }
   }
 
-  /** Whether a connected target is at its in-flight bound (a transfer queued now would skip it). */
-  saturated(): boolean {
-    for (const p of this.sessions.peers.values()) if (p.state === 'connected' && !p.accepts(this.maxInFlight)) return true;
-    return false;
+  /** Ids of the targets that are connected now. */
+  connectedTargetIds(): bigint[] {
+    const ids: bigint[] = [];
+    for (const p of this.sessions.peers.values()) if (p.state === 'connected') ids.push(p.id);
+    return ids;
+  }
+
+  /** Whether target `id` is connected and below its in-flight bound: a transfer queued now reaches it. */
+  accepts(id: bigint): boolean {
+    const p = this.sessions.peers.get(id);
+    return p !== undefined && p.state === 'connected' && p.accepts(this.maxInFlight);
   }
 
   /** True when no transfer is in flight (liveness probes aside) and no target is still connecting. */
@@ -346,11 +355,12 @@ export class Initiator {
     this.fabric?.fabric.close();
   }
 
-  /** Queues one transfer on every peer that takes it, and posts what the provider takes now. */
-  private fanOut(queue: (peer: Peer) => boolean): TransferResult {
+  /** Queues one transfer on every peer (in `only`, when given) that takes it, and posts what the provider takes now. */
+  private fanOut(queue: (peer: Peer) => boolean, only?: ReadonlySet<bigint>): TransferResult {
     let posted = 0;
     let skipped = 0;
     for (const peer of this.sessions.peers.values()) {
+      if (only && !only.has(peer.id)) continue;
       if (!peer.accepts(this.maxInFlight) || (this.media.kind === 'samples' && !peer.bounce)) {
         peer.skipped++;
         skipped++;

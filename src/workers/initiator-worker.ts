@@ -17,6 +17,7 @@ import { samplesFromReader } from '../fabrics/sample-ring.js';
 import { Initiator } from '../fabrics/initiator.js';
 import { TargetInfo } from '../fabrics/target-info.js';
 import { EventKind, RequestOp, RequestRecord } from '../ipc/event-records.js';
+import { SampleCursors } from './sample-cursors.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { InitiatorWorkerConfig } from '../ipc/worker-messages.js';
 
@@ -136,49 +137,27 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       return n;
     };
 
-    // Audio follow mode (docs/protocol.md §4.7, follow mode): send every committed sample
-    // since the last transfer, in windows no larger than the targets' bounce entries. On
-    // attach (the first head seen with a target connected, again after every target was
-    // gone, or after a writer restart moved the head back) the most recent commit counts as
-    // not sent yet: the last min(maxSyncBatchSizeHint, maxSamplesPerTransfer(), head)
-    // samples before the head.
-    let sentHead = -1n; // -1: not attached
+    // Audio follow mode (docs/protocol.md §4.7, follow mode): each target gets every sample
+    // committed since the last window it was sent, in windows no larger than the targets'
+    // bounce entries; a target at its in-flight bound holds back only its own windows.
     let backlog = false; // committed samples wait for a target to drain
-    const half = BigInt(Math.floor(g.bufferLength / 2));
-    const syncBatch = BigInt(Math.max(1, g.maxSyncBatchSizeHint));
+    const cursors = new SampleCursors(BigInt(Math.floor(g.bufferLength / 2)), BigInt(Math.max(1, g.maxSyncBatchSizeHint)));
+    const cursorTargets = { ids: [] as bigint[], accepts: (id: bigint) => ini.accepts(id) };
+    const sendWindow = (end: bigint, count: bigint, to: bigint[]): void => {
+      try {
+        skips(ini.transferSamples(end, Number(count), to));
+      } catch (e) {
+        countRefusedTransfer(stats, e);
+      }
+    };
+    const fellBehind = (): void => stats.transferSkipped('fell_behind'); // those samples are gone from the ring
     const forwardSamples = (): number => {
       lastSync = Atomics.load(sync, SYNC_COUNTER_U32);
       attachPending = false;
-      const head = header.headIndex;
-      if (head === 0n || liveTargets === 0) { sentHead = -1n; return 0; }
-      const max = BigInt(ini.maxSamplesPerTransfer());
-      if (max <= 0n) return 0;
-      if (sentHead < 0n || head < sentHead) {
-        let back = syncBatch < max ? syncBatch : max;
-        if (back > head) back = head;
-        sentHead = head - back;
-      }
-      if (head - sentHead > half) {
-        stats.transferSkipped('fell_behind'); // fell more than half a ring behind: those samples are gone
-        sentHead = head - half;
-      }
-      let n = 0;
-      backlog = false;
-      while (sentHead < head) {
-        // A target at its in-flight bound holds the rest back instead of skipping windows
-        // (a hole of silence at the target); as the native loop does (docs/native.md).
-        if (ini.saturated()) { backlog = true; break; }
-        const left = head - sentHead;
-        const count = left < max ? left : max;
-        try {
-          skips(ini.transferSamples(sentHead + count, Number(count)));
-        } catch (e) {
-          countRefusedTransfer(stats, e);
-        }
-        sentHead += count;
-        n++;
-      }
-      return n;
+      cursorTargets.ids = liveTargets === 0 ? [] : ini.connectedTargetIds();
+      const r = cursors.forward(header.headIndex, BigInt(ini.maxSamplesPerTransfer()), cursorTargets, sendWindow, fellBehind);
+      backlog = r.backlog;
+      return r.windows;
     };
 
     // Follow mode over MSG providers runs in the addon (docs/native.md, "The native follow

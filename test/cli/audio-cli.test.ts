@@ -100,10 +100,25 @@ function liveAudio(src: string, dst: string) {
       writeRamp(w, end);
     }
   }, 5);
-  const dstInst = new MxlInstance(dst);
+  const d = audioDestination(dst);
   return {
     /** The source's newest committed sample index. */
     get end() { return end; },
+    headPast: d.headPast,
+    badSamples: d.badSamples,
+    close(): void {
+      clearInterval(timer);
+      d.close();
+      w.close();
+      srcInst.close();
+    },
+  };
+}
+
+/** A destination domain of the ramp: its head, and whether a span of its samples is exact. */
+function audioDestination(dst: string) {
+  const dstInst = new MxlInstance(dst);
+  return {
     /** The destination head once it is `windows` windows past `from` (within 10 s), else undefined. */
     async headPast(from: bigint, windows: number): Promise<bigint | undefined> {
       const until = Date.now() + 10_000;
@@ -135,10 +150,7 @@ function liveAudio(src: string, dst: string) {
       }
     },
     close(): void {
-      clearInterval(timer);
       dstInst.close();
-      w.close();
-      srcInst.close();
     },
   };
 }
@@ -257,4 +269,62 @@ for (const provider of ['tcp', 'shm'] as const) {
       t.is(live.badSamples(after!, span), 0, 'every sample around the stop arrived, exact');
       t.true(target.proc.exitCode === null, 'the target keeps running');
     }));
+}
+
+// Fan-out with a stalled receiver: one follow-mode initiator feeds two targets and one of them
+// is frozen (SIGSTOP) for 1.2 s, past the initiator's in-flight bound (64 windows, 0.64 s)
+// but within its stall timeout (1.75 s) and the source's half ring (1 s). Each target has its
+// own cursor (docs/protocol.md §4.7), so the other target must keep getting windows all
+// through the stop, and the frozen one everything it missed once it continues. With one
+// shared cursor both stopped once the frozen target's writes reached the bound.
+for (const provider of ['tcp', 'shm'] as const) {
+  test.serial(`${provider}: one audio initiator into two targets, one frozen (SIGSTOP) for 1.2 s: the other keeps getting every window through the stop, the frozen one all it missed after`, async (t) => {
+    t.timeout(90_000);
+    const rig = audioRig();
+    const infoB = path.join(path.dirname(rig.infoFile), 'target-b.json');
+    const dstB = roomyDomain();
+    const procs: Proc[] = [];
+    const startTarget = async (dst: string, infoFile: string): Promise<Proc> => {
+      const p = startCli(['target', '-d', dst, '-f', rig.defFile, '-p', provider, ...(provider === 'tcp' ? ['-n', '127.0.0.1'] : []), '-t', `@${infoFile}`, '-q']);
+      procs.push(p);
+      await p.waitFor(/Target info:/);
+      return p;
+    };
+    const live = liveAudio(rig.src, rig.dst);
+    const other = audioDestination(dstB);
+    try {
+      await startTarget(rig.dst, rig.infoFile);
+      const frozen = await startTarget(dstB, infoB);
+      const initiator = startCli(['initiator', '-d', rig.src, '-f', AUDIO_FLOW_ID, '-t', `@${rig.infoFile}`, '-t', `@${infoB}`]);
+      procs.push(initiator);
+      await initiator.waitFor(/connected to target #1/, 20_000);
+      await initiator.waitFor(/connected to target #2/, 20_000);
+      for (const d of [live, other]) t.truthy(await d.headPast(((await d.headPast(0n, 0)) ?? 0n) + 1n, 20), '20 windows reached each target');
+      const stoppedAt = live.end;
+      frozen.proc.kill('SIGSTOP');
+      await sleep(750);
+      const a1 = (await live.headPast(0n, 0))!;
+      await sleep(400);
+      const a2 = (await live.headPast(0n, 0))!;
+      await sleep(50);
+      frozen.proc.kill('SIGCONT');
+      // 40 windows are written in those 400 ms; with a shared cursor none would have arrived.
+      t.true(a2 - a1 >= 15n * 480n, `the running target got ${(a2 - a1) / 480n} windows in the last 400 ms of the stop`);
+      for (const [d, which] of [[live, 'running'], [other, 'frozen']] as const) {
+        const after = await d.headPast(stoppedAt, 130);
+        t.truthy(after, `the ${which} target is past the stop`);
+        // The newest half ring of the destination (100 windows): the stop from 0.3 s on, and
+        // the catch-up; any window skipped would show as a hole.
+        t.is(d.badSamples(after!, 100 * 480), 0, `${which} target: every sample of the 100 windows up to now exact`);
+      }
+      t.true(initiator.proc.exitCode === null, 'the initiator kept running');
+      t.notRegex(initiator.stderr.join('\n'), /lost|stalled|failed/i, 'no target was given up');
+      const r = await initiator.stop('SIGINT');
+      t.is(r.code, 0, initiator.stderr.join('\n'));
+    } finally {
+      other.close();
+      live.close();
+      for (const p of procs) await p.stop('SIGKILL');
+    }
+  });
 }
