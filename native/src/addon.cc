@@ -44,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mxlf::InitShm(env, exports);
   mxlf::InitProcessWatch(env, exports);
   mxlf::InitFollowLoop(env, exports);
+  mxlf::InitWaker(env, exports);
   return exports;
 }
 

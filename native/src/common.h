@@ -65,10 +65,14 @@ bool ValidateArgs(const Napi::CallbackInfo& info, const char* method, std::initi
 // the last pin is released. Returns nullptr when [p, p+n) is not inside a live mapping.
 void* PinMapping(const void* p, size_t n);
 void UnpinMapping(void* pin);
+// (view: Uint32Array, index) at info[0], info[1] -> the word's address, or false with a
+// FabricsError thrown (shm.cc).
+bool GetFutexWord(Napi::Env env, const Napi::CallbackInfo& info, uint32_t** word);
 
 void InitFabric(Napi::Env env, Napi::Object exports);
 void InitShm(Napi::Env env, Napi::Object exports);
 void InitProcessWatch(Napi::Env env, Napi::Object exports);
 void InitFollowLoop(Napi::Env env, Napi::Object exports);
+void InitWaker(Napi::Env env, Napi::Object exports);
 
 }  // namespace mxlf

@@ -11,6 +11,7 @@
 #include <rdma/fi_eq.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -231,6 +232,12 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
     int ret = fi_cq_open(d->res->dom, &attr, &r->cq, nullptr);
     if (ret) { r->cq = nullptr; ThrowFi(env, "fi_cq_open", ret); return; }
     r->waitable = wait;
+    {
+      std::lock_guard<std::mutex> g(d->res->cqMu);
+      auto& v = d->res->cqs;
+      v.erase(std::remove_if(v.begin(), v.end(), [](const std::weak_ptr<CqRes>& w) { return w.expired(); }), v.end());
+      v.push_back(r);
+    }
     res = r;
   }
 
@@ -662,6 +669,7 @@ Napi::Object FabricConstants(Napi::Env env) {
     return t ? t->res : nullptr;                       \
   }
 RES_OF(CqResOf, CompletionQueue, CqRes, cqCtor)
+RES_OF(DomainResOf, Domain, DomainRes, domainCtor)
 RES_OF(EpResOf, Endpoint, EpRes, epCtor)
 RES_OF(MrResOf, MemoryRegion, MrRes, mrCtor)
 #undef RES_OF

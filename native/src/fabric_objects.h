@@ -8,6 +8,7 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_eq.h>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace mxlf {
@@ -29,10 +30,15 @@ struct FabricRes {
   fid_fabric* fab = nullptr;
   ~FabricRes() { if (fab) fi_close(&fab->fid); }
 };
+struct CqRes;
 struct DomainRes {
   fid_domain* dom = nullptr;
   fi_info* info = nullptr;
   std::shared_ptr<FabricRes> fabric;
+  // The completion queues opened in this domain, for a Waker (waker.cc) to signal from
+  // another thread; guarded by cqMu.
+  std::mutex cqMu;
+  std::vector<std::weak_ptr<CqRes>> cqs;
   ~DomainRes() {
     if (dom) fi_close(&dom->fid);
     if (info) fi_freeinfo(info);
@@ -85,6 +91,7 @@ struct EpRes {
 // The resource of a JS CompletionQueue / Endpoint / MemoryRegion (open), or null with a
 // FabricsError thrown (MXL_ERR_INVALID_ARG: another object; MXL_ERR_INVALID_STATE: closed).
 std::shared_ptr<CqRes> CqResOf(Napi::Env env, const Napi::Value& v);
+std::shared_ptr<DomainRes> DomainResOf(Napi::Env env, const Napi::Value& v);
 std::shared_ptr<EpRes> EpResOf(Napi::Env env, const Napi::Value& v);
 std::shared_ptr<MrRes> MrResOf(Napi::Env env, const Napi::Value& v);
 

@@ -314,7 +314,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   // doorbell or stop word changed, or timeoutMs passed. Blocks per the control block's poll mode in between.
   Napi::Value Follow(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!ValidateArgs(info, "follow", {{"events", Arg::Object}, {"foreign", Arg::Object}, {"timeoutMs", Arg::Number}, {"spinNs", Arg::Number}, {"jsInFlight", Arg::Any, true}}))
+    if (!ValidateArgs(info, "follow", {{"events", Arg::Object}, {"foreign", Arg::Object}, {"timeoutMs", Arg::Number}, {"spinNs", Arg::Number}, {"jsInFlight", Arg::Any, true}, {"doorbellSeen", Arg::Number, true}}))
       return env.Null();
     if (!Open(env)) return env.Null();
     if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
@@ -337,11 +337,14 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     double spin = info[3].As<Napi::Number>().DoubleValue();
     uint64_t spinNs = spin > 0 ? (uint64_t)spin : 0;
     jsInFlight_ = info.Length() > 4 && info[4].ToBoolean().Value();
+    // The doorbell value the caller handled last: a ring after it ends the call even if it
+    // came before the call began.
+    int32_t bell = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Int32Value() : __atomic_load_n(ctl_ + kCtlDoorbell, __ATOMIC_SEQ_CST);
     for (size_t i = 0; i < kHeaderWords; i++) ev_[i] = 0;
     evCount_ = 0;
     foreignCount_ = 0;
     failed_ = false;
-    Run(tmo > 0 ? (uint64_t)(tmo * 1e6) : 0, spinNs);
+    Run(tmo > 0 ? (uint64_t)(tmo * 1e6) : 0, spinNs, bell);
     ev_[0] = (double)evCount_;
     ev_ = nullptr;
     foreign_ = nullptr;
@@ -503,10 +506,9 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
   uint8_t* SlotBase(uint64_t index) const { return src_->slots[index % src_->slots.size()]->base; }
 
   // --------------------------------------------------------------- the loop
-  void Run(uint64_t timeoutNs, uint64_t spinNs) {
+  void Run(uint64_t timeoutNs, uint64_t spinNs, int32_t bell) {
     const uint64_t start = NowNs();
     const uint64_t deadline = start + timeoutNs;
-    const int32_t bell = __atomic_load_n(ctl_ + kCtlDoorbell, __ATOMIC_SEQ_CST);
     uint64_t lastCheck = start;
     uint64_t passes = 0, busyPasses = 0;
     for (;;) {

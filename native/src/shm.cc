@@ -184,6 +184,8 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+}  // namespace
+
 // Resolves (view, index) to the address of a naturally aligned u32 inside a live mapping
 // or any other ArrayBuffer-backed Uint32Array.
 bool GetFutexWord(Napi::Env env, const Napi::CallbackInfo& info, uint32_t** word) {
@@ -198,6 +200,8 @@ bool GetFutexWord(Napi::Env env, const Napi::CallbackInfo& info, uint32_t** word
   *word = view.Data() + index;
   return true;
 }
+
+namespace {
 
 // Milliseconds (number; negative or Infinity = forever) -> relative timespec.
 bool GetTimeout(Napi::Env env, const Napi::Value& v, bool* forever, timespec* ts) {

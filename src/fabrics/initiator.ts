@@ -305,8 +305,10 @@ export class Initiator {
    * Native follow mode: one pass of connection events and retries, then the native loop
    * until there is something for JavaScript (up to timeoutMs, blocking per the worker's
    * poll mode), then its records and any other completion. Returns the records handled.
+   * `doorbellSeen`: the control block's doorbell value the caller handled last; a ring
+   * after it ends the native call (default: the value when the call starts).
    */
-  followNative(timeoutMs: number, spinNs = 0): number {
+  followNative(timeoutMs: number, spinNs = 0, doorbellSeen?: number): number {
     this.checkOpen();
     const nf = this.native;
     if (!nf) throw new FabricsError('MXL_ERR_INVALID_STATE', 'native follow mode was not started (startNativeFollow)');
@@ -319,7 +321,7 @@ export class Initiator {
       if (p.state === 'connecting') connecting = true;
     }
     // MSG connection events are read here, between calls: wait no longer than a connect needs.
-    const [foreign, records] = nf.run(connecting ? Math.min(timeoutMs, 10) : timeoutMs, spinNs, jsBusy, this.followHandler!);
+    const [foreign, records] = nf.run(connecting ? Math.min(timeoutMs, 10) : timeoutMs, spinNs, jsBusy, this.followHandler!, doorbellSeen);
     if (foreign > 0) {
       const doneNs = process.hrtime.bigint();
       const f = nf.foreign;

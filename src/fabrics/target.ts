@@ -229,8 +229,12 @@ export class Target {
     return this.drain(max, 0);
   }
 
-  /** Waits up to timeoutMs for at least one grain (0 = one pass). Returns grains landed. */
-  wait(timeoutMs: number): number {
+  /**
+   * Waits up to timeoutMs for at least one grain (0 = one pass). Returns grains landed.
+   * `interrupted`: asked before each wait; true returns at once (a runtime worker's stop or
+   * control request; its sleeps end early through setIdleSleeper and its Waker).
+   */
+  wait(timeoutMs: number, interrupted?: () => boolean): number {
     this.checkOpen();
     const deadline = Date.now() + timeoutMs;
     const msg = this.listener instanceof MsgListener;
@@ -238,7 +242,7 @@ export class Target {
       this.pollEvents();
       const n = this.drain(BATCH, 0);
       const left = deadline - Date.now();
-      if (n > 0 || left <= 0) return n;
+      if (n > 0 || left <= 0 || interrupted?.()) return n;
       const got = this.drain(BATCH, Math.min(left, msg ? EQ_POLL_MS : left));
       if (got > 0) return got;
     }
@@ -342,7 +346,7 @@ export class Target {
       return 0;
     }
     for (let left = end - performance.now(); left > 0; left = end - performance.now()) {
-      this.ladder.pause(left * 1000);
+      if (!this.ladder.pause(left * 1000)) return 0;
       const at = performance.now();
       for (const src of srcs) landed += this.drainSource(src, max, 0);
       if (landed > 0) {

@@ -14,6 +14,8 @@
  *             128 state   132 sleeping flag (worker is in Atomics.wait on the doorbell)
  *             136 iterations   140 sleeps   144 wakeups (sleep ended by a ring)
  *             148 error status (mxlStatus, when state is failed)
+ *             152 native-wait flag (worker is in a native wait a ring must end through the addon)
+ *             156 waker id (the worker's native Waker, 0: none)
  */
 
 import { FabricsError, MxlStatus, statusName, type MxlStatusCode } from '../errors.js';
@@ -35,6 +37,8 @@ export const ControlWord = {
   SLEEPS: 35,
   WAKEUPS: 36,
   ERROR_STATUS: 37,
+  NATIVE_WAIT: 38,
+  WAKER_ID: 39,
 } as const;
 
 export const WORKER_STATES = ['starting', 'ready', 'stopping', 'stopped', 'failed'] as const;
@@ -95,12 +99,26 @@ export class ControlBlock {
   /** Asks the worker to stop and wakes it if it sleeps. */
   requestStop(): void {
     Atomics.store(this.words, ControlWord.STOP, 1);
-    this.doorbell.ring();
+    this.ring();
   }
 
   /** Tells a sleeping worker there is new work (e.g. after pushing to its request ring). */
   ring(): void {
     this.doorbell.ring();
+    this.wakeNative();
+  }
+
+  /**
+   * How a ring ends a worker's native wait (fi_cq_sread, a flow's futex): set by the
+   * coordinator to the addon's wake(). Without it such a wait ends at its own timeout.
+   */
+  nativeWake?: (wakerId: number) => void;
+
+  /** A worker inside a native wait that published a waker: wake it through the addon. */
+  private wakeNative(): void {
+    if (!this.nativeWake || Atomics.load(this.words, ControlWord.NATIVE_WAIT) === 0) return;
+    const id = Atomics.load(this.words, ControlWord.WAKER_ID);
+    if (id !== 0) this.nativeWake(id);
   }
 
   get pollMode(): PollMode {
@@ -112,7 +130,7 @@ export class ControlBlock {
     const code = PollModeCode[mode];
     if (code === undefined) throw invalid(`unknown poll mode ${String(mode)}`, 'pollMode');
     Atomics.store(this.words, ControlWord.POLL_MODE, code);
-    this.doorbell.ring(); // a worker asleep in blocking mode should re-read it now
+    this.ring(); // a worker asleep in blocking mode should re-read it now
   }
 
   /**
@@ -142,6 +160,29 @@ export class ControlBlock {
   /** Worker: polls cheaply (one load); check it every loop iteration. */
   shouldStop(): boolean {
     return Atomics.load(this.words, ControlWord.STOP) !== 0;
+  }
+
+  /**
+   * Worker: the id of its native Waker (waker.id), so that a ring during a native wait (see
+   * nativeWait) ends that wait through the addon; 0 withdraws it.
+   */
+  publishWaker(id: number): void {
+    Atomics.store(this.words, ControlWord.WAKER_ID, id);
+  }
+
+  /**
+   * Worker: runs `wait`, a native call that may block (fi_cq_sread, a futex wait, the native
+   * follow loop), with the native-wait flag set: a ring meanwhile also wakes the published
+   * Waker. `wait` must look at the doorbell after the flag is set and before it blocks, or a
+   * ring just before may go unseen until the wait's own timeout.
+   */
+  nativeWait<T>(wait: () => T): T {
+    Atomics.store(this.words, ControlWord.NATIVE_WAIT, 1);
+    try {
+      return wait();
+    } finally {
+      Atomics.store(this.words, ControlWord.NATIVE_WAIT, 0);
+    }
   }
 
   /** Worker: publishes a state change and wakes any waitForState. */

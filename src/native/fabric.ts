@@ -149,6 +149,25 @@ export interface NativeFabric {
   ProcessWatch: new (pid: number, regionPath?: string) => NativeProcessWatch;
   /** An initiator's follow mode for grains, in the addon (docs/native.md "The native follow loop"). */
   FollowLoop: new (cq: NativeCompletionQueue, flowData: ArrayBuffer, slotMrs: NativeMemoryRegion[], control: Int32Array, opts: FollowLoopOptions) => NativeFollowLoop;
+  /**
+   * What a worker may block on natively, so that another thread can end that wait
+   * (native/src/waker.cc; docs/runtime.md, "Waking a worker in a native wait").
+   */
+  Waker: new () => NativeWaker;
+  /**
+   * From any thread: signals the completion queues and wakes the futex that waker `id`
+   * watches. Returns what it woke; 0 when no such waker exists (any more).
+   */
+  wake(id: number): number;
+}
+
+export interface NativeWaker extends Closable {
+  /** Process-wide id, for wake(); published in the worker's control block. */
+  readonly id: number;
+  /** wake() signals every completion queue with a wait object opened in `domain`, now or later. */
+  watchDomain(domain: NativeDomain): void;
+  /** wake() also wakes this futex word (other waiters on it see one spurious wake-up). */
+  watchFutex(view: Uint32Array, index: number): void;
 }
 
 export interface FollowLoopOptions {
@@ -185,10 +204,11 @@ export interface NativeFollowLoop {
   /**
    * Follows the source flow until a completion that is not the loop's own arrives (written to
    * `foreign` as CompletionQueue.drain records), a lane fails, `events` is nearly full, the
-   * control block's doorbell or stop word changes, or timeoutMs passes. Records go to
+   * control block's doorbell or stop word changes (from `doorbellSeen`, the value the caller
+   * handled last; default: its value at the call), or timeoutMs passes. Records go to
    * `events` (FollowRecord layout, count in word 0). Returns the foreign count.
    */
-  follow(events: Float64Array, foreign: BigUint64Array, timeoutMs: number, spinNs: number, jsInFlight: boolean): number;
+  follow(events: Float64Array, foreign: BigUint64Array, timeoutMs: number, spinNs: number, jsInFlight: boolean, doorbellSeen?: number): number;
   close(): void;
 }
 

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { FabricsError } from '../errors.js';
+import { addon } from '../native/index.js';
 import { EndpointStats } from '../metrics/endpoint-stats.js';
 import type { ControlMessage, WorkerConfig, WorkerData, WorkerMessage } from '../ipc/worker-messages.js';
 import { ControlBlock, type PollMode } from '../ipc/control-block.js';
@@ -51,6 +52,7 @@ export abstract class EndpointHandle extends EventEmitter {
   async start(): Promise<this> {
     const site = new Error('start');
     this.control = ControlBlock.create({ pollMode: this.config.pollMode });
+    this.control.nativeWake = (id) => { addon().wake(id); };
     this.events = SpscRing.create(EVENT_RING_CAPACITY, EventRecord.LENGTH);
     this.requests = this.config.role === 'initiator' ? SpscRing.create(REQUEST_RING_CAPACITY, RequestRecord.LENGTH) : undefined;
     const { port1, port2 } = new MessageChannel();

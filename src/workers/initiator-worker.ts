@@ -20,12 +20,13 @@ import { EventKind, RequestOp, RequestRecord } from '../ipc/event-records.js';
 import { SampleCursors } from './sample-cursors.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { InitiatorWorkerConfig } from '../ipc/worker-messages.js';
+import type { NativeWaker } from '../native/fabric.js';
 
 const BLOCK_MS = 20;
 /**
- * Native follow mode: how long one native call may run while nothing needs JavaScript. The
- * doorbell cannot wake it (Atomics.notify is not a futex), so control messages wait up to
- * this long; liveness checks and MSG connection events are read between calls too.
+ * Native follow mode: how long one native call may run while nothing needs JavaScript
+ * (liveness checks and MSG connection events are read between calls). A control request
+ * ends it at once through the worker's Waker.
  */
 const NATIVE_SLICE_MS = 50;
 const CONTROL_EVERY = 64;
@@ -36,6 +37,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
   const native = addon();
   const instance = new MxlInstance(config.domain);
   let initiator: Initiator | undefined;
+  let waker: NativeWaker | undefined;
   try {
     const anyReader = instance.openFlowReader(config.flowId, { writableMapping: config.writableMapping, prefault: true });
     const audio = anyReader.kind === 'continuous';
@@ -82,6 +84,14 @@ runWorker<InitiatorWorkerConfig>((kit) => {
         reason: e.type === 'disconnected' ? e.reason : undefined, error: e.type === 'error' ? e.error.toRecord() : undefined,
       });
     };
+
+    // A stop or a control request ends the worker's native waits at once: the flow's futex
+    // and fi_cq_sread, through the addon's Waker (docs/runtime.md, "Waking a worker in a
+    // native wait").
+    waker = new native.Waker();
+    waker.watchDomain(ini.fabric.domain);
+    waker.watchFutex(anyReader.flowHeader.syncView, SYNC_COUNTER_U32);
+    ctl.publishWaker(waker.id);
 
     kit.post({ type: 'ready', kind: audio ? 'samples' : 'grains', grainCount: g.grainCount, grainRate: { numerator: Number(g.grainRate.numerator), denominator: Number(g.grainRate.denominator) }, flowId: anyReader.id });
     ctl.setState('ready');
@@ -218,7 +228,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       if (nativeFollow) {
         const busy = requests.available() > 0 || flushes.length > 0;
         const mode = ctl.pollMode;
-        ini.followNative(busy ? 0 : NATIVE_SLICE_MS, mode === 'hybrid' ? idle.minSpinWindowNs : 0);
+        ctl.nativeWait(() => ini.followNative(busy ? 0 : NATIVE_SLICE_MS, mode === 'hybrid' ? idle.minSpinWindowNs : 0, seen));
         if (flushes.length > 0 && requests.available() === 0 && ini.idle()) for (const id of flushes.splice(0)) kit.reply(id);
         continue;
       }
@@ -239,11 +249,13 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       }
       // Block where the next piece of work will show up.
       if (!ini.idle()) ini.makeProgress(1);
-      else if (config.follow) native.futexWait(sync, SYNC_COUNTER_U32, lastSync, BLOCK_MS);
+      else if (config.follow) ctl.nativeWait(() => { if (ctl.doorbellSeen() === seen && !ctl.shouldStop()) native.futexWait(sync, SYNC_COUNTER_U32, lastSync, BLOCK_MS); });
       else ctl.sleep(seen, BLOCK_MS);
     }
     ctl.setState('stopping');
   } finally {
+    ctl.publishWaker(0);
+    waker?.close();
     initiator?.close();
     instance.close();
   }

@@ -13,12 +13,14 @@ import { TargetFaults, timedCommits } from '../metrics/endpoint-faults.js';
 import { SliceLedger } from '../metrics/slice-ledger.js';
 import { ringFromWriter } from '../fabrics/flow-rings.js';
 import { Target } from '../fabrics/target.js';
+import { setIdleSleeper } from '../fabrics/engine/completion-reader.js';
+import type { NativeWaker } from '../native/fabric.js';
 import { EventKind } from '../ipc/event-records.js';
 import { arrivalsPerSecond } from './idle-policy.js';
 import { plain, pushEvent, runWorker } from './worker-kit.js';
 import type { TargetWorkerConfig } from '../ipc/worker-messages.js';
 
-/** How long one blocking wait may last: control messages and stop wait up to this long. */
+/** How long one blocking wait may last (a control request or stop ends it at once: Waker, idle sleeper). */
 const BLOCK_MS = 50;
 const finitePositive = (x: number): number | undefined => (x > 0 && Number.isFinite(x) ? x : undefined);
 const CONTROL_EVERY = 64;
@@ -28,6 +30,8 @@ runWorker<TargetWorkerConfig>((kit) => {
   const native = addon();
   const instance = new MxlInstance(config.domain);
   let target: Target | undefined;
+  let waker: NativeWaker | undefined;
+  let seen = ctl.doorbellSeen();
   try {
     const writer = instance.createFlowWriter(config.flowDef, { prefault: true });
     const audio = writer.kind === 'continuous';
@@ -58,11 +62,19 @@ runWorker<TargetWorkerConfig>((kit) => {
       if (lagNs >= 0) stats.observeLatencyNs(LatencyStage.source, lagNs);
       return false;
     };
+    // A stop or a control request ends the worker's waits at once: its sleeps through the
+    // control block's doorbell, fi_cq_sread through the addon's Waker (docs/runtime.md,
+    // "Waking a worker in a native wait").
+    waker = new native.Waker();
+    waker.watchDomain(target.fabric.domain);
+    ctl.publishWaker(waker.id);
+    setIdleSleeper((ms) => ctl.sleep(seen, ms) === 'timed-out');
+    const interrupted = (): boolean => ctl.shouldStop() || ctl.doorbellSeen() !== seen;
+
     kit.post({ type: 'ready', info: target.info.toString(), grainCount: writer.geometry.grainCount, kind: audio ? 'samples' : 'grains', grainRate: { numerator: rate.numerator, denominator: rate.denominator }, flowId: writer.id });
     ctl.setState('ready');
 
     let iter = 0;
-    let seen = ctl.doorbellSeen();
     while (!ctl.shouldStop()) {
       let n = target.poll(64);
       for (const e of target.takeEvents()) {
@@ -87,13 +99,16 @@ runWorker<TargetWorkerConfig>((kit) => {
       }
       if (n > 0) idle.activity();
       else if (idle.shouldBlock()) {
-        n = target.wait(BLOCK_MS);
+        n = ctl.nativeWait(() => target!.wait(BLOCK_MS, interrupted));
         if (n > 0) idle.activity();
       } else if (ctl.pollMode === 'busy') native.yieldCpu(); // the core's other threads first (docs/runtime.md)
       stats.pollIteration(n > 0); // after wait(): grains reaped there are work too
     }
     ctl.setState('stopping');
   } finally {
+    ctl.publishWaker(0);
+    setIdleSleeper(undefined);
+    waker?.close();
     target?.close();
     instance.close();
   }

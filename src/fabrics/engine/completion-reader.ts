@@ -11,10 +11,23 @@ export const REC_WORDS = 4;
 export const BATCH = 64;
 
 let pauseWord: Int32Array | undefined;
-/** Sleeps about `us` microseconds without spinning. */
-export function pause(us: number): void {
+let sleeper: ((ms: number) => boolean) | undefined;
+
+/**
+ * How this thread's idle pauses sleep. By default on a private word, which nothing wakes; a
+ * runtime worker sets a sleeper its coordinator can end early (a sleep on its control
+ * block's doorbell), returning false when it was ended early. Undefined restores the default.
+ */
+export function setIdleSleeper(fn?: (ms: number) => boolean): void {
+  sleeper = fn;
+}
+
+/** Sleeps about `us` microseconds without spinning. False: a sleeper ended it early. */
+export function pause(us: number): boolean {
+  if (sleeper) return sleeper(us / 1000);
   pauseWord ??= new Int32Array(new SharedArrayBuffer(4));
   Atomics.wait(pauseWord, 0, 0, us / 1000);
+  return true;
 }
 
 /**
@@ -81,9 +94,9 @@ export class PauseLadder {
     this.us = PauseLadder.MIN_US;
   }
 
-  /** Sleeps one step (at most capUs) and moves up the ladder. */
-  pause(capUs = Infinity): void {
-    pause(Math.min(this.step(performance.now()), capUs));
+  /** Sleeps one step (at most capUs) and moves up the ladder. False: the sleep was ended early. */
+  pause(capUs = Infinity): boolean {
+    return pause(Math.min(this.step(performance.now()), capUs));
   }
 
   /** The next pause at `now` in µs; moves up the ladder. */
@@ -141,8 +154,7 @@ export class CompletionReader {
         return n;
       }
       const left = end - performance.now();
-      if (left <= 0) return 0;
-      this.ladder.pause(left * 1000);
+      if (left <= 0 || !this.ladder.pause(left * 1000)) return 0;
     }
   }
 

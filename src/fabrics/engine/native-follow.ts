@@ -119,9 +119,9 @@ export class NativeFollow {
    * One native follow call, then its records. Returns [foreign completions, records]; the
    * caller handles the foreign ones as it handles any completion.
    */
-  run(timeoutMs: number, spinNs: number, jsInFlight: boolean, h: FollowHandler): [number, number] {
+  run(timeoutMs: number, spinNs: number, jsInFlight: boolean, h: FollowHandler, doorbellSeen?: number): [number, number] {
     this.syncLanes();
-    const foreign = this.loop.follow(this.events, this.foreign, timeoutMs, spinNs, jsInFlight);
+    const foreign = this.loop.follow(this.events, this.foreign, timeoutMs, spinNs, jsInFlight, doorbellSeen);
     const ev = this.events;
     const n = ev[H_COUNT];
     h.passes(ev[H_PASSES], ev[H_BUSY]);
