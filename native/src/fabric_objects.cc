@@ -232,11 +232,18 @@ class CompletionQueue : public Wrap<CompletionQueue, CqRes> {
     int ret = fi_cq_open(d->res->dom, &attr, &r->cq, nullptr);
     if (ret) { r->cq = nullptr; ThrowFi(env, "fi_cq_open", ret); return; }
     r->waitable = wait;
-    {
-      std::lock_guard<std::mutex> g(d->res->cqMu);
-      auto& v = d->res->cqs;
-      v.erase(std::remove_if(v.begin(), v.end(), [](const std::weak_ptr<CqRes>& w) { return w.expired(); }), v.end());
-      v.push_back(r);
+    if (wait) {
+      r->signal = std::make_shared<CqSignal>();
+      r->signal->cq = r->cq;
+      auto& sig = *d->res->cqSignals;
+      std::lock_guard<std::mutex> g(sig.mu);
+      // Forget the handles of queues closed since (their cq is null).
+      sig.list.erase(std::remove_if(sig.list.begin(), sig.list.end(), [](const std::shared_ptr<CqSignal>& c) {
+                       std::lock_guard<std::mutex> cg(c->mu);
+                       return c->cq == nullptr;
+                     }),
+                     sig.list.end());
+      sig.list.push_back(r->signal);
     }
     res = r;
   }

@@ -30,15 +30,23 @@ struct FabricRes {
   fid_fabric* fab = nullptr;
   ~FabricRes() { if (fab) fi_close(&fab->fid); }
 };
-struct CqRes;
+// What another thread may do to a completion queue: fi_cq_signal, under `mu`, while `cq`
+// is set. The queue's owner clears `cq` under the same lock before it closes the queue, so
+// a Waker (waker.cc) never signals a closed queue and never owns (or closes) one.
+struct CqSignal {
+  std::mutex mu;
+  fid_cq* cq = nullptr;
+};
+// The signal handles of the waitable queues opened in one domain.
+struct CqSignals {
+  std::mutex mu;
+  std::vector<std::shared_ptr<CqSignal>> list;
+};
 struct DomainRes {
   fid_domain* dom = nullptr;
   fi_info* info = nullptr;
   std::shared_ptr<FabricRes> fabric;
-  // The completion queues opened in this domain, for a Waker (waker.cc) to signal from
-  // another thread; guarded by cqMu.
-  std::mutex cqMu;
-  std::vector<std::weak_ptr<CqRes>> cqs;
+  std::shared_ptr<CqSignals> cqSignals = std::make_shared<CqSignals>();
   ~DomainRes() {
     if (dom) fi_close(&dom->fid);
     if (info) fi_freeinfo(info);
@@ -53,7 +61,14 @@ struct CqRes {
   fid_cq* cq = nullptr;
   bool waitable = false;  // opened with a wait object: fi_cq_sread works
   std::shared_ptr<DomainRes> domain;
-  ~CqRes() { if (cq) fi_close(&cq->fid); }
+  std::shared_ptr<CqSignal> signal;  // waitable queues: the handle a Waker signals through
+  ~CqRes() {
+    if (signal) {
+      std::lock_guard<std::mutex> g(signal->mu);
+      signal->cq = nullptr;
+    }
+    if (cq) fi_close(&cq->fid);
+  }
 };
 struct AvRes {
   fid_av* av = nullptr;

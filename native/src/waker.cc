@@ -23,7 +23,9 @@ namespace {
 
 struct WakeEntry {
   std::mutex mu;  // guards the fields below against a wake() from another thread
-  std::vector<std::weak_ptr<DomainRes>> domains;
+  // The domains' queue handles, not the domains: a wake() never holds a libfabric object,
+  // so it never becomes the last owner and closes one on the caller's thread.
+  std::vector<std::shared_ptr<CqSignals>> domains;
   uint32_t* futex = nullptr;
   void* futexPin = nullptr;
 };
@@ -69,7 +71,7 @@ class Waker : public Napi::ObjectWrap<Waker> {
     auto d = DomainResOf(env, info[0]);
     if (!d) return env.Undefined();
     std::lock_guard<std::mutex> g(entry_->mu);
-    entry_->domains.push_back(d);
+    entry_->domains.push_back(d->cqSignals);
     return env.Undefined();
   }
 
@@ -127,17 +129,12 @@ Napi::Value Wake(const Napi::CallbackInfo& info) {
   if (!e) return Napi::Number::New(env, 0);
   double woke = 0;
   std::lock_guard<std::mutex> g(e->mu);
-  for (auto& wd : e->domains) {
-    auto d = wd.lock();
-    if (!d) continue;
-    std::vector<std::shared_ptr<CqRes>> cqs;
-    {
-      std::lock_guard<std::mutex> dg(d->cqMu);
-      for (auto& wc : d->cqs)
-        if (auto c = wc.lock()) cqs.push_back(c);
+  for (auto& sig : e->domains) {
+    std::lock_guard<std::mutex> dg(sig->mu);
+    for (auto& c : sig->list) {
+      std::lock_guard<std::mutex> cg(c->mu);  // the owner cannot close it meanwhile
+      if (c->cq && fi_cq_signal(c->cq) == 0) woke++;
     }
-    for (auto& c : cqs)
-      if (c->cq && c->waitable && fi_cq_signal(c->cq) == 0) woke++;
   }
   if (e->futex) {
     long r = syscall(SYS_futex, e->futex, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
