@@ -681,6 +681,7 @@ class FollowLoop : public Napi::ObjectWrap<FollowLoop> {
     std::memcpy(&copyIndex, hdr + kOffIndex, 8);
     bool ok = copyIndex == g.index && Intact(g);
     if (!ok) InvalidHeader(hdr, g.index);
+    else std::memcpy(hdr + kOffValid, &g.end, sizeof g.end);  // the range's end: the writer may be further on
     Op c{};
     c.kind = Op::kCommit;
     c.last = ok;

@@ -150,6 +150,9 @@ export class GrainSender implements SenderMedia {
     const copyIndex = new DataView(hdr.buffer, hdr.byteOffset).getBigUint64(GrainOffset.index, true);
     const ok = copyIndex === w.index && this.intact(w.index, g);
     if (!ok) this.invalidHeader(hdr, w.index);
+    // The range's end, not the writer's count now: a writer further on would otherwise let the
+    // target's readers see slices as valid before their data landed.
+    else new DataView(hdr.buffer, hdr.byteOffset, COMMIT_BYTES).setUint16(GrainOffset.validSlices, g.endSlice, true);
     const region = peer.info.regions[g.remoteSlot];
     const [smr, soff] = this.scratch.region(id);
     peer.writes.push({
