@@ -1,9 +1,10 @@
 /**
  * The bench's sending side: a source flow per stream in a temporary domain, written at the
  * flow's rate (paced) or as fast as the link takes it (unpaced), each grain stamped for the
- * far side's checks, and an initiator per stream through the public runtime API. A paced
- * whole-grain source runs in a process of its own (source-process.ts); unpaced and slice
- * sources need the initiator's completions or calls, so they stay in this process.
+ * far side's checks, and an initiator per stream through the public runtime API, in follow
+ * mode. A paced source runs in a process of its own (source-process.ts); an unpaced one
+ * writes at each completion, so it stays in this process. A grain of a slice scenario is
+ * committed in its slice ranges, and follow mode sends each range as it is committed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -97,10 +98,9 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
   const counts: SourceCounts = { written: 0, completed: 0, sourceSkipped: 0, gate };
   let unitBytes = 0;
   let sourcePct: number | null = null;
-  const follow = o.format.sliceRanges === 1;
-  // Paced follow mode: the source writes from its own process (as upstream's demo is fed).
+  // Paced, the source writes from its own process (as upstream's demo is fed).
   const defs = o.infos.map((_i, s) => flowDefOf(o.format, s));
-  const source = o.paced && follow && !o.inProcessSource ? new SourceProcess(dir, o.format, defs, o.durationS) : undefined;
+  const source = o.paced && !o.inProcessSource ? new SourceProcess(dir, o.format, defs, o.durationS) : undefined;
   try {
     if (source) unitBytes = (await source.start()).unitBytes;
     const before = new Set(threadIds());
@@ -108,18 +108,24 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       const def = defs[s];
       const writer = source ? undefined : src.createFlowWriter(def);
       const id = (JSON.parse(def) as { id: string }).id;
-      const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow, pollMode: o.pollMode, writableMapping: o.writableMapping, protectTorn: o.protectTorn ?? true, nativeFollow: o.nativeFollow });
+      const initiator = await fx.createInitiator({ name: `bench-initiator-${s}`, provider: o.provider, node: o.node, domain: dir, flowId: id, follow: true, pollMode: o.pollMode, writableMapping: o.writableMapping, protectTorn: o.protectTorn ?? true, nativeFollow: o.nativeFollow });
       const connected = new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new FabricsError('MXL_ERR_TIMEOUT', `stream ${s}: no connection to the target within 10 s`)), 10_000);
         initiator.once('connected', () => { clearTimeout(t); resolve(); });
       });
       await initiator.addTarget(o.infos[s]);
       await connected;
-      // Grains completed: a grain sent as slice ranges completes once per range.
-      const perGrain = 1 / o.format.sliceRanges;
+      // Grains completed: a grain sent as slice ranges completes once per range, the last
+      // with its end slice at the grain's total (ranges committed back to back may go as one).
+      const whole = o.format.kind === 'audio' ? 0 : totalSlicesOf(o.format);
       // Unpaced, each completion lets the source write the next grain: read them at once.
       // Paced, they are only counted: in batches, as an application that logs them would.
-      void (async () => { for await (const _c of initiator.completions({ batchMs: o.paced ? 50 : 0 })) { counts.completed += perGrain; gate.notify(); } })();
+      void (async () => {
+        for await (const c of initiator.completions({ batchMs: o.paced ? 50 : 0 })) {
+          if (c.endSlice === whole) counts.completed++;
+          gate.notify();
+        }
+      })();
       const st: Stream = { initiator, audioEnd: 0n };
       if (writer && o.format.kind === 'audio') {
         st.audio = writer as ContinuousFlowWriter;
@@ -140,14 +146,7 @@ export async function runInitiatorSide(o: InitiatorSideOptions): Promise<Initiat
       counts.sourceSkipped = r.sourceSkipped;
       sourcePct = r.cpuPct;
     } else if (o.format.kind === 'audio') await produceAudio(o.format, o.paced, o.durationS, streams.map((st) => st.audio!), counts);
-    else {
-      const ranges = o.format.sliceRanges;
-      const afterCommit = ranges > 1 ? (s: number, i: bigint): void => {
-        const total = streams[s].video!.geometry.totalSlices;
-        for (let k = 0; k < ranges; k++) streams[s].initiator.transferGrain(i, Math.floor((k * total) / ranges), Math.floor(((k + 1) * total) / ranges));
-      } : undefined;
-      await produceVideo(o.format, o.paced, o.durationS, streams.map((st) => st.video!), counts, { afterCommit });
-    }
+    else await produceVideo(o.format, o.paced, o.durationS, streams.map((st) => st.video!), counts);
     // Let the last writes complete (the far side's figures are read after this).
     const until = performance.now() + 2000;
     while (counts.completed < counts.written && performance.now() < until) await sleep(10);
@@ -190,23 +189,39 @@ export class CompletionGate {
 /** Unpaced: writes (grains, audio windows) a stream may have not yet completed, like raw C's -w 4. */
 export const UNPACED_WINDOW = { video: 4, audio: 8 };
 
-/** Hooks of an in-process source: slice ranges to transfer after each commit. */
-export interface VideoHooks { afterCommit?: (stream: number, index: bigint) => void }
-
 const waitCompletion = (c: SourceCounts): Promise<void> => (c.gate ? c.gate.wait() : sleep(0.2));
 
-/** Writes stamped grains at the flow's rate (paced) or as fast as completions allow. */
-export async function produceVideo(format: BenchFormat, paced: boolean, durationS: number, writers: DiscreteFlowWriter[], counts: SourceCounts, hooks: VideoHooks = {}): Promise<void> {
+/** Slices of a grain of `format` (progressive video: its lines). */
+export function totalSlicesOf(format: BenchFormat): number {
+  return format.height;
+}
+
+/** Paced slice scenarios: the pause between a grain's slice range commits. */
+const RANGE_GAP_MS = 0.25;
+const gapWord = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes stamped grains at the flow's rate (paced) or as fast as completions allow. A slice
+ * scenario commits each grain in its ranges (validSlices at each range's end); paced, about
+ * RANGE_GAP_MS apart, as a producer that hands a frame over in parts, so that the initiator's
+ * follow mode sees (and sends) each range on its own; unpaced, back to back.
+ */
+export async function produceVideo(format: BenchFormat, paced: boolean, durationS: number, writers: DiscreteFlowWriter[], counts: SourceCounts): Promise<void> {
   const rate = format.rate;
   const deadline = performance.now() + durationS * 1000;
   let index = currentIndex(rate);
+  const ranges = format.sliceRanges;
+  const total = totalSlicesOf(format);
   const write = (s: number, i: bigint): void => {
     const w = writers[s];
     const g = w.openGrain(i);
     stampGrain(g.payload, i, taiNow());
+    for (let k = 1; k < ranges; k++) {
+      w.commitGrain({ validSlices: Math.floor((k * total) / ranges) });
+      if (paced) Atomics.wait(gapWord, 0, 0, RANGE_GAP_MS);
+    }
     w.commitGrain();
     counts.written++;
-    hooks.afterCommit?.(s, i);
   };
   while (performance.now() < deadline) {
     if (!paced) {

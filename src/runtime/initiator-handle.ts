@@ -10,6 +10,12 @@ export interface CompletedGrain {
   index: bigint;
   /** Audio: samples in the window (0 for grains). */
   count: number;
+  /**
+   * Grains: the slice this transfer ended at, i.e. the grain's valid slices at the target
+   * after it (totalSlices once the grain is whole; a grain sent as slice ranges completes
+   * once per range). 0 for audio.
+   */
+  endSlice: number;
   /** Small peer number, as returned by addTarget. */
   peer: number;
   /** From posting the write to its completion, ns. */
@@ -97,7 +103,9 @@ export class InitiatorHandle extends EndpointHandle {
   completions(opts: RecordOptions = {}): AsyncGenerator<CompletedGrain> {
     return this.records((d, o) => {
       if (d[o + EventRecord.KIND] !== EventKind.COMPLETED) return undefined;
-      return { index: BigInt(d[o + EventRecord.INDEX]), count: d[o + EventRecord.VALID_SLICES], peer: d[o + EventRecord.PEER], latencyNs: d[o + EventRecord.EXTRA], timeNs: BigInt(d[o + EventRecord.TIME_NS]) };
+      const v = d[o + EventRecord.VALID_SLICES];
+      const audio = this.kind === 'samples';
+      return { index: BigInt(d[o + EventRecord.INDEX]), count: audio ? v : 0, endSlice: audio ? 0 : v, peer: d[o + EventRecord.PEER], latencyNs: d[o + EventRecord.EXTRA], timeNs: BigInt(d[o + EventRecord.TIME_NS]) };
     }, opts);
   }
 

@@ -39,7 +39,7 @@ function paintRows(payload: Uint8Array, index: bigint, from: number, to: number)
 
 interface Landed { rel: number; validSlices: number; committed: boolean }
 
-async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ landed: Landed[]; sums: Map<number, [string, string]>; invalid: number[]; status: unknown }> {
+async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ landed: Landed[]; completed: string[]; sums: Map<number, [string, string]>; invalid: number[]; status: unknown }> {
   const pair = await openFollowPair(provider, flowDef, FLOW, { nativeFollow });
   const { writer, dstDir, target, initiator } = pair;
   try {
@@ -53,6 +53,9 @@ async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ la
         if (g.index - first === BigInt(GRAINS - 1) && (g.validSlices === 1080 || g.validSlices === 0)) return;
       }
     })();
+    // What the initiator reports: one completion per transfer, with the slice it ended at.
+    const completed: string[] = [];
+    void (async () => { for await (const c of initiator.completions()) completed.push(`${Number(c.index - first)}:${c.endSlice}`); })();
     const sums = new Map<number, [string, string]>();
     const invalid: number[] = [];
     for (let k = 0; k < GRAINS; k++) {
@@ -77,10 +80,11 @@ async function run(provider: 'tcp' | 'shm', nativeFollow: boolean): Promise<{ la
       sums.set(k, [createHash('sha1').update(g.payload).digest('hex'), r.status === 'OK' ? createHash('sha1').update(r.payload!).digest('hex') : r.status]);
     }
     await Promise.race([consume, sleep(10_000)]);
+    await until(() => completed.length >= landed.length, 5000, 'every completion').catch(() => {});
     const status = await initiator.status();
     reader.close();
     dst.close();
-    return { landed, sums, invalid, status };
+    return { landed, completed, sums, invalid, status };
   } finally {
     await pair.close();
   }
@@ -97,6 +101,9 @@ for (const provider of ['tcp'] as const) test.serial(`${provider}: the native fo
   }
   t.deepEqual(native.landed, expected, 'native: one record per slice range, INVALID grains with no valid slice');
   t.deepEqual(js.landed, expected, 'JavaScript: the same records');
+  const ends = expected.map((l) => `${l.rel}:${l.validSlices}`);
+  t.deepEqual(native.completed, ends, 'native: a completion per transfer, each with the slice it ended at');
+  t.deepEqual(js.completed, ends, 'JavaScript: the same completions');
   t.deepEqual(native.invalid, [3, 7, 11], 'native: the INVALID grains read as invalid at the destination');
   t.deepEqual(js.invalid, [3, 7, 11]);
   for (const [k, [sent, got]] of native.sums) t.is(got, sent, `native: grain ${k} arrived byte for byte`);

@@ -40,7 +40,7 @@ function standInInitiator(): InitiatorHandle & EventEmitter {
 }
 
 const hrNs = (): bigint => process.hrtime.bigint();
-const done = (peer: number, index: bigint, timeNs: bigint): CompletedGrain => ({ index, count: 0, peer, latencyNs: 1e6, timeNs });
+const done = (peer: number, index: bigint, timeNs: bigint): CompletedGrain => ({ index, count: 0, endSlice: 1080, peer, latencyNs: 1e6, timeNs });
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
 
 async function swapped(): Promise<{ ss: TargetSessions; ini: EventEmitter; resumed: ResumedEvent[] }> {

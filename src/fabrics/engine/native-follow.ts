@@ -139,7 +139,7 @@ export class NativeFollow {
       if (kind === FollowKind.REFUSED) { h.refused(ev[o + FollowRecord.COUNT] === 1 ? 'too-late' : 'too-early'); continue; }
       const peer = this.sessions.byContext(BigInt(ev[o + FollowRecord.LANE]));
       if (!peer) continue;
-      this.sessions.nativeRecord(peer, kind, ev, o, this.samples ? ev[o + FollowRecord.START] : undefined);
+      this.sessions.nativeRecord(peer, kind, ev, o, this.samples ? ev[o + FollowRecord.START] : ev[o + FollowRecord.END]);
       if (kind === FollowKind.LANE_FAILED) {
         this.lanes.delete(peer); // the loop dropped it already
         const why = ev[o + FollowRecord.COUNT];

@@ -18,7 +18,7 @@ export type InitiatorEvent =
   | { type: 'disconnected'; target: bigint; reason: string }
   | { type: 'error'; target: bigint; error: FabricsError }
   /** A grain's last write completed at this target (delivery complete). */
-  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint; /** audio: samples in the window */ count?: number }
+  | { type: 'completed'; target: bigint; index: bigint; latencyNs: bigint; /** audio: samples in the window; grains: the slice the transfer ended at (the target's validSlices after it) */ count?: number }
   /**
    * The local slot was reopened for a newer grain before this grain's writes completed:
    * what the target got may mix the two (torn protection off).
@@ -234,7 +234,7 @@ export class Sessions {
       if (peer.writes.queued > 0) this.flush(peer);
       return;
     }
-    this.finished(peer, outcome, w.index, doneNs - w.postNs, w.count);
+    this.finished(peer, outcome, w.index, doneNs - w.postNs, w.count ?? w.group?.endSlice);
     if (outcome === 'torn') this.flush(peer);
   }
 
