@@ -8,8 +8,7 @@
 // (docs/fabrics.md, two-phase transfer). Both senders: the engine's (transferGrain) and the
 // addon's follow loop.
 import test from 'ava';
-import fs from 'node:fs';
-import path from 'node:path';
+import { cleanupAll, tempShmDir } from '../helpers/child-cleanup.js';
 import { MxlInstance, currentIndex, type DiscreteFlowWriter } from '../../src/domain/index.js';
 import { Initiator } from '../../src/fabrics/initiator.js';
 import { Target } from '../../src/fabrics/target.js';
@@ -24,13 +23,8 @@ const flowDef = JSON.stringify({
   frame_width: 1920, frame_height: 1080, interlace_mode: 'progressive', colorspace: 'BT709', components: [],
 });
 
-const domains: string[] = [];
-function tempDomain(): string {
-  const d = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-test-'));
-  domains.push(d);
-  return d;
-}
-test.after.always(() => { for (const d of domains) fs.rmSync(d, { recursive: true, force: true }); });
+test.after.always(cleanupAll);
+const tempDomain = (): string => tempShmDir('mxlf-test-');
 
 for (const [provider, sender] of [['tcp', 'engine'], ['shm', 'engine'], ['tcp', 'native follow loop']] as const) {
   test.serial(`${provider}, ${sender}: the commit of a slice range says the range's end, never the writer's count beyond it`, (t) => {

@@ -3,8 +3,7 @@
 // times out (docs/runtime.md, "Waking a worker in a native wait"). Idle endpoints: the
 // source flow is never written, so every worker is asleep when status() is asked.
 import test from 'ava';
-import fs from 'node:fs';
-import path from 'node:path';
+import { cleanupAll, tempShmDir } from '../helpers/child-cleanup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fabrics } from '../../src/runtime/coordinator.js';
 import { MxlInstance } from '../../src/domain/index.js';
@@ -14,9 +13,8 @@ const def = JSON.stringify({
   id: FLOW, label: 'control wake', format: 'urn:x-nmos:format:audio', media_type: 'audio/float32',
   tags: { 'urn:x-nmos:tag:grouphint/v1.0': ['test:wake'] }, sample_rate: { numerator: 48000 }, channel_count: 2, bit_depth: 32,
 });
-const dirs: string[] = [];
-const domain = () => { const d = fs.mkdtempSync(path.join('/dev/shm', 'mxlf-test-')); dirs.push(d); return d; };
-test.after.always(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
+const domain = (): string => tempShmDir('mxlf-test-');
+test.after.always(cleanupAll);
 
 /** Median of `n` status() round trips, asked at uneven moments so none lines up with a wait's timeout. */
 async function statusMs(h: { status(): Promise<unknown> }, n = 12): Promise<number> {
