@@ -162,6 +162,11 @@ export class ControlBlock {
     return Atomics.load(this.words, ControlWord.STOP) !== 0;
   }
 
+  /** Worker: a stop was asked, or the doorbell rang after `seen` (a doorbellSeen()). */
+  rungSince(seen: number): boolean {
+    return this.shouldStop() || this.doorbellSeen() !== seen;
+  }
+
   /**
    * Worker: the id of its native Waker (waker.id), so that a ring during a native wait (see
    * nativeWait) ends that wait through the addon; 0 withdraws it.

@@ -18,7 +18,7 @@ import { Initiator } from '../fabrics/initiator.js';
 import { TargetInfo } from '../fabrics/target-info.js';
 import { EventKind, RequestOp, RequestRecord } from '../ipc/event-records.js';
 import { SampleCursors } from './sample-cursors.js';
-import { plain, pushEvent, runWorker } from './worker-kit.js';
+import { closeWaker, openWaker, plain, pushEvent, runWorker } from './worker-kit.js';
 import type { InitiatorWorkerConfig } from '../ipc/worker-messages.js';
 import type { NativeWaker } from '../native/fabric.js';
 
@@ -88,10 +88,7 @@ runWorker<InitiatorWorkerConfig>((kit) => {
     // A stop or a control request ends the worker's native waits at once: the flow's futex
     // and fi_cq_sread, through the addon's Waker (docs/runtime.md, "Waking a worker in a
     // native wait").
-    waker = new native.Waker();
-    waker.watchDomain(ini.fabric.domain);
-    waker.watchFutex(anyReader.flowHeader.syncView, SYNC_COUNTER_U32);
-    ctl.publishWaker(waker.id);
+    waker = openWaker(ctl, ini.fabric.domain, { view: anyReader.flowHeader.syncView, index: SYNC_COUNTER_U32 });
 
     kit.post({ type: 'ready', kind: audio ? 'samples' : 'grains', grainCount: g.grainCount, grainRate: { numerator: Number(g.grainRate.numerator), denominator: Number(g.grainRate.denominator) }, flowId: anyReader.id });
     ctl.setState('ready');
@@ -249,13 +246,12 @@ runWorker<InitiatorWorkerConfig>((kit) => {
       }
       // Block where the next piece of work will show up.
       if (!ini.idle()) ini.makeProgress(1);
-      else if (config.follow) ctl.nativeWait(() => { if (ctl.doorbellSeen() === seen && !ctl.shouldStop()) native.futexWait(sync, SYNC_COUNTER_U32, lastSync, BLOCK_MS); });
+      else if (config.follow) ctl.nativeWait(() => { if (!ctl.rungSince(seen)) native.futexWait(sync, SYNC_COUNTER_U32, lastSync, BLOCK_MS); });
       else ctl.sleep(seen, BLOCK_MS);
     }
     ctl.setState('stopping');
   } finally {
-    ctl.publishWaker(0);
-    waker?.close();
+    closeWaker(ctl, waker);
     initiator?.close();
     instance.close();
   }

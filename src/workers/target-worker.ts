@@ -17,7 +17,7 @@ import { setIdleSleeper } from '../fabrics/engine/completion-reader.js';
 import type { NativeWaker } from '../native/fabric.js';
 import { EventKind } from '../ipc/event-records.js';
 import { arrivalsPerSecond } from './idle-policy.js';
-import { plain, pushEvent, runWorker } from './worker-kit.js';
+import { closeWaker, openWaker, plain, pushEvent, runWorker } from './worker-kit.js';
 import type { TargetWorkerConfig } from '../ipc/worker-messages.js';
 
 /** How long one blocking wait may last (a control request or stop ends it at once: Waker, idle sleeper). */
@@ -65,11 +65,9 @@ runWorker<TargetWorkerConfig>((kit) => {
     // A stop or a control request ends the worker's waits at once: its sleeps through the
     // control block's doorbell, fi_cq_sread through the addon's Waker (docs/runtime.md,
     // "Waking a worker in a native wait").
-    waker = new native.Waker();
-    waker.watchDomain(target.fabric.domain);
-    ctl.publishWaker(waker.id);
+    waker = openWaker(ctl, target.fabric.domain);
     setIdleSleeper((ms) => ctl.sleep(seen, ms) === 'timed-out');
-    const interrupted = (): boolean => ctl.shouldStop() || ctl.doorbellSeen() !== seen;
+    const interrupted = (): boolean => ctl.rungSince(seen);
 
     kit.post({ type: 'ready', info: target.info.toString(), grainCount: writer.geometry.grainCount, kind: audio ? 'samples' : 'grains', grainRate: { numerator: rate.numerator, denominator: rate.denominator }, flowId: writer.id });
     ctl.setState('ready');
@@ -106,9 +104,8 @@ runWorker<TargetWorkerConfig>((kit) => {
     }
     ctl.setState('stopping');
   } finally {
-    ctl.publishWaker(0);
     setIdleSleeper(undefined);
-    waker?.close();
+    closeWaker(ctl, waker);
     target?.close();
     instance.close();
   }

@@ -7,6 +7,7 @@ import { SpscRing } from '../ipc/spsc-ring.js';
 import { EndpointStats } from '../metrics/endpoint-stats.js';
 import { EventRecord } from '../ipc/event-records.js';
 import type { ControlMessage, WorkerData, WorkerMessage } from '../ipc/worker-messages.js';
+import type { NativeDomain, NativeWaker } from '../native/fabric.js';
 import { IdlePolicy } from './idle-policy.js';
 
 export interface WorkerKit<C> {
@@ -76,6 +77,25 @@ export function runWorker<C>(body: (kit: WorkerKit<C>) => void): void {
     }
     process.exitCode = 1;
   }
+}
+
+/**
+ * The worker's native Waker, published in its control block: a ring during a native wait
+ * (ControlBlock.nativeWait) signals the completion queues of `domain` and wakes the futex word
+ * `futex` (docs/runtime.md, "Waking a worker in a native wait"). Close it with closeWaker.
+ */
+export function openWaker(ctl: ControlBlock, domain: NativeDomain, futex?: { view: Uint32Array; index: number }): NativeWaker {
+  const waker = new (addon().Waker)();
+  waker.watchDomain(domain);
+  if (futex) waker.watchFutex(futex.view, futex.index);
+  ctl.publishWaker(waker.id);
+  return waker;
+}
+
+/** Withdraws the waker from the control block, then closes it: before the fabric it watches. */
+export function closeWaker(ctl: ControlBlock, waker: NativeWaker | undefined): void {
+  ctl.publishWaker(0);
+  waker?.close();
 }
 
 /**
