@@ -80,8 +80,10 @@ test('a region whose header names a live process that does not map it is not wat
  * is the region the watch mapped, whatever later happens to the name. Twice a CI run found
  * the name gone (once after the kill, once before it, between the child printing its
  * address and this process opening the file; who unlinked it is not known, nothing in
- * this project unlinks such names). That is not what these tests are about, so a child
- * whose region is gone before the kill is logged with its state and replaced, at most twice.
+ * this project unlinks such names; libfabric's shm provider unlinks its own regions' names
+ * in its handler of fatal signals, which may be how). That is not what these tests are
+ * about, so a child whose region is gone before the kill is logged with its state and
+ * replaced, at most twice, and a name gone after the kill is put back (see the first test).
  */
 async function shmChild(t: ExecutionContext): Promise<{ child: ChildProcess; exit: Promise<unknown>; address: string; file: string; fd: number }> {
   for (let attempt = 1; ; attempt++) {
@@ -148,12 +150,24 @@ test('a SIGKILLed target: its watch says exited, its region is refused once its 
   t.true(live.watch.exited(), 'the pidfd says the process exited');
   live.watch.close();
 
-  t.true(fs.existsSync(file), 'a SIGKILLed process leaves its region behind');
+  // A SIGKILLed process leaves its region behind; what is checked below is how the watch
+  // judges such a region. Rarely its name is gone by now (see shmChild): then the region's
+  // bytes, read through the descriptor, are put back under the name, which is the state
+  // a dead owner leaves.
+  let regionFd = fd;
+  if (!fs.existsSync(file)) {
+    t.log(`the dead child's region name ${file} was unlinked by someone else; restored from its descriptor`);
+    const bytes = Buffer.alloc(fs.fstatSync(fd).size);
+    fs.readSync(fd, bytes, 0, bytes.length, 0);
+    fs.writeFileSync(file, bytes, { mode: 0o600 });
+    regionFd = fs.openSync(file, 'r+');
+    t.teardown(() => fs.closeSync(regionFd));
+  }
   // Dead owner, lock free: harmless to write to, not refused.
   t.is(watchShmTarget(address).kind, 'unknown');
   if (!lockKnown) return t.log(`libfabric ${addon().fabricVersion()} on ${process.arch}: the region lock is only known for 1.17 on x64`);
   // Dead owner, lock held (what a kill inside its progress call leaves): refused.
-  setLockWord(fd, 0);
+  setLockWord(regionFd, 0);
   const dead = watchShmTarget(address);
   t.is(dead.kind, 'gone');
   t.regex((dead as { reason: string }).reason, new RegExp(`process ${child.pid} has exited and left its region`));
