@@ -4,7 +4,7 @@
  * program bench/c/rma_bw.c doing the same RMA writes in the same run.
  *
  *   node build/bench/run.js [--quick] [--scenario NAME[,NAME]] [--provider tcp|shm|both]
- *        [--duration S] [--warmup S] [--poll MODE] [--out DIR] [--micro] [--help]
+ *        [--duration S] [--warmup S] [--poll MODE] [--rounds N] [--out DIR] [--micro] [--help]
  *
  * Scenarios: 1080p50, 2160p50, v210a-slices, audio16 (paced and unpaced each) and streams
  * (N concurrent paced 1080p50 streams, N = 1, 2, 4, 8). --quick: 2 s runs of a 320x180 flow
@@ -19,7 +19,8 @@ import { buildRmaBw, runBaseline } from './lib/c-baseline.js';
 import { runOursPair } from './lib/ours-pair.js';
 import { baselineFigures } from './lib/figures.js';
 import { cpuMark, idleGate, othersPct } from './lib/idle-gate.js';
-import { machineInfo, packageVersion, ratios, writeReport, type BenchReport, type HighestN, type ScenarioResult } from './lib/report.js';
+import { machineInfo, packageVersion, ratios, writeReport, type BenchReport, type HighestN, type RunFigures, type ScenarioResult } from './lib/report.js';
+import { foldRounds, withoutWindows } from './lib/rounds.js';
 import { FORMATS, unitsPerSecond } from './lib/scenarios.js';
 import { addon } from '../src/native/index.js';
 import { option } from './lib/argv.js';
@@ -38,18 +39,20 @@ const HELP = `usage: node build/bench/run.js [options]
   --poll MODE           our poll mode: busy, hybrid (default) or blocking
   --c-mode M            raw C pacing mode: blocking (default, like upstream's demo) or busy
   --streams LIST        N for the streams scenario (default 1,2,4,8; quick 1,2)
+  --rounds N            run each scenario N times (ours, then raw C, each round) and report
+                        per-figure medians, summed counts and each round's figures (default 1)
   --unpaced-only / --paced-only
   --out DIR             write report.json, summary.md, chart.svg (default build/bench/report)
   --micro               also run the older micro-benches afterwards`;
 
-interface Opts { quick: boolean; scenarios: string[]; providers: ('tcp' | 'shm')[]; durationS: number; warmupS: number; poll: string; cBlocking: boolean; streams: number[]; pacings: boolean[]; out: string; micro: boolean }
+interface Opts { rounds: number; quick: boolean; scenarios: string[]; providers: ('tcp' | 'shm')[]; durationS: number; warmupS: number; poll: string; cBlocking: boolean; streams: number[]; pacings: boolean[]; out: string; micro: boolean }
 
 function parse(argv: string[]): Opts {
   const val = (k: string): string | undefined => option(argv, k);
-  const known = new Set(['--quick', '--scenario', '--provider', '--duration', '--warmup', '--poll', '--c-mode', '--streams', '--unpaced-only', '--paced-only', '--out', '--micro', '--help', '-h']);
+  const known = new Set(['--rounds', '--quick', '--scenario', '--provider', '--duration', '--warmup', '--poll', '--c-mode', '--streams', '--unpaced-only', '--paced-only', '--out', '--micro', '--help', '-h']);
   for (let i = 0; i < argv.length; i++) {
     if (!known.has(argv[i])) throw new Error(`unknown argument ${argv[i]} (try --help)`);
-    if (['--scenario', '--provider', '--duration', '--warmup', '--poll', '--c-mode', '--streams', '--out'].includes(argv[i])) i++;
+    if (['--rounds', '--scenario', '--provider', '--duration', '--warmup', '--poll', '--c-mode', '--streams', '--out'].includes(argv[i])) i++;
   }
   const quick = argv.includes('--quick');
   const prov = val('--provider') ?? 'both';
@@ -60,8 +63,10 @@ function parse(argv: string[]): Opts {
   if (!(durationS > 0)) throw new Error('--duration must be > 0');
   const warmupS = Number(val('--warmup') ?? (quick ? 0.5 : 1));
   if (!(warmupS >= 0 && warmupS < durationS)) throw new Error('--warmup must be >= 0 and shorter than --duration');
+  const rounds = Number(val('--rounds') ?? 1);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be an integer >= 1');
   return {
-    warmupS,
+    rounds, warmupS,
     quick, scenarios, providers: prov === 'both' ? ['tcp', 'shm'] : [prov as 'tcp' | 'shm'], durationS, poll: val('--poll') ?? 'hybrid',
     cBlocking: (val('--c-mode') ?? 'blocking') !== 'busy', streams: (val('--streams') ?? (quick ? '1,2' : '1,2,4,8')).split(',').map(Number),
     pacings: argv.includes('--unpaced-only') ? [false] : argv.includes('--paced-only') ? [true] : [true, false],
@@ -113,6 +118,33 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   return s;
 }
 
+/** `scenario` o.rounds times, folded into one result (bench/lib/rounds.ts). */
+async function scenarioRounds(o: Opts, bin: string, name: string, format: string, provider: 'tcp' | 'shm', paced: boolean, streams: number): Promise<ScenarioResult> {
+  const runs: ScenarioResult[] = [];
+  for (let i = 0; i < o.rounds; i++) runs.push(await scenario(o, bin, name, format, provider, paced, streams));
+  if (runs.length === 1) return runs[0];
+  const ours = runs.map((r) => r.ours).filter((x): x is RunFigures => x !== null);
+  const base = runs.map((r) => r.baseline).filter((x): x is NonNullable<ScenarioResult['baseline']> => x !== null);
+  // A round that failed on either side fails the scenario; the medians are over the rounds that ran.
+  const s: ScenarioResult = {
+    ...runs[0],
+    ours: ours.length === runs.length ? foldRounds(ours) : null,
+    baseline: base.length === runs.length ? foldRounds(base) : null,
+    ratios: null,
+    noisy: runs.some((r) => r.noisy),
+    othersPct: Math.max(...runs.map((r) => r.othersPct)),
+    ok: runs.every((r) => r.ok),
+    rounds: { n: runs.length, ours: ours.map(withoutWindows), baseline: base.map(withoutWindows) },
+  };
+  const notes = runs.map((r, i) => (r.note ? `round ${i + 1}: ${r.note}` : '')).filter(Boolean);
+  if (notes.length) s.note = notes.join('; ');
+  const baseNotes = runs.map((r, i) => (r.baselineNote ? `round ${i + 1}: ${r.baselineNote}` : '')).filter(Boolean);
+  if (baseNotes.length) s.baselineNote = baseNotes.join('; ');
+  if (s.ours && s.baseline) s.ratios = ratios(s.ours, s.baseline);
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: median of ${runs.length} rounds: ${s.ours ? `${s.ours.grainsPerSec.toFixed(1)} grains/s, transfer p50 ${s.ours.latencyMs.transfer.p50.toFixed(2)} p99 ${s.ours.latencyMs.transfer.p99.toFixed(2)} ms, CPU ${s.ours.cpu.initiator.processPct.toFixed(1)}/${s.ours.cpu.target.processPct.toFixed(1)} %` : 'FAILED'} | raw C ${s.baseline ? `${s.baseline.grainsPerSec.toFixed(1)} grains/s, p50 ${s.baseline.latencyMs.transfer.p50.toFixed(2)} p99 ${s.baseline.latencyMs.transfer.p99.toFixed(2)} ms, CPU ${s.baseline.cpu.initiator.processPct.toFixed(1)}/${s.baseline.cpu.target.processPct.toFixed(1)} %` : 'none'}`);
+  return s;
+}
+
 const zeroLateLost = (c: { late: number; lost: number; arrived: number } | undefined): boolean => !!c && c.arrived > 0 && c.late === 0 && c.lost === 0;
 
 async function main(o: Opts): Promise<number> {
@@ -127,7 +159,7 @@ async function main(o: Opts): Promise<number> {
         let ours = 0;
         let rawC: number | null = 0;
         for (const n of o.streams) {
-          const s = await scenario(o, bin, `${FORMATS[fmt].name} x${n}`, fmt, provider, true, n);
+          const s = await scenarioRounds(o, bin, `${FORMATS[fmt].name} x${n}`, fmt, provider, true, n);
           results.push(s);
           if (zeroLateLost(s.ours?.counts) && s.ours!.counts.corrupt === 0) ours = Math.max(ours, n);
           if (s.baseline === null) rawC = null;
@@ -137,7 +169,7 @@ async function main(o: Opts): Promise<number> {
         continue;
       }
       const fmt = o.quick && FORMATS[sc].kind === 'video' ? 'small' : sc;
-      for (const paced of o.pacings) results.push(await scenario(o, bin, o.quick && fmt !== sc ? `${sc} (quick: ${FORMATS[fmt].name})` : FORMATS[sc].name, fmt, provider, paced, 1));
+      for (const paced of o.pacings) results.push(await scenarioRounds(o, bin, o.quick && fmt !== sc ? `${sc} (quick: ${FORMATS[fmt].name})` : FORMATS[sc].name, fmt, provider, paced, 1));
     }
   }
   const report: BenchReport = {
@@ -151,6 +183,7 @@ async function main(o: Opts): Promise<number> {
       endToEndLatency: 'ours: a destination reader per stream (a worker_thread of the target process reading the target flow with the public reader API, blocked on the flow\'s futex) stamping TAI time when it wakes with the grain complete, minus the grain\'s own timestamp (paced) or its commit time (unpaced); the same clock on both sides here',
       cpu: 'utime + stime from /proc (ours) or getrusage (raw C) from the first grain to the end, % of one core, per process. Ours, target: processPct = the whole process; endpointPct = the targets\' worker and libfabric threads; readerPct = the bench\'s destination reader threads (per thread from /proc/self/task/TID/stat), which stand in for the application\'s own readers; carryPct = processPct - readerPct, what carrying the flow costs. The paced ratio table shows target CPU as carry / C (raw C\'s target process only receives and verifies nothing), with the whole-process figure and its ratio next to it',
       verification: 'every 4 KiB page of each grain carries its index, checked by the destination reader thread of its stream right after it took the end-to-end stamp; audio: every sample; a grain the ring overwrote before its reader got to it counts as unverified',
+      rounds: o.rounds > 1 ? `each scenario ran ${o.rounds} times (ours, then raw C, each round); every figure shown is the median of the rounds' own figures (a p99 is the median of the rounds' p99s), late/lost/corrupt and the other counts are sums over the rounds, the ratios come from the medians, and each round's figures are in scenarios[].rounds` : 'one round per scenario (--rounds N for medians over N)',
       noise: 'an idle gate (< 10 % busy) before each scenario; noisy = other processes used > 25 % of a core meanwhile',
       late: 'paced: end-to-end latency (at the destination reader; raw C: transfer latency) above one grain period',
       warmup: `paced: the first ${o.warmupS} s of each stream (the first rate × S grains or audio windows that arrive) are carried and verified, and count for lost and corrupt, but are left out of the latency figures, and a late one counts as lateWarmup instead of late; the same for raw C (rma_bw -W); rates and CPU still cover the whole run. The highest N is taken on late and lost after the warm-up. Unpaced runs have no warm-up`,

@@ -30,8 +30,12 @@ export interface PairOptions {
   onStarted?: (pids: { target: number; initiator: number }) => void;
 }
 
-/** As docs/runtime.md recommends for a paced media process ("V8's memory reducer"). */
-const NODE_FLAGS = ['--no-memory-reducer'];
+/**
+ * As docs/runtime.md recommends for a paced media process ("V8's memory reducer"), plus any
+ * in MXLF_BENCH_NODE_FLAGS (space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`,
+ * which NODE_OPTIONS does not take).
+ */
+const NODE_FLAGS = ['--no-memory-reducer', ...(process.env.MXLF_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 
 const exited = (p: ReturnType<typeof spawn>): Promise<number | null> =>
   new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));
@@ -45,7 +49,14 @@ export async function runOursPair(o: PairOptions): Promise<ScenarioResult> {
     const lines = readline.createInterface({ input: target.stdout! });
     const ready = await new Promise<{ url: string }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('bench target: not ready within 30 s')), 30_000);
-      lines.once('line', (l) => { clearTimeout(t); try { resolve(JSON.parse(l)); } catch (e) { reject(e); } });
+      // The first JSON line (node flags such as --trace-opt may print before it).
+      const onLine = (l: string): void => {
+        if (!l.startsWith('{')) return;
+        lines.off('line', onLine);
+        clearTimeout(t);
+        try { resolve(JSON.parse(l)); } catch (e) { reject(e); }
+      };
+      lines.on('line', onLine);
       target.once('exit', (c) => reject(new Error(`bench target exited (${c}) before ready`)));
     });
     const ini = spawn(process.execPath, [...NODE_FLAGS, CLI, 'bench', 'initiator', ...common, ...(o.initiatorArgs ?? []), '--target', ready.url, '--duration', String(o.durationS), '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { LatencySummary } from './percentiles.js';
 import { chartSvg } from './chart-svg.js';
 import { summaryMarkdown } from './summary-md.js';
+import type { Rounds } from './rounds.js';
 
 export const REPORT_SCHEMA = 'mxl-fabrics-bench/1';
 
@@ -77,6 +78,12 @@ export interface ScenarioResult {
   othersPct: number;
   ok: boolean;
   note?: string;
+  /**
+   * `--rounds N` (N > 1): ours and baseline above are per-figure medians of the rounds, the
+   * counts their sums, the ratios from those medians; here each round's own figures
+   * (bench/lib/rounds.ts).
+   */
+  rounds?: Rounds<RunFigures & { program: string; mode: string }>;
 }
 
 export interface HighestN { provider: string; ours: number; rawC: number | null; tried: number[] }

@@ -1,5 +1,6 @@
 /** The markdown summary of a bench report: the scenario table, the paced table, highest N. */
 import type { BenchReport, RunFigures, ScenarioResult } from './report.js';
+import { range } from './rounds.js';
 
 const f = (x: number | null | undefined, d = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
 
@@ -7,6 +8,12 @@ function lat(r: RunFigures | null, which: 'transfer' | 'endToEnd'): string {
   if (!r) return '—';
   const l = r.latencyMs[which];
   return `${f(l.p50, 2)} / ${f(l.p90, 2)} / ${f(l.p99, 2)} / ${f(l.max, 2)}`;
+}
+
+/** "lo–hi" of the rounds' values ("—" when none is a number). */
+function span(xs: (number | null | undefined)[], d: number): string {
+  const [lo, hi] = range(xs.map((x) => (typeof x === 'number' ? x : NaN)));
+  return Number.isFinite(lo) ? `${f(lo, d)}–${f(hi, d)}` : '—';
 }
 
 const cpu = (r: RunFigures | null): string => (r ? `${f(r.cpu.initiator.processPct)} / ${f(r.cpu.target.processPct)}${r.cpu.target.carryPct == null ? '' : ` (carry ${f(r.cpu.target.carryPct)})`}` : '—');
@@ -37,6 +44,18 @@ export function summaryMarkdown(r: BenchReport): string {
       const o = s.ours;
       const b = s.baseline!;
       L.push(`| ${s.name} | ${s.provider} | ${f(o?.cpu.initiator.processPct)} / ${f(b.cpu.initiator.processPct)} (${f(s.ratios?.cpuInitiator, 2)}) | ${f(o?.cpu.target.carryPct)} / ${f(b.cpu.target.processPct)} (${f(s.ratios?.cpuTargetCarry, 2)}) | ${f(o?.cpu.target.processPct)} (${f(s.ratios?.cpuTarget, 2)}) | ${f(o?.latencyMs.transfer.p50, 2)} / ${f(b.latencyMs.transfer.p50, 2)} | ${f(o?.latencyMs.transfer.p99, 2)} / ${f(b.latencyMs.transfer.p99, 2)} | ${f(o?.latencyMs.endToEnd.p50, 2)} / ${f(o?.latencyMs.endToEnd.p99, 2)} | ${o?.cpu.initiator.sourcePct == null ? 'in the initiator' : f(o.cpu.initiator.sourcePct)} | ${f(o?.cpu.target.readerPct)} |`);
+    }
+  }
+  const spread = r.scenarios.filter((s) => s.rounds && s.rounds.n > 1);
+  if (spread.length) {
+    L.push('', `## Spread over the rounds`, '');
+    L.push('The figures above are medians of the rounds (Method, rounds); here the lowest–highest round, ours / raw C. CPU target: our carry / raw C\'s target process.', '');
+    L.push('| scenario | provider | pacing | streams | rounds | grains/s | CPU initiator | CPU target | transfer p50 | transfer p99 | end-to-end p99 (ours) |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const s of spread) {
+      const rs = s.rounds!;
+      const both = (pick: (x: RunFigures) => number | null | undefined, d = 1): string => `${span(rs.ours.map(pick), d)} / ${span(rs.baseline.map(pick), d)}`;
+      L.push(`| ${s.name} | ${s.provider} | ${s.paced ? 'paced' : 'unpaced'} | ${s.streams} | ${rs.n} | ${both((x) => x.grainsPerSec)} | ${both((x) => x.cpu.initiator.processPct)} | ${span(rs.ours.map((x) => x.cpu.target.carryPct), 1)} / ${span(rs.baseline.map((x) => x.cpu.target.processPct), 1)} | ${both((x) => x.latencyMs.transfer.p50, 2)} | ${both((x) => x.latencyMs.transfer.p99, 2)} | ${span(rs.ours.map((x) => x.latencyMs.endToEnd.p99), 2)} |`);
     }
   }
   if (r.highestN.length) {

@@ -151,6 +151,39 @@ test.serial('a quick bench run: every field, ratios from a baseline that ran, a 
   t.regex(rep.method.cpu, /carry \/ C/);
 });
 
+test('--rounds 2: the report folds two real rounds into medians and sums, keeps each round, and the summary shows their spread', (t) => {
+  t.timeout(120_000);
+  const out = path.join(OUT, 'rounds');
+  const r = spawnSync(process.execPath, [RUN, '--quick', '--rounds', '2', '--scenario', '1080p50', '--provider', 'shm', '--paced-only', '--duration', '1.5', '--warmup', '0.3', '--out', out], { encoding: 'utf8', timeout: 110_000 });
+  t.is(r.status, 0, r.stderr + r.stdout.slice(-2000));
+  const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as BenchReport;
+  t.is(rep.scenarios.length, 1);
+  const s = rep.scenarios[0];
+  t.is(s.rounds?.n, 2);
+  t.is(s.rounds!.ours.length, 2);
+  t.is(s.rounds!.baseline.length, 2);
+  const o = s.ours!;
+  const b = s.baseline!;
+  for (const [i, x] of s.rounds!.ours.entries()) assertFigures(t, x, `ours, round ${i + 1}`);
+  for (const [i, x] of s.rounds!.baseline.entries()) assertFigures(t, x, `raw C, round ${i + 1}`);
+  const mid = (xs: number[]): number => (xs[0] + xs[1]) / 2;
+  const near = (x: number, y: number, what: string): void => { t.true(Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y)), `${what}: ${x} vs ${y}`); };
+  near(o.grainsPerSec, mid(s.rounds!.ours.map((x) => x.grainsPerSec)), 'ours grains/s');
+  near(o.latencyMs.transfer.p99, mid(s.rounds!.ours.map((x) => x.latencyMs.transfer.p99)), 'ours transfer p99');
+  near(b.cpu.target.processPct, mid(s.rounds!.baseline.map((x) => x.cpu.target.processPct)), 'raw C target CPU');
+  t.is(o.counts.arrived, s.rounds!.ours[0].counts.arrived + s.rounds!.ours[1].counts.arrived);
+  t.is(b.counts.arrived, s.rounds!.baseline[0].counts.arrived + s.rounds!.baseline[1].counts.arrived);
+  t.true(o.counts.arrived >= 2 * 50, 'two rounds of 1.5 s at 50 grains/s arrived');
+  near(s.ratios!.grainsPerSec, o.grainsPerSec / b.grainsPerSec, 'ratio from the medians');
+  near(s.ratios!.transferP99, o.latencyMs.transfer.p99 / b.latencyMs.transfer.p99, 'p99 ratio from the medians');
+  t.deepEqual(s.rounds!.ours[0].latencyMs.transfer.windows, []);
+  t.true(o.latencyMs.transfer.windows.length >= 2, 'the folded figures hold both rounds\' windows');
+  t.regex(rep.method.rounds, /ran 2 times/);
+  const md = fs.readFileSync(path.join(out, 'summary.md'), 'utf8');
+  t.regex(md, /## Spread over the rounds/);
+  t.regex(md, /\| 1080p50 \(quick: 320x180p50\) \| shm \| paced \| 1 \| 2 \| [\d.]+–[\d.]+ \/ [\d.]+–[\d.]+ \|/);
+});
+
 test('the SVG checker rejects what is not well-formed', (t) => {
   t.throws(() => wellFormedRoot('<svg><g></svg>'));
   t.throws(() => wellFormedRoot('<svg><text>a & b</text></svg>'));
