@@ -74,6 +74,9 @@ function parse(argv: string[]): Opts {
   };
 }
 
+/** A figure for the console, "—" when it is missing. */
+const num = (x: number | null | undefined, d = 1): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
+
 async function scenario(o: Opts, bin: string, name: string, format: string, provider: 'tcp' | 'shm', paced: boolean, streams: number): Promise<ScenarioResult> {
   const gate = await idleGate(10, o.quick ? 2 : 20);
   const m0 = cpuMark();
@@ -112,7 +115,7 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   s.noisy = gate.noisy || s.othersPct > 25;
   const c = s.ours?.counts;
   const b = s.baseline;
-  const n = (x: number | null | undefined, d = 1): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
+  const n = num;
   console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} % (target carry ${n(s.ours.cpu.target.carryPct, 1)}, readers ${n(s.ours.cpu.target.readerPct, 1)}), e2e p99 ${n(s.ours.latencyMs.endToEnd.p99, 2)} (from commit ${n(s.ours.latencyMs.commitToSeen?.p99, 2)}) ms, late (warm-up)/lost/corrupt ${c!.late} (${c!.lateWarmup})/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
     ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late (warm-up)/lost ${b.counts.late} (${b.counts.lateWarmup})/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
   return s;
@@ -125,9 +128,11 @@ async function scenarioRounds(o: Opts, bin: string, name: string, format: string
   if (runs.length === 1) return runs[0];
   const ours = runs.map((r) => r.ours).filter((x): x is RunFigures => x !== null);
   const base = runs.map((r) => r.baseline).filter((x): x is NonNullable<ScenarioResult['baseline']> => x !== null);
-  // A round that failed on either side fails the scenario; the medians are over the rounds that ran.
+  // A round that failed on one side leaves that side's folded figures null (and the scenario
+  // not ok); the rounds that ran are still in `rounds`, the failure in `note`.
   const s: ScenarioResult = {
     ...runs[0],
+    grainBytes: Math.max(...runs.map((r) => r.grainBytes)),
     ours: ours.length === runs.length ? foldRounds(ours) : null,
     baseline: base.length === runs.length ? foldRounds(base) : null,
     ratios: null,
@@ -141,7 +146,10 @@ async function scenarioRounds(o: Opts, bin: string, name: string, format: string
   const baseNotes = runs.map((r, i) => (r.baselineNote ? `round ${i + 1}: ${r.baselineNote}` : '')).filter(Boolean);
   if (baseNotes.length) s.baselineNote = baseNotes.join('; ');
   if (s.ours && s.baseline) s.ratios = ratios(s.ours, s.baseline);
-  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: median of ${runs.length} rounds: ${s.ours ? `${s.ours.grainsPerSec.toFixed(1)} grains/s, transfer p50 ${s.ours.latencyMs.transfer.p50.toFixed(2)} p99 ${s.ours.latencyMs.transfer.p99.toFixed(2)} ms, CPU ${s.ours.cpu.initiator.processPct.toFixed(1)}/${s.ours.cpu.target.processPct.toFixed(1)} %` : 'FAILED'} | raw C ${s.baseline ? `${s.baseline.grainsPerSec.toFixed(1)} grains/s, p50 ${s.baseline.latencyMs.transfer.p50.toFixed(2)} p99 ${s.baseline.latencyMs.transfer.p99.toFixed(2)} ms, CPU ${s.baseline.cpu.initiator.processPct.toFixed(1)}/${s.baseline.cpu.target.processPct.toFixed(1)} %` : 'none'}`);
+  const o = s.ours;
+  const b = s.baseline;
+  const c = o?.counts;
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: median of ${runs.length} rounds: ${o ? `${num(o.grainsPerSec, 1)} grains/s, transfer p50 ${num(o.latencyMs.transfer.p50, 2)} p99 ${num(o.latencyMs.transfer.p99, 2)} ms, CPU ${num(o.cpu.initiator.processPct, 1)}/${num(o.cpu.target.processPct, 1)} % (target carry ${num(o.cpu.target.carryPct, 1)}), late/lost/corrupt in all rounds ${c!.late}/${c!.lost}/${c!.corrupt}` : 'FAILED'} | raw C ${b ? `${num(b.grainsPerSec, 1)} grains/s, p50 ${num(b.latencyMs.transfer.p50, 2)} p99 ${num(b.latencyMs.transfer.p99, 2)} ms, CPU ${num(b.cpu.initiator.processPct, 1)}/${num(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : 'none'}`);
   return s;
 }
 
