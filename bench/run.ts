@@ -146,10 +146,10 @@ async function scenarioRounds(o: Opts, bin: string, name: string, format: string
   const baseNotes = runs.map((r, i) => (r.baselineNote ? `round ${i + 1}: ${r.baselineNote}` : '')).filter(Boolean);
   if (baseNotes.length) s.baselineNote = baseNotes.join('; ');
   if (s.ours && s.baseline) s.ratios = ratios(s.ours, s.baseline);
-  const o = s.ours;
+  const so = s.ours;
   const b = s.baseline;
-  const c = o?.counts;
-  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: median of ${runs.length} rounds: ${o ? `${num(o.grainsPerSec, 1)} grains/s, transfer p50 ${num(o.latencyMs.transfer.p50, 2)} p99 ${num(o.latencyMs.transfer.p99, 2)} ms, CPU ${num(o.cpu.initiator.processPct, 1)}/${num(o.cpu.target.processPct, 1)} % (target carry ${num(o.cpu.target.carryPct, 1)}), late/lost/corrupt in all rounds ${c!.late}/${c!.lost}/${c!.corrupt}` : 'FAILED'} | raw C ${b ? `${num(b.grainsPerSec, 1)} grains/s, p50 ${num(b.latencyMs.transfer.p50, 2)} p99 ${num(b.latencyMs.transfer.p99, 2)} ms, CPU ${num(b.cpu.initiator.processPct, 1)}/${num(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : 'none'}`);
+  const c = so?.counts;
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: median of ${runs.length} rounds: ${so ? `${num(so.grainsPerSec, 1)} grains/s, transfer p50 ${num(so.latencyMs.transfer.p50, 2)} p99 ${num(so.latencyMs.transfer.p99, 2)} ms, CPU ${num(so.cpu.initiator.processPct, 1)}/${num(so.cpu.target.processPct, 1)} % (target carry ${num(so.cpu.target.carryPct, 1)}), late/lost/corrupt in all rounds ${c!.late}/${c!.lost}/${c!.corrupt}` : 'FAILED'} | raw C ${b ? `${num(b.grainsPerSec, 1)} grains/s, p50 ${num(b.latencyMs.transfer.p50, 2)} p99 ${num(b.latencyMs.transfer.p99, 2)} ms, CPU ${num(b.cpu.initiator.processPct, 1)}/${num(b.cpu.target.processPct, 1)} %, late/lost ${b.counts.late}/${b.counts.lost}` : 'none'}`);
   return s;
 }
 
