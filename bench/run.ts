@@ -115,9 +115,8 @@ async function scenario(o: Opts, bin: string, name: string, format: string, prov
   s.noisy = gate.noisy || s.othersPct > 25;
   const c = s.ours?.counts;
   const b = s.baseline;
-  const n = num;
-  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${n(s.ours.grainsPerSec, 1)} grains/s ${n(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${n(s.ours.latencyMs.transfer.p50, 2)} p99 ${n(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${n(s.ours.cpu.initiator.processPct, 1)}/${n(s.ours.cpu.target.processPct, 1)} % (target carry ${n(s.ours.cpu.target.carryPct, 1)}, readers ${n(s.ours.cpu.target.readerPct, 1)}), e2e p99 ${n(s.ours.latencyMs.endToEnd.p99, 2)} (from commit ${n(s.ours.latencyMs.commitToSeen?.p99, 2)}) ms, late (warm-up)/lost/corrupt ${c!.late} (${c!.lateWarmup})/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
-    ` | raw C ${b ? `${n(b.grainsPerSec, 1)} grains/s, p50 ${n(b.latencyMs.transfer.p50, 2)} p99 ${n(b.latencyMs.transfer.p99, 2)} ms, CPU ${n(b.cpu.initiator.processPct, 1)}/${n(b.cpu.target.processPct, 1)} %, late (warm-up)/lost ${b.counts.late} (${b.counts.lateWarmup})/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
+  console.log(`${name.padEnd(26)} ${provider} ${paced ? 'paced  ' : 'unpaced'} x${streams}: ${s.ours ? `${num(s.ours.grainsPerSec, 1)} grains/s ${num(s.ours.gbitPerSec, 2)} Gbit/s, transfer p50 ${num(s.ours.latencyMs.transfer.p50, 2)} p99 ${num(s.ours.latencyMs.transfer.p99, 2)} ms, CPU ${num(s.ours.cpu.initiator.processPct, 1)}/${num(s.ours.cpu.target.processPct, 1)} % (target carry ${num(s.ours.cpu.target.carryPct, 1)}, readers ${num(s.ours.cpu.target.readerPct, 1)}), e2e p99 ${num(s.ours.latencyMs.endToEnd.p99, 2)} (from commit ${num(s.ours.latencyMs.commitToSeen?.p99, 2)}) ms, late (warm-up)/lost/corrupt ${c!.late} (${c!.lateWarmup})/${c!.lost}/${c!.corrupt}` : `FAILED ${s.note}`}` +
+    ` | raw C ${b ? `${num(b.grainsPerSec, 1)} grains/s, p50 ${num(b.latencyMs.transfer.p50, 2)} p99 ${num(b.latencyMs.transfer.p99, 2)} ms, CPU ${num(b.cpu.initiator.processPct, 1)}/${num(b.cpu.target.processPct, 1)} %, late (warm-up)/lost ${b.counts.late} (${b.counts.lateWarmup})/${b.counts.lost}` : `none (${s.baselineNote})`}${s.noisy ? ' NOISY' : ''}`);
   return s;
 }
 

@@ -6,6 +6,7 @@
  * in any round counts), and each round's figures stay in the report, so the spread that a
  * single run hides is written next to the medians.
  */
+import { median as medianOf } from './percentiles.js';
 import type { RunFigures } from './report.js';
 
 /** What a folded result keeps of its rounds: the figures of each (without per-second windows). */
@@ -15,12 +16,8 @@ export interface Rounds<B extends RunFigures = RunFigures> {
   baseline: B[];
 }
 
-export function median(xs: number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
+/** The median of the finite values (a round without a figure is left out); NaN when there is none. */
+export const median = (xs: number[]): number => medianOf(xs.filter((x) => Number.isFinite(x)));
 
 /** Smallest and largest finite value (NaN, NaN when there is none). */
 export function range(xs: number[]): [number, number] {
