@@ -23,7 +23,7 @@ import { DROP_REASONS, type DropReason } from '../fabrics/media/drops.js';
 /** 'MXLS' in the first Int32: tells a stats SAB from any other SharedArrayBuffer. */
 export const STATS_MAGIC = 0x534c584d;
 /** Bumped whenever a word moves; a reader refuses a buffer of another version. */
-export const STATS_LAYOUT_VERSION = 3;
+export const STATS_LAYOUT_VERSION = 4;
 
 /** Fixed latency buckets (upper bounds, seconds): 25 µs (loopback RDMA write) to 1 s. */
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([

@@ -8,6 +8,7 @@ import { samplesFromWriter } from '../../src/fabrics/sample-ring.js';
 import { FabricsError } from '../../src/errors.js';
 import { Initiator } from '../../src/fabrics/initiator.js';
 import { Target, type TargetEvent } from '../../src/fabrics/target.js';
+import type { LandedGrain } from '../../src/fabrics/media/grain-receiver.js';
 import { TargetInfo } from '../../src/fabrics/target-info.js';
 import { ringFromReader, ringFromWriter } from '../../src/fabrics/flow-rings.js';
 import { packImmediate, GRAIN_HEADER_SIZE } from '../../src/fabrics/grain-protocol.js';
@@ -262,6 +263,54 @@ test.serial('a header whose index does not belong in the slot is dropped as inde
     const sum1 = await r.send(index);
     t.is(sha1(r.f.tr.getGrainSync(index).payload!), sum1, 'a good grain into the same slot lands');
     t.is(r.target.counters.grains, 2);
+  } finally { r.close(); }
+});
+
+// No flow control: a sender can rewrite a slot before the target reads the completion for the
+// grain before it. That completion then finds the newer header, and the newer grain's own
+// completion arrives second, naming a grain and slices the slot already landed. To the target
+// that is the same as a re-send; either way it is dropped as `repeat`, not published twice.
+test.serial('a completion for a grain and slice range its slot already landed is dropped as repeat; more slices of the grain still land', async (t) => {
+  const r = await rig();
+  try {
+    const index = r.first;
+    const slot = Number(index % BigInt(r.gc));
+    const sum = await r.send(index);
+    const head = r.f.tw.flowHeader.headIndex;
+    // The same payload bytes again, with the immediate of a whole grain in that slot.
+    pattern(new Uint8Array(r.raw.buf, GRAIN_HEADER_SIZE), index);
+    await r.raw.write(r.target, slot, GRAIN_HEADER_SIZE, 4096, packImmediate(slot, r.total));
+    t.is(r.target.readGrain(), null, 'nothing is published again');
+    const d = dropped(r.target);
+    t.deepEqual(d.map((e) => (e as { code: string }).code), ['repeat']);
+    t.regex((d[0] as { reason: string }).reason, new RegExp(`grain ${index} already landed slices up to ${r.total} in slot ${slot}`));
+    t.is(r.target.counters.drops.repeat, 1);
+    t.is(r.target.counters.grains, 1);
+    t.is(r.f.tw.flowHeader.headIndex, head);
+    t.is(sha1(r.f.tr.getGrainSync(index).payload!), sum, 'the committed grain is intact');
+
+    // A grain sent in two slice ranges: the first range's completion repeated is a drop, the
+    // second range (more slices) lands.
+    const next = index + 1n;
+    const nslot = Number(next % BigInt(r.gc));
+    const g = r.f.writer.openGrain(next);
+    const nsum = pattern(g.payload, next);
+    r.f.writer.commitGrain();
+    const half = r.total >> 1;
+    const land = async () => {
+      let got: LandedGrain | null = null;
+      await pollUntil(() => got !== null, () => { r.initiator.makeProgress(); got ??= r.target.readGrain(); }, 5000, 'a landed range');
+      return got!;
+    };
+    r.initiator.transferGrain(next, 0, half);
+    t.like(await land(), { index: next, validSlices: half });
+    pattern(new Uint8Array(r.raw.buf, GRAIN_HEADER_SIZE), next);
+    await r.raw.write(r.target, nslot, GRAIN_HEADER_SIZE, 4096, packImmediate(nslot, half));
+    t.deepEqual(dropped(r.target).map((e) => (e as { code: string }).code), ['repeat']);
+    r.initiator.transferGrain(next, half, r.total);
+    t.like(await land(), { index: next, validSlices: r.total });
+    t.is(sha1(r.f.tr.getGrainSync(next).payload!), nsum);
+    t.is(r.target.counters.drops.repeat, 2);
   } finally { r.close(); }
 });
 

@@ -81,7 +81,12 @@ async function run(provider: 'tcp' | 'shm', protectTorn: boolean, native = false
       else if (sum === expected(i)) verified++;
       else torn++;
     }
-    return { stats: stats!, verified, torn, invalid, unread, written: Number(index - 1n), stderr };
+    // Completions the target read a ring late (docs/fabrics.md "A target a ring behind"): the
+    // grain they were for was overwritten unread, so its record is missing. They show as a
+    // `repeat` drop, or as a second record for the newer grain in that slot.
+    const grainLines = target.lines.filter((l) => l.startsWith('GRAIN ')).length;
+    const lapped = grainLines - target.grains.size + target.lines.filter((l) => l.startsWith('EVENT dropped repeat')).length;
+    return { stats: stats!, verified, torn, invalid, unread, lapped, written: Number(index - 1n), stderr };
   } finally {
     if (proc.exitCode === null && proc.signalCode === null) { proc.kill('SIGCONT'); proc.kill('SIGKILL'); }
     await stopProc(target);
@@ -94,19 +99,19 @@ for (const provider of ['tcp', 'shm'] as const) {
   test.serial(`${provider}: an initiator stopped longer than the flow history publishes no torn grain; reopened grains arrive as INVALID`, async (t) => {
     t.timeout(90_000);
     const r = await run(provider, true);
-    t.log(`${provider} protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+    t.log(`${provider} protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}, read a ring late ${r.lapped}; initiator ${JSON.stringify(r.stats)}`);
     t.truthy(r.stats, `the initiator reported (stderr: ${r.stderr})`);
     t.is(r.torn, 0, 'no torn grain was published as valid');
     t.true(r.verified >= 50, `grains were verified (${r.verified})`);
     t.true(r.stats.skipped > 0, 'the initiator skipped the grains it fell behind on');
     t.true(r.stats.torn > 0, 'some grains were reopened in flight and not published');
-    t.is(r.invalid, r.stats.torn, 'each prevented grain arrived as INVALID');
+    t.true(r.invalid <= r.stats.torn && r.stats.torn - r.invalid <= r.lapped, `each prevented grain arrived as INVALID (${r.invalid} of ${r.stats.torn}; completions read a ring late: ${r.lapped})`);
   });
 
   test.serial(`${provider}: without torn protection (upstream's one write) every torn grain is at least reported as an overrun`, async (t) => {
     t.timeout(90_000);
     const r = await run(provider, false);
-    t.log(`${provider} unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+    t.log(`${provider} unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}, read a ring late ${r.lapped}; initiator ${JSON.stringify(r.stats)}`);
     t.truthy(r.stats);
     t.true(r.verified >= 50);
     t.is(r.stats.torn, 0);
@@ -120,19 +125,19 @@ for (const provider of ['tcp'] as const) {
   test.serial(`${provider}, native follow loop: an initiator stopped longer than the flow history publishes no torn grain; reopened grains arrive as INVALID`, async (t) => {
     t.timeout(90_000);
     const r = await run(provider, true, true);
-    t.log(`${provider} native protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+    t.log(`${provider} native protected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}, read a ring late ${r.lapped}; initiator ${JSON.stringify(r.stats)}`);
     t.truthy(r.stats, `the initiator reported (stderr: ${r.stderr})`);
     t.is(r.torn, 0, 'no torn grain was published as valid');
     t.true(r.verified >= 50, `grains were verified (${r.verified})`);
     t.true(r.stats.skipped > 0, 'the loop skipped the grains it fell behind on');
     t.true(r.stats.torn > 0, 'some grains were reopened in flight and not published');
-    t.is(r.invalid, r.stats.torn, 'each prevented grain arrived as INVALID');
+    t.true(r.invalid <= r.stats.torn && r.stats.torn - r.invalid <= r.lapped, `each prevented grain arrived as INVALID (${r.invalid} of ${r.stats.torn}; completions read a ring late: ${r.lapped})`);
   });
 
   test.serial(`${provider}, native follow loop without torn protection: every torn grain is at least reported as an overrun`, async (t) => {
     t.timeout(90_000);
     const r = await run(provider, false, true);
-    t.log(`${provider} native unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}; initiator ${JSON.stringify(r.stats)}`);
+    t.log(`${provider} native unprotected: written ${r.written}, verified ${r.verified}, torn ${r.torn}, invalid at target ${r.invalid}, unread ${r.unread}, read a ring late ${r.lapped}; initiator ${JSON.stringify(r.stats)}`);
     t.truthy(r.stats);
     t.true(r.verified >= 50);
     t.is(r.stats.torn, 0);

@@ -17,6 +17,12 @@ export const DROP_REASONS = [
   'sample-count',
   /** A write from a second source while another one owns the target. */
   'second-source',
+  /**
+   * A completion for a grain and slice range its slot already landed: a re-send, or a
+   * completion read after the sender had rewritten the slot (the target fell a ring behind
+   * and the grain it was for is lost).
+   */
+  'repeat',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];

@@ -32,12 +32,17 @@ export class GrainReceiver implements ReceiverMedia {
   readonly regionLength: number;
   readonly layout: GrainLayout;
   private readonly headers: SlotHeader[];
+  /** Per slot, the grain index and slice end it last landed (-1n: nothing yet). */
+  private readonly lastIndex: bigint[];
+  private readonly lastEnd: number[];
 
   constructor(private readonly ring: GrainRing, private readonly autoCommit: boolean, private readonly counters: ReceiveCounters, private readonly drop: DropSink, private readonly onLanded: (g: LandedGrain) => void) {
     this.layout = ring.layout;
     this.buffers = [...ring.slots];
     this.regionLength = regionLength(ring.layout);
     this.headers = ring.slots.map((b, i) => new SlotHeader(b, i));
+    this.lastIndex = ring.slots.map(() => -1n);
+    this.lastEnd = ring.slots.map(() => 0);
   }
 
   land(imm: number, len: number): boolean {
@@ -58,6 +63,12 @@ export class GrainReceiver implements ReceiverMedia {
     }
     const index = h.index;
     if (Number(index % BigInt(n)) !== slot) return this.drop('index-slot', `landed grain index ${index} does not belong in slot ${slot} of a ${n}-slot ring`, imm);
+    // There is no flow control: a sender may rewrite a slot before its first completion is
+    // read here. That completion then names the newer header, and the newer one's own
+    // completion arrives as a repeat; publishing it twice would hide the lost grain.
+    if (index === this.lastIndex[slot] && sliceEnd <= this.lastEnd[slot]) {
+      return this.drop('repeat', `grain ${index} already landed slices up to ${this.lastEnd[slot]} in slot ${slot}: a re-send, or the sender rewrote the slot before the target read the completion for the grain before it (the target is a ring behind; that grain is lost)`, imm);
+    }
     let committed = false;
     if (this.autoCommit) {
       if (!this.commit(slot, sliceEnd, imm)) return false;
@@ -65,6 +76,8 @@ export class GrainReceiver implements ReceiverMedia {
     } else {
       h.validSlices = sliceEnd;
     }
+    this.lastIndex[slot] = index;
+    this.lastEnd[slot] = sliceEnd;
     this.counters.grains++;
     this.counters.bytes += len;
     this.onLanded({ index, slot, validSlices: sliceEnd, totalSlices: layout.totalSlices, committed, arrivalNs: process.hrtime.bigint(), flags: h.flags });
