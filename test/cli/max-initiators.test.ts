@@ -96,7 +96,10 @@ test.serial('idle per connection: of two initiators, the SIGSTOPped one shows id
     await s.target.waitFor(/^target: connection 2 idle: nothing landed for 1000 ms/, 5000);
     const ms = Date.now() - stoppedAt;
     t.log(`connection 2 shown idle ${ms} ms after SIGSTOP`);
-    t.true(ms >= 900 && ms < 3000, `idle after the idle time, not long after (${ms} ms)`);
+    // Idle counts from the connection's last landed grain, which can precede the SIGSTOP by
+    // more than a grain period on a loaded machine (831 ms after the stop was seen in CI: a
+    // 170 ms gap before it). A connection shown idle at once would still fail.
+    t.true(ms >= 500 && ms < 3000, `idle after the idle time, not long after (${ms} ms)`);
     // Connection 1 keeps delivering: never idle, and the progress line counts one idle connection.
     const line = () => s.target.stderr.slice(before).filter((l) => /^target: [\d.]+ grains\/s/.test(l)).at(-1) ?? '';
     const progressAfter = s.target.stderr.length;
