@@ -86,6 +86,8 @@ export interface TargetCounters {
   /** Writes dropped, by reason. */
   drops: Record<DropReason, number>;
   geometryMismatches: number;
+  /** Copies of a grain range another connection had already landed (redundant senders); not published again. */
+  duplicates: number;
   completionErrors: number;
   connects: number;
   disconnects: number;
@@ -116,7 +118,7 @@ interface ConnState { connectedNs: bigint; lastArrivalNs: bigint; idle: boolean;
 
 export class Target {
   readonly info: TargetInfo;
-  readonly counters: TargetCounters = { grains: 0, sampleBatches: 0, samples: 0, bytes: 0, dropped: 0, drops: emptyDrops(), geometryMismatches: 0, completionErrors: 0, connects: 0, disconnects: 0, refused: 0 };
+  readonly counters: TargetCounters = { grains: 0, sampleBatches: 0, samples: 0, bytes: 0, dropped: 0, drops: emptyDrops(), geometryMismatches: 0, duplicates: 0, completionErrors: 0, connects: 0, disconnects: 0, refused: 0 };
   readonly fabric: OpenedFabric;
   private readonly media: ReceiverMedia;
   private readonly mrs: NativeMemoryRegion[] = [];
@@ -383,8 +385,8 @@ export class Target {
     }
     if (own) this.recvs?.repost(context, (c) => this.listener.endpoint(c));
     if (!(flags & FI.REMOTE_CQ_DATA)) return false;
-    const landed = this.media.land(Number(data & 0xffffffffn), Number(len));
-    if (landed) {
+    const landed = this.media.land(Number(data & 0xffffffffn), Number(len), conn);
+    if (landed) { // a duplicate too: that connection is delivering
       this.lastArrival = process.hrtime.bigint();
       const c = this.conns.get(conn);
       if (c) {
@@ -396,6 +398,6 @@ export class Target {
         }
       }
     }
-    return landed;
+    return landed === true;
   }
 }

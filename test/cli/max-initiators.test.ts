@@ -62,6 +62,9 @@ test.serial('--max-initiators 2: both initiators are accepted and deliver', asyn
     // Each initiator's own writes complete (its progress counts grains).
     for (const ini of inis) await ini.waitFor(/^initiator: [\d.]+ grains\/s, [1-9]\d* grains, 1\/1 connected/, 8000);
     t.false(s.target.stderr.some((l) => /peer error/.test(l)), s.target.stderr.join('\n'));
+    // Both send the same flow: each grain's second copy is a redundant sender's duplicate,
+    // published once and not reported as a dropped write.
+    t.false(s.target.stderr.some((l) => /dropped/.test(l)), s.target.stderr.join('\n'));
   } finally { await s.stopAll(); }
 });
 

@@ -268,31 +268,43 @@ test.serial('a header whose index does not belong in the slot is dropped as inde
 
 // No flow control: a sender can rewrite a slot before the target reads the completion for the
 // grain before it. That completion then finds the newer header, and the newer grain's own
-// completion arrives second, naming a grain and slices the slot already landed. To the target
-// that is the same as a re-send; either way it is dropped as `repeat`, not published twice.
-test.serial('a completion for a grain and slice range its slot already landed is dropped as repeat; more slices of the grain still land', async (t) => {
+// completion arrives second, naming a grain and slices the slot already landed. From the same
+// connection that is the same as a re-send: dropped as `repeat`, not published twice. From
+// another connection it is a redundant sender's copy: not published again either, counted
+// as a duplicate, not as a drop.
+test.serial('a completion for a grain and slice range its slot already landed: from the same connection a repeat drop, from another a duplicate; neither is published again, more slices still land', async (t) => {
   const r = await rig();
+  const again = async (index: bigint, start: number, end: number) => {
+    r.initiator.transferGrain(index, start, end);
+    await pollUntil(() => r.target.counters.dropped + r.target.counters.duplicates > seen, () => { r.initiator.makeProgress(); r.target.poll(); }, 5000, 'the re-sent range');
+    seen = r.target.counters.dropped + r.target.counters.duplicates;
+  };
+  let seen = 0;
   try {
     const index = r.first;
     const slot = Number(index % BigInt(r.gc));
     const sum = await r.send(index);
     const head = r.f.tw.flowHeader.headIndex;
-    // The same payload bytes again, with the immediate of a whole grain in that slot.
-    pattern(new Uint8Array(r.raw.buf, GRAIN_HEADER_SIZE), index);
-    await r.raw.write(r.target, slot, GRAIN_HEADER_SIZE, 4096, packImmediate(slot, r.total));
+    // The same grain again from the same connection.
+    await again(index, 0, r.total);
     t.is(r.target.readGrain(), null, 'nothing is published again');
     const d = dropped(r.target);
     t.deepEqual(d.map((e) => (e as { code: string }).code), ['repeat']);
     t.regex((d[0] as { reason: string }).reason, new RegExp(`grain ${index} already landed slices up to ${r.total} in slot ${slot}`));
     t.is(r.target.counters.drops.repeat, 1);
+    // The same payload bytes from the raw peer, another connection, with a whole grain's immediate.
+    pattern(new Uint8Array(r.raw.buf, GRAIN_HEADER_SIZE), index);
+    await r.raw.write(r.target, slot, GRAIN_HEADER_SIZE, 4096, packImmediate(slot, r.total));
+    t.is(r.target.readGrain(), null, 'a duplicate is not published');
+    t.deepEqual(dropped(r.target), [], 'nor dropped');
+    t.is(r.target.counters.duplicates, 1);
     t.is(r.target.counters.grains, 1);
     t.is(r.f.tw.flowHeader.headIndex, head);
     t.is(sha1(r.f.tr.getGrainSync(index).payload!), sum, 'the committed grain is intact');
 
-    // A grain sent in two slice ranges: the first range's completion repeated is a drop, the
-    // second range (more slices) lands.
+    // A grain sent in two slice ranges: the first range again is a repeat, the second range
+    // (more slices) lands.
     const next = index + 1n;
-    const nslot = Number(next % BigInt(r.gc));
     const g = r.f.writer.openGrain(next);
     const nsum = pattern(g.payload, next);
     r.f.writer.commitGrain();
@@ -304,13 +316,14 @@ test.serial('a completion for a grain and slice range its slot already landed is
     };
     r.initiator.transferGrain(next, 0, half);
     t.like(await land(), { index: next, validSlices: half });
-    pattern(new Uint8Array(r.raw.buf, GRAIN_HEADER_SIZE), next);
-    await r.raw.write(r.target, nslot, GRAIN_HEADER_SIZE, 4096, packImmediate(nslot, half));
+    seen = r.target.counters.dropped + r.target.counters.duplicates;
+    await again(next, 0, half);
     t.deepEqual(dropped(r.target).map((e) => (e as { code: string }).code), ['repeat']);
     r.initiator.transferGrain(next, half, r.total);
     t.like(await land(), { index: next, validSlices: r.total });
     t.is(sha1(r.f.tr.getGrainSync(next).payload!), nsum);
     t.is(r.target.counters.drops.repeat, 2);
+    t.is(r.target.counters.grains, 3);
   } finally { r.close(); }
 });
 

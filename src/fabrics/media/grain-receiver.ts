@@ -32,9 +32,10 @@ export class GrainReceiver implements ReceiverMedia {
   readonly regionLength: number;
   readonly layout: GrainLayout;
   private readonly headers: SlotHeader[];
-  /** Per slot, the grain index and slice end it last landed (-1n: nothing yet). */
+  /** Per slot, the grain index, slice end and connection it last landed (-1n: nothing yet). */
   private readonly lastIndex: bigint[];
   private readonly lastEnd: number[];
+  private readonly lastConn: bigint[];
 
   constructor(private readonly ring: GrainRing, private readonly autoCommit: boolean, private readonly counters: ReceiveCounters, private readonly drop: DropSink, private readonly onLanded: (g: LandedGrain) => void) {
     this.layout = ring.layout;
@@ -43,9 +44,10 @@ export class GrainReceiver implements ReceiverMedia {
     this.headers = ring.slots.map((b, i) => new SlotHeader(b, i));
     this.lastIndex = ring.slots.map(() => -1n);
     this.lastEnd = ring.slots.map(() => 0);
+    this.lastConn = ring.slots.map(() => -1n);
   }
 
-  land(imm: number, len: number): boolean {
+  land(imm: number, len: number, conn: bigint): boolean | 'duplicate' {
     const { slot, sliceEnd } = unpackImmediate(imm);
     const layout = this.layout;
     const n = this.headers.length;
@@ -63,10 +65,15 @@ export class GrainReceiver implements ReceiverMedia {
     }
     const index = h.index;
     if (Number(index % BigInt(n)) !== slot) return this.drop('index-slot', `landed grain index ${index} does not belong in slot ${slot} of a ${n}-slot ring`, imm);
-    // There is no flow control: a sender may rewrite a slot before its first completion is
-    // read here. That completion then names the newer header, and the newer one's own
-    // completion arrives as a repeat; publishing it twice would hide the lost grain.
+    // Nothing new for this slot. From another connection: a redundant sender's copy. From
+    // the same one: a re-send, or (no flow control) the sender rewrote the slot before the
+    // completion for the grain before was read here, which then named this grain's header:
+    // that grain is lost, and publishing this one twice would hide it.
     if (index === this.lastIndex[slot] && sliceEnd <= this.lastEnd[slot]) {
+      if (conn !== this.lastConn[slot]) {
+        this.counters.duplicates++;
+        return 'duplicate';
+      }
       return this.drop('repeat', `grain ${index} already landed slices up to ${this.lastEnd[slot]} in slot ${slot}: a re-send, or the sender rewrote the slot before the target read the completion for the grain before it (the target is a ring behind; that grain is lost)`, imm);
     }
     let committed = false;
@@ -78,6 +85,7 @@ export class GrainReceiver implements ReceiverMedia {
     }
     this.lastIndex[slot] = index;
     this.lastEnd[slot] = sliceEnd;
+    this.lastConn[slot] = conn;
     this.counters.grains++;
     this.counters.bytes += len;
     this.onLanded({ index, slot, validSlices: sliceEnd, totalSlices: layout.totalSlices, committed, arrivalNs: process.hrtime.bigint(), flags: h.flags });

@@ -8,8 +8,12 @@ export interface ReceiverMedia {
   readonly regionLength: number;
   /** Audio: the bounce buffer geometry published in the TargetInfo. */
   readonly bounce?: BounceBufferInfo;
-  /** Handles one arrived immediate (`len` bytes); true when something landed. */
-  land(immediate: number, len: number): boolean;
+  /**
+   * Handles one arrived immediate (`len` bytes) from connection `conn` (MSG; 0n on RDM):
+   * true when something landed, 'duplicate' for another connection's copy of what already
+   * landed (a redundant sender: not published again, but that connection is alive).
+   */
+  land(immediate: number, len: number, conn: bigint): boolean | 'duplicate';
 }
 
 /** The target counters the receivers keep. */
@@ -19,4 +23,6 @@ export interface ReceiveCounters {
   samples: number;
   bytes: number;
   geometryMismatches: number;
+  /** Copies of a grain range that another connection had already landed (redundant senders). */
+  duplicates: number;
 }

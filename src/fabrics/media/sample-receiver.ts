@@ -44,7 +44,7 @@ export class SampleReceiver implements ReceiverMedia {
     this.maxCount = Math.min(entryCapacity(g.entrySize, ring.layout), Math.floor(ring.layout.bufferLength / 2));
   }
 
-  land(imm: number, len: number): boolean {
+  land(imm: number, len: number, _conn: bigint): boolean {
     const ring = this.ring;
     if (imm >= this.entries.length) return this.drop('entry-range', `bounce entry ${imm} is outside the ${this.entries.length}-entry buffer`, imm);
     const h = this.heads[imm];
