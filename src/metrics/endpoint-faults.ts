@@ -131,6 +131,7 @@ export function countRefusedTransfer(stats: EndpointStats, e: unknown): void {
 /** Target side: feed every engine event through onEvent(), and its counters through sync(). */
 export class TargetFaults {
   private completionErrors = 0;
+  private duplicates = 0;
 
   constructor(private readonly stats: EndpointStats) {}
 
@@ -141,11 +142,13 @@ export class TargetFaults {
     else if (e.type === 'error') this.stats.initiatorRefused();
   }
 
-  /** Completion errors the engine counted since the last call (the CQ gives no errno here). */
-  sync(counters: { completionErrors: number }): void {
+  /** Completion errors (the CQ gives no errno here) and duplicates the engine counted since the last call. */
+  sync(counters: { completionErrors: number; duplicates: number }): void {
     const d = counters.completionErrors - this.completionErrors;
     for (let i = 0; i < d; i++) this.stats.completionError(0);
     this.completionErrors = counters.completionErrors;
+    if (counters.duplicates > this.duplicates) this.stats.duplicates(counters.duplicates - this.duplicates);
+    this.duplicates = counters.duplicates;
   }
 }
 

@@ -117,14 +117,16 @@ export const Word = {
   SESSIONS_STARTED: 20,
   SESSIONS_ENDED: 21,
   INITIATORS_REFUSED: 22,
+  /** Target: copies of a grain range another connection had already landed (redundant senders). */
+  DUPLICATES: 23,
   /** First of COMPLETION_ERROR_CODES.length counters, in that order. */
-  COMPLETION_ERRORS: 23,
+  COMPLETION_ERRORS: 24,
   /** First of SKIP_REASONS.length counters. */
-  SKIPPED: 23 + COMPLETION_ERROR_CODES.length,
+  SKIPPED: 24 + COMPLETION_ERROR_CODES.length,
   /** First of DROP_REASONS.length counters. */
-  DROPS: 23 + COMPLETION_ERROR_CODES.length + SKIP_REASONS.length,
+  DROPS: 24 + COMPLETION_ERROR_CODES.length + SKIP_REASONS.length,
   /** First of PEER_FAILURE_REASONS.length counters. */
-  PEER_FAILURES: 23 + COMPLETION_ERROR_CODES.length + SKIP_REASONS.length + DROP_REASONS.length,
+  PEER_FAILURES: 24 + COMPLETION_ERROR_CODES.length + SKIP_REASONS.length + DROP_REASONS.length,
 } as const;
 
 const HIST_BASE = Word.PEER_FAILURES + PEER_FAILURE_REASONS.length;
@@ -200,6 +202,7 @@ export interface EndpointStatsSnapshot {
   sessionsStarted: number;
   sessionsEnded: number;
   initiatorsRefused: number;
+  duplicates: number;
   completionErrors: Record<CompletionErrorCode, number>;
   skipped: Record<SkipReason, number>;
   drops: Record<DropReason, number>;
@@ -328,6 +331,8 @@ export class EndpointStats {
   sessionEnded(): void { this.add(Word.SESSIONS_ENDED, 1); }
   /** Target: an initiator's connection request refused or failed to be accepted. */
   initiatorRefused(): void { this.add(Word.INITIATORS_REFUSED, 1); }
+  /** Target: `n` more copies of grain ranges another connection had already landed. */
+  duplicates(n: number): void { this.add(Word.DUPLICATES, n); }
   /** Initiator: a target failed or could not be reached, by reason. */
   peerFailed(reason: PeerFailureReason): void { this.add(Word.PEER_FAILURES + PEER_FAILURE_REASONS.indexOf(reason), 1); }
 
@@ -518,6 +523,7 @@ export class EndpointStats {
       sessionsStarted: this.read(Word.SESSIONS_STARTED),
       sessionsEnded: this.read(Word.SESSIONS_ENDED),
       initiatorsRefused: this.read(Word.INITIATORS_REFUSED),
+      duplicates: this.read(Word.DUPLICATES),
       completionErrors,
       skipped: this.record(SKIP_REASONS, Word.SKIPPED),
       drops: this.record(DROP_REASONS, Word.DROPS),

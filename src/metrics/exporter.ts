@@ -130,6 +130,7 @@ const SCALARS: ReadonlyArray<{ name: string; type: 'counter' | 'gauge'; word: nu
   { name: 'mxl_fabrics_sessions_started_total', type: 'counter', word: Word.SESSIONS_STARTED, help: 'Sessions started with a peer.', roles: BOTH },
   { name: 'mxl_fabrics_sessions_ended_total', type: 'counter', word: Word.SESSIONS_ENDED, help: 'Sessions with a peer that ended.', roles: BOTH },
   { name: 'mxl_fabrics_initiators_refused_total', type: 'counter', word: Word.INITIATORS_REFUSED, help: 'Connection requests a target refused or could not accept.', roles: TGT },
+  { name: 'mxl_fabrics_grains_duplicate_total', type: 'counter', word: Word.DUPLICATES, help: 'Copies of a grain range that another connection had already landed (redundant senders); published once.', roles: TGT },
   { name: 'mxl_fabrics_ring_overflow_total', type: 'counter', word: Word.RING_OVERFLOWS, help: 'Notification records lost because the main thread did not drain the worker ring in time.' },
   { name: 'mxl_fabrics_peer_connects_total', type: 'counter', word: Word.PEER_CONNECTS, help: 'Peer connections established.' },
   { name: 'mxl_fabrics_peer_disconnects_total', type: 'counter', word: Word.PEER_DISCONNECTS, help: 'Peer connections lost or closed.' },

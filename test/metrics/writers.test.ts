@@ -29,6 +29,7 @@ const WRITERS: Record<string, string[] | 'exporter'> = {
   mxl_fabrics_sessions_started_total: ['sessionStarted('],
   mxl_fabrics_sessions_ended_total: ['sessionEnded('],
   mxl_fabrics_initiators_refused_total: ['initiatorRefused('],
+  mxl_fabrics_grains_duplicate_total: ['stats.duplicates('],
   mxl_fabrics_ring_overflow_total: ['ringOverflow('],
   mxl_fabrics_peer_connects_total: ['peerConnected('],
   mxl_fabrics_peer_disconnects_total: ['peerDisconnected('],
