@@ -2,11 +2,10 @@
 // default (1) a second initiator is refused, and both sides say why; with 2 both initiators
 // connect and the target counts two connections. Bad values are usage errors (exit 2).
 import test from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FLOW_ID } from './fixtures/pattern.js';
-import { cleanupAll, runCli, startCli, startWriter, tempDir, type Proc } from './fixtures/cli.js';
+import { cleanupAll, runCli, sleep, startCli, startWriter, targetCounter, tempDir, type Proc } from './fixtures/cli.js';
 
 test.after.always(cleanupAll);
 
@@ -67,11 +66,10 @@ test.serial('--max-initiators 2: both initiators are accepted and deliver', asyn
     // Both send the same flow: each grain's second copy is a redundant sender's duplicate,
     // published once and not reported as a dropped write.
     t.false(s.target.stderr.some((l) => /dropped/.test(l)), s.target.stderr.join('\n'));
-    const scrape = async (name: string) => Number(new RegExp(`^${name}\\{[^}]*role="target"[^}]*\\} (\\d+)`, 'm').exec(await (await fetch(metricsUrl)).text())?.[1] ?? NaN);
     let dup = 0;
-    for (const end = Date.now() + 5000; Date.now() < end && !(dup > 0); await sleep(100)) dup = await scrape('mxl_fabrics_grains_duplicate_total');
+    for (const end = Date.now() + 5000; Date.now() < end && dup === 0; await sleep(100)) dup = await targetCounter(metricsUrl, 'mxl_fabrics_grains_duplicate_total');
     t.true(dup > 0, `the second copies are counted as duplicates (mxl_fabrics_grains_duplicate_total ${dup})`);
-    t.true(await scrape('mxl_fabrics_grains_total') > 0);
+    t.true(await targetCounter(metricsUrl, 'mxl_fabrics_grains_total') > 0);
   } finally { await s.stopAll(); }
 });
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MxlInstance, type DiscreteFlowReader } from '../../src/domain/index.js';
 import { FLOW_ID, expectedSha1, sha1, videoDef } from './fixtures/pattern.js';
-import { alive, cleanupAll, roomyDomain, sleep, startCli, startWriter, tempDir, type Proc } from './fixtures/cli.js';
+import { alive, cleanupAll, roomyDomain, sleep, startCli, startWriter, targetCounter, tempDir, type Proc } from './fixtures/cli.js';
 
 test.after.always(cleanupAll);
 
@@ -73,11 +73,7 @@ async function stopped(t: { is: (a: unknown, b: unknown, m?: string) => void; fa
 }
 
 /** A target's mxl_fabrics_grains_total, scraped from its --metrics endpoint. */
-async function targetGrains(url: string): Promise<number> {
-  const m = /^mxl_fabrics_grains_total\{[^}]*role="target"[^}]*\} (\d+)/m.exec(await (await fetch(url)).text());
-  if (!m) throw new Error(`no target grain counter at ${url}`);
-  return Number(m[1]);
-}
+const targetGrains = (url: string): Promise<number> => targetCounter(url, 'mxl_fabrics_grains_total');
 
 /** Polls the counter until it reaches `n` (5 s at most: then the assertion after it reports the shortfall). */
 async function waitForGrains(url: string, n: number): Promise<void> {

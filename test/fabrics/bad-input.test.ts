@@ -274,12 +274,12 @@ test.serial('a header whose index does not belong in the slot is dropped as inde
 // as a duplicate, not as a drop.
 test.serial('a completion for a grain and slice range its slot already landed: from the same connection a repeat drop, from another a duplicate; neither is published again, more slices still land', async (t) => {
   const r = await rig();
+  let seen = 0; // drops + duplicates so far
   const again = async (index: bigint, start: number, end: number) => {
     r.initiator.transferGrain(index, start, end);
     await pollUntil(() => r.target.counters.dropped + r.target.counters.duplicates > seen, () => { r.initiator.makeProgress(); r.target.poll(); }, 5000, 'the re-sent range');
     seen = r.target.counters.dropped + r.target.counters.duplicates;
   };
-  let seen = 0;
   try {
     const index = r.first;
     const slot = Number(index % BigInt(r.gc));
